@@ -1,0 +1,213 @@
+"""The one configuration every part of the blueprint is driven by.
+
+Resolution order: dataclass defaults <- preset <- TOML file <- `--set key=value` overrides.
+Every value is checked once, here, so the reference, the generator and the verifier can
+trust it; a bad value is refused with one line naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from blueprint.errors import BlueprintError
+
+KL_ESTIMATORS = ("k1", "k2", "k3")
+FORBIDDEN_TOKEN_CHARS = "*?~\"'"  # MATCH wildcards and quote marks (EXCEL_NOTES.md §2)
+
+
+class ConfigError(BlueprintError):
+    """A configuration value that cannot be used (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Dimensions, seed and hyperparameters of one blueprint (defaults: the `small` preset, TRL conventions)."""
+
+    # --- dimensions -------------------------------------------------------------------------
+    batch_size: int = 2  # B: sequences in the rollout batch
+    prompt_len: int = 2  # P: prompt tokens per sequence
+    response_len: int = 4  # T: response window; sampling always fills it, the mask cuts at EOS
+    hidden: int = 3  # H: hidden units of every RNN (θ_ref, θ_old, θ, reward model)
+    vocab: tuple[str, ...] = ("a", "b", "c", "d", "<eos>")  # V named tokens, one of them EOS
+    eos: str = "<eos>"  # name of the end-of-sequence token
+    seed: int = 0  # seeds weights, prompts and uniform draws; same seed -> same bits
+    # --- sampling and log-probs -------------------------------------------------------------
+    tau: float = 1.0  # τ: temperature; sampling and every log-prob use z/τ (TRL-new, OpenRLHF, verl)
+    # --- reward and reference KL ------------------------------------------------------------
+    missing_eos_penalty: float = 1.0  # subtracted from the score of a response with no EOS (TRL)
+    kl_estimator: str = "k1"  # per-token KL(θ_old‖θ_ref) in the reward: k1 = d, k2 = d²/2, k3 = e^-d - 1 + d
+    beta: float = 0.05  # β: KL coefficient in the shaped reward (TRL kl_coef)
+    # --- advantages -------------------------------------------------------------------------
+    gamma: float = 1.0  # γ: discount
+    lam: float = 0.95  # λ: GAE trace parameter (TRL 0.95; OpenRLHF and verl use 1.0)
+    whiten_eps: float = 1e-8  # added to the variance inside the square root when whitening
+    # --- losses -----------------------------------------------------------------------------
+    eps: float = 0.2  # ε: policy clip range, ρ kept in [1-ε, 1+ε]
+    eps_v: float = 0.2  # ε_v: value clip range around V_old
+    vf_coef: float = 0.1  # c_v: weight of the value loss in the total loss (TRL)
+    ent_coef: float = 0.0  # c_H: entropy bonus weight (TRL: 0, entropy is a diagnostic only)
+    # --- how the seeded inputs are drawn ----------------------------------------------------
+    init_scale: float = 1.0  # std of the θ_old and reward-model weights
+    ref_shift: float = 0.3  # std of θ_old - θ_ref: how far RL has already moved from the SFT model
+    update_scale: float = 0.3  # std of θ - θ_old: the simulated PPO update (large enough to clip)
+    eos_bias: float = 0.5  # added to θ_ref's EOS logit bias (inherited by θ_old, θ): responses end mid-window
+    preset: str = "small"  # which preset these values started from (provenance only)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_type(f, getattr(self, f.name))
+        _check_values(self)
+
+    # Derived dimensions, used everywhere as B, P, T, V, H.
+    @property
+    def V(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def eos_id(self) -> int:
+        return self.vocab.index(self.eos)
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # each sheet fits on one screen
+    "small": {},
+    # long enough responses that EOS lands mid-window and whitening has a real batch
+    "medium": dict(
+        batch_size=4, prompt_len=3, response_len=8, hidden=5, seed=4, eos_bias=1.0,
+        vocab=("the", "cat", "dog", "sat", "ran", "on", "mat", "<eos>"),
+    ),
+    # tens of thousands of formula cells: a scale test for engines and viewers
+    "large": dict(
+        batch_size=8, prompt_len=4, response_len=16, hidden=8, eos_bias=1.0,
+        vocab=("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "<eos>"),
+    ),
+}
+
+
+def _check_type(f: dataclasses.Field, value: Any) -> None:
+    want = f.type if isinstance(f.type, str) else f.type.__name__
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+        "tuple[str, ...]": isinstance(value, tuple) and all(isinstance(v, str) for v in value),
+    }[want]
+    if not ok:
+        shown = {"tuple[str, ...]": "a list of strings"}.get(want, f"a {want}")
+        raise ConfigError(f"config key '{f.name}' = {value!r}: must be {shown}")
+    if want == "float" and not math.isfinite(value):
+        raise ConfigError(f"config key '{f.name}' = {value!r}: must be a finite number")
+
+
+def _refuse(key: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"config key '{key}' = {value!r}: {allowed}")
+
+
+def _check_values(c: Config) -> None:
+    """Ranges that keep every formula finite and every engine in agreement."""
+    limits = dict(batch_size=(1, 64), prompt_len=(1, 32), response_len=(1, 64), hidden=(1, 32))
+    for key, (lo, hi) in limits.items():
+        if not lo <= getattr(c, key) <= hi:
+            _refuse(key, getattr(c, key), f"must be an integer in [{lo}, {hi}]")
+    if not 2 <= c.V <= 64:
+        _refuse("vocab", list(c.vocab), "must name between 2 and 64 tokens")
+    if len(set(v.lower() for v in c.vocab)) != c.V:
+        _refuse("vocab", list(c.vocab), "token names must be distinct (case-insensitively, as Excel compares)")
+    for tok in c.vocab:
+        if not tok.strip() or any(ch in tok for ch in FORBIDDEN_TOKEN_CHARS) or len(tok) > 16:
+            _refuse("vocab", tok, f"a token name must be 1-16 characters, not blank, without any of {FORBIDDEN_TOKEN_CHARS}")
+    if c.eos not in c.vocab:
+        _refuse("eos", c.eos, f"must be one of the vocab tokens {list(c.vocab)}")
+    if c.seed < 0 or c.seed >= 2**32:
+        _refuse("seed", c.seed, "must be an integer in [0, 2^32)")
+    for key in ("gamma", "lam"):
+        if not 0.0 <= getattr(c, key) <= 1.0:
+            _refuse(key, getattr(c, key), "must be in [0, 1]")
+    for key in ("tau", "eps", "eps_v", "whiten_eps"):
+        if not getattr(c, key) > 0.0:
+            _refuse(key, getattr(c, key), "must be > 0")
+    if c.eps >= 1.0:
+        _refuse("eps", c.eps, "must be < 1 (the clip band is [1-ε, 1+ε] and ratios are positive)")
+    for key in ("beta", "vf_coef", "ent_coef", "missing_eos_penalty", "init_scale", "ref_shift", "update_scale", "eos_bias"):
+        if getattr(c, key) < 0.0:
+            _refuse(key, getattr(c, key), "must be >= 0")
+    for key in ("init_scale", "ref_shift", "update_scale", "eos_bias"):
+        if getattr(c, key) > 5.0:
+            _refuse(key, getattr(c, key), "must be <= 5 (larger weights saturate tanh and softmax)")
+    if c.kl_estimator not in KL_ESTIMATORS:
+        _refuse("kl_estimator", c.kl_estimator, f"must be one of {', '.join(KL_ESTIMATORS)}")
+    if c.preset not in PRESETS:
+        _refuse("preset", c.preset, f"must be one of {', '.join(PRESETS)}")
+
+
+FIELD_NAMES = tuple(f.name for f in fields(Config))
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """TOML gives lists and ints where the dataclass wants tuples and floats."""
+    if key not in FIELD_NAMES:
+        raise ConfigError(f"unknown config key '{key}': known keys are {', '.join(FIELD_NAMES)}")
+    ftype = next(f.type for f in fields(Config) if f.name == key)
+    if isinstance(value, list):
+        return tuple(value)
+    if ftype == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key=value` with a TOML value (`gamma=0.99`, `vocab=["x","y","<eos>"]`); a bare word is a string."""
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set gamma=0.99")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, _coerce(key, value)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A flat TOML table of config keys (a `[blueprint]` table is accepted too)."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    data = data.get("blueprint", data)
+    return {key: _coerce(key, value) for key, value in data.items()}
+
+
+def load_config(
+    preset: str = "small",
+    toml_path: Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    **values: Any,
+) -> Config:
+    """Defaults <- preset <- TOML file <- overrides (`key=value` strings) <- keyword values."""
+    if preset not in PRESETS:
+        raise ConfigError(f"preset {preset!r}: must be one of {', '.join(PRESETS)}")
+    merged: dict[str, Any] = {"preset": preset, **PRESETS[preset]}
+    if toml_path is not None:
+        merged.update(read_toml(toml_path))
+    merged.update(parse_override(text) for text in overrides)
+    merged.update({key: _coerce(key, value) for key, value in values.items()})
+    return Config(**merged)
+
+
+def as_dict(config: Config) -> dict[str, Any]:
+    """Plain values (lists for tuples), e.g. for provenance and JSON."""
+    return {f.name: (list(v) if isinstance(v := getattr(config, f.name), tuple) else v) for f in fields(config)}
+
+
+__all__ = ["Config", "ConfigError", "PRESETS", "KL_ESTIMATORS", "load_config", "parse_override", "as_dict"]

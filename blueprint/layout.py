@@ -1,0 +1,282 @@
+"""Where every quantity lives: a pure function of the dimensions.
+
+The layout is the hinge between the three parts of the tool. Sheet writers place formulas
+through it (`layout.a1(...)`, `layout.range(...)`); the verifier maps every formula cell back
+to a (sheet, quantity, index) through `layout.at(...)`; the reference's keys are the same
+(sheet, quantity) pairs. Nothing else in the code knows a row or column number.
+
+Conventions: rows and columns are 0-based here (xlsxwriter's), A1 text is 1-based as Excel's.
+Per-token quantities are B×T blocks: row = sequence b, column = response position t.
+RNN internals are per-sequence blocks with one row per read position j = 0..N-1.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+
+SHEETS = ("Guide", "Config", "Weights", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total")
+MODELS = ("ref", "old", "new", "rm")  # parameter sets on the Weights sheet
+VALUE_HEADS = ("value_old", "value_new")
+HYPERPARAMETERS = (
+    "tau", "missing_eos_penalty", "kl_estimator", "beta", "gamma", "lam", "whiten_eps", "eps", "eps_v", "vf_coef", "ent_coef",
+)
+TITLE_ROWS = 3  # title, one-line summary, blank
+
+
+@dataclass(frozen=True)
+class Dims:
+    """The sizes every position depends on."""
+
+    B: int
+    P: int
+    T: int
+    V: int
+    H: int
+
+    @property
+    def N(self) -> int:
+        """Positions a policy reads: the prompt and all response tokens but the last."""
+        return self.P + self.T - 1
+
+
+@dataclass(frozen=True)
+class Block:
+    """A quantity's cells: index (i0, i1, ...) sits at (top + Σ i·row_stride, left + Σ i·col_stride)."""
+
+    sheet: str
+    quantity: str
+    top: int
+    left: int
+    shape: tuple[int, ...]
+    row_strides: tuple[int, ...]
+    col_strides: tuple[int, ...]
+    kind: str = "formula"  # "formula", "input" (yellow, editable) or "config" (a Config value)
+    form: str = "grid"  # how the writer dresses it: grid, table, scalar, unroll, matrix, row
+
+    def pos(self, idx: tuple[int, ...]) -> tuple[int, int]:
+        if len(idx) != len(self.shape) or any(not 0 <= i < n for i, n in zip(idx, self.shape)):
+            raise IndexError(f"{self.sheet}!{self.quantity}{list(idx)} outside shape {self.shape}")
+        r = self.top + sum(i * s for i, s in zip(idx, self.row_strides))
+        c = self.left + sum(i * s for i, s in zip(idx, self.col_strides))
+        return r, c
+
+    def cells(self) -> Iterator[tuple[tuple[int, ...], int, int]]:
+        for idx in itertools.product(*(range(n) for n in self.shape)):
+            yield (idx, *self.pos(idx))
+
+
+@dataclass
+class Layout:
+    """Every block of every sheet, plus the reverse map from a cell to its quantity."""
+
+    dims: Dims
+    blocks: dict[tuple[str, str], Block] = field(default_factory=dict)
+    _at: dict[tuple[str, int, int], tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+
+    def add(self, block: Block) -> Block:
+        key = (block.sheet, block.quantity)
+        assert key not in self.blocks, f"duplicate block {key}"
+        self.blocks[key] = block
+        for idx, r, c in block.cells():
+            assert (block.sheet, r, c) not in self._at, f"{block.sheet} cell {xl_rowcol_to_cell(r, c)} placed twice"
+            self._at[block.sheet, r, c] = (block.quantity, idx)
+        return block
+
+    # --- forward: quantity -> cell ---------------------------------------------------------
+    def block(self, sheet: str, quantity: str) -> Block:
+        return self.blocks[sheet, quantity]
+
+    def a1(self, sheet: str, quantity: str, *idx: int, here: str | None = None, absolute: bool = False) -> str:
+        """A1 reference to one cell, qualified with the sheet when `here` is another sheet."""
+        r, c = self.blocks[sheet, quantity].pos(tuple(idx))
+        return _qualify(sheet, here) + xl_rowcol_to_cell(r, c, row_abs=absolute, col_abs=absolute)
+
+    def range(self, sheet: str, quantity: str, *prefix: int, here: str | None = None, absolute: bool = False) -> str:
+        """A1 range over the axes after `prefix` (one or two of them, contiguous in the sheet)."""
+        b = self.blocks[sheet, quantity]
+        rest = b.shape[len(prefix):]
+        first = b.pos(tuple(prefix) + (0,) * len(rest))
+        last = b.pos(tuple(prefix) + tuple(n - 1 for n in rest))
+        span = (last[0] - first[0] + 1) * (last[1] - first[1] + 1)
+        assert span == max(1, _prod(rest)), f"{sheet}!{quantity}{list(prefix)} is not contiguous"
+        a = xl_rowcol_to_cell(*first, row_abs=absolute, col_abs=absolute)
+        z = xl_rowcol_to_cell(*last, row_abs=absolute, col_abs=absolute)
+        return _qualify(sheet, here) + (a if a == z else f"{a}:{z}")
+
+    def span(self, sheet: str, quantity: str, first: tuple[int, ...], last: tuple[int, ...], here: str | None = None) -> str:
+        """A1 range from one cell of a quantity to another (a sub-range, e.g. the response rows)."""
+        b = self.blocks[sheet, quantity]
+        return _qualify(sheet, here) + f"{xl_rowcol_to_cell(*b.pos(first))}:{xl_rowcol_to_cell(*b.pos(last))}"
+
+    def qualified(self, sheet: str, quantity: str, *idx: int) -> str:
+        """`GAE!F7` style address, for reports and names."""
+        return self.a1(sheet, quantity, *idx, here="")
+
+    # --- reverse: cell -> quantity ---------------------------------------------------------
+    def at(self, sheet: str, row: int, col: int) -> tuple[str, tuple[int, ...]] | None:
+        return self._at.get((sheet, row, col))
+
+    def sheet_blocks(self, sheet: str) -> list[Block]:
+        return [b for b in self.blocks.values() if b.sheet == sheet]
+
+
+def _prod(xs: tuple[int, ...]) -> int:
+    out = 1
+    for x in xs:
+        out *= x
+    return out
+
+
+def sheet_prefix(sheet: str) -> str:
+    """`GAE!` or `'Value Loss'!` — quoted when the name has a space."""
+    return f"'{sheet}'!" if not sheet.replace("_", "").isalnum() else f"{sheet}!"
+
+
+def _qualify(sheet: str, here: str | None) -> str:
+    return "" if here is None or here == sheet else sheet_prefix(sheet)
+
+
+def col_name(col: int) -> str:
+    return xl_col_to_name(col)
+
+
+# ------------------------------------------------------------------------------------------
+# Builders: each sheet is a vertical stack of sections; a cursor tracks the next free row.
+# ------------------------------------------------------------------------------------------
+
+
+class _Stack:
+    """Places sections top to bottom on one sheet; every section leaves a title row above it."""
+
+    def __init__(self, layout: Layout, sheet: str, row: int = TITLE_ROWS):
+        self.layout, self.sheet, self.row = layout, sheet, row
+
+    def grid(self, quantity: str, rows: int, cols: int, kind: str = "formula") -> Block:
+        """A rows×cols block under a title row and a header row; column 0 holds row labels."""
+        top = self.row + 2
+        self.row = top + rows + 1
+        return self.layout.add(Block(self.sheet, quantity, top, 1, (rows, cols), (1, 0), (0, 1), kind, "grid"))
+
+    def table(self, quantities: tuple[str, ...], rows: int) -> list[Block]:
+        """Several (rows,) vectors side by side, one column each, under one title and header row."""
+        top = self.row + 2
+        self.row = top + rows + 1
+        return [self.layout.add(Block(self.sheet, q, top, 1 + k, (rows,), (1,), (0,), form="table")) for k, q in enumerate(quantities)]
+
+    def scalars(self, quantities: tuple[str, ...], kind: str = "formula") -> list[Block]:
+        """One named number per row: label in column A, value in column B."""
+        top = self.row + 1
+        self.row = top + len(quantities) + 1
+        return [self.layout.add(Block(self.sheet, q, top + k, 1, (), (), (), kind, "scalar")) for k, q in enumerate(quantities)]
+
+    def unroll(self, columns: list[tuple[str, int, str]], B: int, N: int, first_pred: int) -> None:
+        """Per-sequence RNN blocks: B sections of N rows (one per read position j).
+
+        columns: (quantity, width, rows) with rows "all" (every read position j, shape (B, N[, width]))
+        or "pred" (rows j = first_pred.. only, shape (B, N - first_pred[, width])).
+        """
+        section = N + 2  # sequence title row + header row + N rows
+        top = self.row + 2
+        left = 1
+        for quantity, width, rows in columns:
+            n = N if rows == "all" else N - first_pred
+            r0 = top if rows == "all" else top + first_pred
+            shape = (B, n) if width == 1 else (B, n, width)
+            strides = ((section + 1, 1), (0, 0)) if len(shape) == 2 else ((section + 1, 1, 0), (0, 0, 1))
+            self.layout.add(Block(self.sheet, quantity, r0, left, shape, *strides, form="unroll"))
+            left += width
+        self.row = top + B * (section + 1) - 1
+
+
+def build_layout(dims: Dims) -> Layout:
+    """Every block of the workbook, sheet by sheet, in reading order."""
+    L = Layout(dims)
+    B, P, T, V, H, N = dims.B, dims.P, dims.T, dims.V, dims.H, dims.N
+
+    s = _Stack(L, "Config")
+    s.scalars(("B", "P", "T", "V", "H"), kind="config")
+    s.row += 1
+    L.add(Block("Config", "vocab", s.row + 1, 1, (V,), (0,), (1,), "config", "row"))
+    s.row += 3
+    s.scalars(("eos",), kind="config")
+    s.scalars(("eos_id",))
+    s.scalars(HYPERPARAMETERS, kind="config")
+
+    s = _Stack(L, "Weights")
+    for m in MODELS:
+        K = 1 if m == "rm" else V
+        top = s.row + 2
+        L.add(Block("Weights", f"{m}.W_xh", top, 1, (H, V), (1, 0), (0, 1), "input", "matrix"))
+        L.add(Block("Weights", f"{m}.b_h", top, V + 2, (H,), (1,), (0,), "input", "matrix"))
+        L.add(Block("Weights", f"{m}.W_hh", top, V + 4, (H, H), (1, 0), (0, 1), "input", "matrix"))
+        top2 = top + H + 2
+        L.add(Block("Weights", f"{m}.W_hy", top2, 1, (K, H), (1, 0), (0, 1), "input", "matrix"))
+        L.add(Block("Weights", f"{m}.b_y", top2, H + 2, (K,), (1,), (0,), "input", "matrix"))
+        s.row = top2 + K + 1
+        head = {"old": "value_old", "new": "value_new"}.get(m)
+        if head:
+            top3 = s.row + 2
+            L.add(Block("Weights", f"{head}.w_v", top3, 1, (H,), (0,), (1,), "input", "matrix"))
+            L.add(Block("Weights", f"{head}.b_v", top3, H + 2, (), (), (), "input", "matrix"))
+            s.row = top3 + 2
+
+    s = _Stack(L, "Rollout")
+    s.grid("prompts", B, P, kind="input")
+    s.grid("draws", B, T, kind="input")
+    s.unroll(_policy_columns(H, V, sampled=True), B, N, P - 1)
+    for q in ("tokens", "token_name", "is_eos", "mask", "logp_old", "values_old"):
+        s.grid(q, B, T)
+    s.scalars(("n_tokens",))
+
+    s = _Stack(L, "Reward")
+    s.unroll([("x", 1, "all"), ("x_name", 1, "all"), ("h", H, "all"), ("rm_out", 1, "all")], B, P + T, 0)
+    s.table(("n_real", "last_idx", "has_eos", "score_raw", "score"), B)
+    s.grid("is_last", B, T)
+
+    s = _Stack(L, "KL")
+    s.unroll(_policy_columns(H, V, sampled=False), B, N, P - 1)
+    for q in ("logp_ref", "k1", "k2", "k3", "kl_token", "non_score_reward", "rewards"):
+        s.grid(q, B, T)
+
+    s = _Stack(L, "GAE")
+    for q in ("values", "delta", "advantages", "returns"):
+        s.grid(q, B, T)
+    s.scalars(("adv_mean",))
+    s.grid("adv_dev2", B, T)
+    s.scalars(("adv_var",))
+    s.grid("adv_whitened", B, T)
+
+    s = _Stack(L, "Ratio")
+    s.unroll(_policy_columns(H, V, sampled=False, probs=True), B, N, P - 1)
+    for q in ("logp_new", "token_entropy", "logratio", "ratio"):
+        s.grid(q, B, T)
+    s.scalars(("approx_kl", "ppo_kl"))
+
+    s = _Stack(L, "Clip")
+    for q in ("pg_losses1", "ratio_clipped", "pg_losses2", "pg_losses", "pg_clipped"):
+        s.grid(q, B, T)
+    s.scalars(("pg_loss", "pg_clipfrac"))
+
+    s = _Stack(L, "Value Loss")
+    for q in ("values_new", "values_clipped", "vf_losses1", "vf_losses2", "vf_losses", "vf_clipped"):
+        s.grid(q, B, T)
+    s.scalars(("vf_loss", "vf_clipfrac"))
+
+    s = _Stack(L, "Total")
+    s.scalars(("total_loss", "entropy", "kl_sum", "non_score_sum", "score_mean", "rlhf_reward"))
+    return L
+
+
+def _policy_columns(H: int, V: int, sampled: bool, probs: bool = False) -> list[tuple[str, int, str]]:
+    """Columns of a policy unroll: read token, hidden state, logits and the stable softmax."""
+    cols = [("x", 1, "all"), ("x_name", 1, "all"), ("h", H, "all"), ("logits", V, "pred"), ("zmax", 1, "pred"),
+            ("exp", V, "pred"), ("sumexp", 1, "pred"), ("lse", 1, "pred")]
+    if sampled or probs:
+        cols.append(("p", V, "pred"))
+    if sampled:
+        cols.append(("lower", V, "pred"))
+    return cols

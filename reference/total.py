@@ -1,0 +1,51 @@
+"""Stage `Total`: the loss PPO descends, and the numbers people watch while it trains.
+
+    total_loss = pg_loss + c_v·vf_loss - c_H·entropy         (TRL: one loss, one optimizer)
+    entropy    = Σ H·m / Σ m
+    objective/kl              = mean_b Σ_t kl_token          (TRL)
+    objective/non_score_reward = mean_b Σ_t -β·kl_token
+    objective/rlhf_reward     = mean_b s + objective/non_score_reward
+    β_next = β·(1 + clip(KL/target - 1, -0.2, 0.2)·n/horizon)  (adaptive KL controller, Ziegler et al.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def total_loss(pg_loss: float, vf_loss: float, entropy_mean: float, vf_coef: float, ent_coef: float) -> np.ndarray:
+    """L = L^PG + c_v·L^VF - c_H·H."""
+    return np.array(pg_loss + vf_coef * vf_loss - ent_coef * entropy_mean)
+
+
+def masked_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """⟨x⟩_m = Σ x·m / Σ m."""
+    return np.array((x * mask).sum() / mask.sum())
+
+
+def reward_objectives(score: np.ndarray, kl_token: np.ndarray, non_score_reward: np.ndarray) -> dict[str, np.ndarray]:
+    """TRL-new's `objective/*` metrics over the batch."""
+    nsr = non_score_reward.sum(axis=1).mean()
+    return {
+        "kl_sum": np.array(kl_token.sum(axis=1).mean()),
+        "non_score_sum": np.array(nsr),
+        "score_mean": np.array(score.mean()),
+        "rlhf_reward": np.array(score.mean() + nsr),
+    }
+
+
+def explained_variance(returns: np.ndarray, values: np.ndarray, mask: np.ndarray, kind: str = "verl") -> float:
+    """1 - Var(R - V)/Var(R) over masked tokens, as each codebase writes it (PPO_MATH.md §8)."""
+    r, v = returns[mask > 0], values[mask > 0]
+    if kind == "verl":
+        return float(1.0 - np.var(r - v, ddof=1) / (np.var(r, ddof=1) + 1e-5))
+    if kind == "cleanrl":
+        return float(1.0 - np.var(r - v) / np.var(r))
+    if kind == "trl_legacy":  # uses the CURRENT value prediction and a mean squared error
+        return float(1.0 - np.mean((v - r) ** 2) / np.var(r, ddof=1))
+    raise ValueError(f"explained variance kind {kind!r}")
+
+
+def adaptive_kl(beta: float, kl: float, target: float, horizon: float, n_steps: int) -> float:
+    """β_next of the adaptive KL controller (OpenAI-2019, TRL-legacy, OpenRLHF, verl)."""
+    return float(beta * (1.0 + np.clip(kl / target - 1.0, -0.2, 0.2) * n_steps / horizon))

@@ -1,0 +1,38 @@
+"""Worksheet `Reward` (reference.reward): the reward model scores each response at its last real token."""
+
+from __future__ import annotations
+
+from blueprint.layout import Layout
+from sheets import rnn
+from sheets._common import Formulas, Refs
+
+SHEET = "Reward"
+TITLE = "Reward — the reward model reads prompt + response and scores it once"
+SUMMARY = "s = out_{P+e} - penalty·(1 - has_eos), e = Σm - 1 the last real token;  last_t = m_t - m_{t+1} places s in the reward"
+LABELS = {
+    **rnn.LABELS,
+    "rm_out": "out_j = w_s·h_j + b_s — score head at every position",
+    "n_real": "n = Σ_t m_t",
+    "last_idx": "e = n - 1",
+    "has_eos": "has_eos = max_t is_eos_t",
+    "score_raw": "out at the last real token",
+    "score": "s = out_{P+e} - penalty·(1 - has_eos)",
+    "is_last": "last_t = m_t - m_{t+1} — where the score lands",
+}
+
+
+def formulas(L: Layout) -> Formulas:
+    r, d = Refs(L, SHEET), L.dims
+    yield from rnn.unroll(r, d, "rm", rnn.read_rollout(r, d), d.P + d.T, -1, probs=False)
+    for b in range(d.B):
+        for j in range(d.P + d.T):
+            yield "rm_out", (b, j), f"=SUMPRODUCT({r.w_row('rm.W_hy', 0)},{r.range('h', b, j)})+{r.w('rm.b_y', 0)}"
+        yield "n_real", (b,), f"=SUM({r.range('mask', b, sheet='Rollout')})"
+        yield "last_idx", (b,), f"={r('n_real', b)}-1"
+        yield "has_eos", (b,), f"=MAX({r.range('is_eos', b, sheet='Rollout')})"
+        response = L.span(SHEET, "rm_out", (b, d.P), (b, d.P + d.T - 1), here=SHEET)
+        yield "score_raw", (b,), f"=INDEX({response},{r('last_idx', b)}+1,1)"
+        yield "score", (b,), f"={r('score_raw', b)}-missing_eos_penalty*(1-{r('has_eos', b)})"
+        for t in range(d.T):
+            m = lambda k: r("mask", b, k, sheet="Rollout")  # noqa: E731
+            yield "is_last", (b, t), f"={m(t)}-{m(t + 1)}" if t + 1 < d.T else f"={m(t)}"

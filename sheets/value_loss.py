@@ -1,0 +1,37 @@
+"""Worksheet `Value Loss` (reference.value_loss): the critic φ regressed on the old critic's returns, clipped."""
+
+from __future__ import annotations
+
+from blueprint.layout import Layout
+from sheets._common import Formulas, Refs
+
+SHEET = "Value Loss"
+TITLE = "Value Loss — the current critic against returns built from the old critic"
+SUMMARY = "V_θ = w_v·h^θ + b_v;  Vclip = clip(V_θ, V_old ± ε_v);  vf_losses = max((V_θ-R)², (Vclip-R)²);  vf_loss = ½ Σ vf_losses·m / N"
+LABELS = {
+    "values_new": "V_θ_t = w_v^φ·h^θ_t + b_v^φ — current critic",
+    "values_clipped": "clip(V_θ, V_old - ε_v, V_old + ε_v)",
+    "vf_losses1": "(V_θ - R)²",
+    "vf_losses2": "(Vclip - R)²",
+    "vf_losses": "max of the two — per-token value loss",
+    "vf_clipped": "1[(Vclip-R)² > (V_θ-R)²]",
+    "vf_loss": "L^VF = ½ Σ vf_losses·m / N",
+    "vf_clipfrac": "Σ vf_clipped·m / N — value clip fraction",
+}
+
+
+def formulas(L: Layout) -> Formulas:
+    r, d = Refs(L, SHEET), L.dims
+    for b in range(d.B):
+        for t in range(d.T):
+            v, v_old, ret = r("values_new", b, t), r("values_old", b, t, sheet="Rollout"), r("returns", b, t, sheet="GAE")
+            h_row = r.range("h", b, d.P - 1 + t, sheet="Ratio")
+            yield "values_new", (b, t), f"=SUMPRODUCT({r.w_row('value_new.w_v')},{h_row})+{r.w('value_new.b_v')}"
+            yield "values_clipped", (b, t), f"=MIN(MAX({v},{v_old}-eps_v),{v_old}+eps_v)"
+            yield "vf_losses1", (b, t), f"=({v}-{ret})^2"
+            yield "vf_losses2", (b, t), f"=({r('values_clipped', b, t)}-{ret})^2"
+            yield "vf_losses", (b, t), f"=MAX({r('vf_losses1', b, t)},{r('vf_losses2', b, t)})"
+            yield "vf_clipped", (b, t), f"=({r('vf_losses2', b, t)}>{r('vf_losses1', b, t)})*1"
+    mask = r.range("mask", sheet="Rollout")
+    yield "vf_loss", (), f"=0.5*SUMPRODUCT({r.range('vf_losses')},{mask})/n_tokens"
+    yield "vf_clipfrac", (), f"=SUMPRODUCT({r.range('vf_clipped')},{mask})/n_tokens"
