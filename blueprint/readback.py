@@ -1,0 +1,125 @@
+"""Read a blueprint workbook's configuration and inputs back from its cells.
+
+The workbook is the source of truth once a user has edited it: β changed on Config, a weight
+of θ_old nudged on Weights, a uniform draw moved on Rollout. Reading them back lets the
+reference recompute exactly what the edited workbook should show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blueprint.config import Config, ConfigError
+from blueprint.errors import BlueprintError
+from blueprint.layout import HYPERPARAMETERS, MODELS, SHEETS, VALUE_HEADS, Dims, Layout, build_layout
+from reference import Inputs, RNNWeights, ValueHead
+
+DIM_KEYS = {"B": "batch_size", "P": "prompt_len", "T": "response_len", "V": None, "H": "hidden"}
+
+
+class Cells:
+    """Cell values by (sheet, row, col), 0-based, from any source (openpyxl, a recalculation)."""
+
+    def __init__(self, values: dict[tuple[str, int, int], Any], sheets: list[str], path: Path):
+        self.values, self.sheets, self.path = values, sheets, path
+
+    def get(self, sheet: str, row: int, col: int) -> Any:
+        return self.values.get((sheet, row, col))
+
+
+def load_cells(path: Path) -> Cells:
+    """Every non-empty cell's value or formula text, read with openpyxl (defusedxml-protected XML)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, data_only=False, read_only=True, keep_links=False)
+    try:
+        values: dict[tuple[str, int, int], Any] = {}
+        for ws in wb.worksheets:
+            for row in ws.iter_rows():
+                for cell in row:
+                    if getattr(cell, "value", None) is not None:
+                        values[ws.title, cell.row - 1, cell.column - 1] = cell.value
+        return Cells(values, list(wb.sheetnames), Path(path))
+    finally:
+        wb.close()
+
+
+def _where(layout: Layout, sheet: str, quantity: str, idx: tuple[int, ...]) -> str:
+    return layout.qualified(sheet, quantity, *idx)
+
+
+def _number(cells: Cells, layout: Layout, sheet: str, quantity: str, idx: tuple[int, ...]) -> float:
+    r, c = layout.block(sheet, quantity).pos(idx)
+    v = cells.get(sheet, r, c)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise BlueprintError(f"{cells.path}: {_where(layout, sheet, quantity, idx)} ({quantity}) holds {v!r}, not a number; "
+                             "restore a number there or regenerate the workbook")
+    return float(v)
+
+
+def _array(cells: Cells, layout: Layout, sheet: str, quantity: str) -> np.ndarray:
+    block = layout.block(sheet, quantity)
+    out = np.zeros(block.shape)
+    for idx, _, _ in block.cells():
+        out[idx] = _number(cells, layout, sheet, quantity, idx)
+    return out
+
+
+def _text(cells: Cells, layout: Layout, sheet: str, quantity: str, idx: tuple[int, ...] = ()) -> str:
+    r, c = layout.block(sheet, quantity).pos(idx)
+    v = cells.get(sheet, r, c)
+    if not isinstance(v, str):
+        raise BlueprintError(f"{cells.path}: {_where(layout, sheet, quantity, idx)} ({quantity}) holds {v!r}, not text")
+    return v
+
+
+def read_config(cells: Cells) -> tuple[Config, Layout]:
+    """Dimensions, vocabulary and hyperparameters from the Config sheet."""
+    missing = [s for s in SHEETS if s not in cells.sheets]
+    if missing:
+        raise BlueprintError(f"{cells.path}: sheet {missing[0]!r} is missing (sheets found: {', '.join(cells.sheets) or 'none'}); "
+                             "this is not a blueprint workbook, or a sheet was renamed or deleted — regenerate it with `blueprint generate`")
+    probe = build_layout(Dims(1, 1, 1, 2, 1))  # the dimension cells sit at fixed places
+    dims = {}
+    for key in DIM_KEYS:
+        v = _number(cells, probe, "Config", key, ())
+        if v != int(v) or not 1 <= v <= 64:
+            raise BlueprintError(f"{cells.path}: {probe.qualified('Config', key)} ({key}) = {v!r}: not a dimension this layout can have")
+        dims[key] = int(v)
+    layout = build_layout(Dims(**dims))
+    values: dict[str, Any] = {field: dims[key] for key, field in DIM_KEYS.items() if field}
+    values["vocab"] = tuple(_text(cells, layout, "Config", "vocab", (v,)) for v in range(dims["V"]))
+    values["eos"] = _text(cells, layout, "Config", "eos")
+    for hp in HYPERPARAMETERS:
+        want_text = isinstance(Config.__dataclass_fields__[hp].default, str)
+        values[hp] = _text(cells, layout, "Config", hp) if want_text else _number(cells, layout, "Config", hp, ())
+    try:
+        return Config(**values), layout
+    except ConfigError as exc:
+        key = str(exc).split("'")[1] if "'" in str(exc) else ""
+        where = layout.qualified("Config", key) if ("Config", key) in layout.blocks else "Config"
+        raise ConfigError(f"{cells.path}: {where}: {exc}") from None
+
+
+def read_inputs(cells: Cells, layout: Layout, config: Config) -> Inputs:
+    """Weights, prompts and draws from the yellow input cells."""
+    arr = lambda sheet, q: _array(cells, layout, sheet, q)  # noqa: E731
+    models = {m: RNNWeights(**{p: arr("Weights", f"{m}.{p}") for p in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")}) for m in MODELS}
+    heads = {h: ValueHead(arr("Weights", f"{h}.w_v"), float(arr("Weights", f"{h}.b_v"))) for h in VALUE_HEADS}
+    prompts = arr("Rollout", "prompts")
+    if not np.all((prompts == np.round(prompts)) & (prompts >= 0) & (prompts < config.V)):
+        raise BlueprintError(f"{cells.path}: Rollout prompts must be token ids 0..{config.V - 1}; found {prompts.tolist()}")
+    draws = arr("Rollout", "draws")
+    if not np.all((draws > 0) & (draws < 1)):
+        raise BlueprintError(f"{cells.path}: Rollout draws must lie strictly between 0 and 1; found {draws.tolist()}")
+    return Inputs(**models, **heads, prompts=prompts.astype(int), draws=draws)
+
+
+def read_blueprint(path: Path) -> tuple[Config, Inputs, Layout, Cells]:
+    """Config, inputs and layout of a workbook, plus all its cells."""
+    cells = load_cells(path)
+    config, layout = read_config(cells)
+    return config, read_inputs(cells, layout, config), layout, cells
