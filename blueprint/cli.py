@@ -7,6 +7,7 @@ environment) — always with one line on stderr saying what, where and how to fi
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 from blueprint import __version__
 from blueprint.config import PRESETS
 from blueprint.errors import BlueprintError
+from blueprint.junit import write_junit
+from blueprint.verify import ENGINES
 
 DEFAULT_OUTPUT = Path("output/rlhf_ppo_blueprint.xlsx")
 
@@ -29,6 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--config", type=Path, help="TOML file of config keys, applied over the preset")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one config key (repeatable)")
     g.add_argument("--seed", type=int, help="seed for weights, prompts and draws")
+    g.add_argument("--verify", action="store_true", help="verify the written workbook with the formulas engine (exit 1 on disagreement)")
+    v = sub.add_parser("verify", help="prove every formula cell of a workbook against the NumPy reference",
+                       description="Recalculate a workbook and check every formula cell against the reference recomputed from its own config and inputs.")
+    v.add_argument("path", type=Path, help="the .xlsx to verify")
+    v.add_argument("--engine", choices=ENGINES, default="formulas", help="recalculation engine (default formulas; libreoffice needs soffice)")
+    v.add_argument("--json", action="store_true", help="print the report as JSON (nothing else on stdout)")
+    v.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report (a test case per sheet)")
+    v.add_argument("--max-report", type=int, default=20, metavar="N", help="problems to list (default 20)")
     return p
 
 
@@ -41,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return _generate(args, "blueprint " + shlex.join(argv))
+        if args.command == "verify":
+            return _verify(args.path, args.engine, args.json, args.junit, args.max_report)
     except BlueprintError as exc:
         print(f"blueprint {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -58,7 +71,20 @@ def _generate(args: argparse.Namespace, command: str) -> int:
     config = load_config(args.preset, args.config, args.overrides, **extra)
     report = generate(config, args.output, command=command)
     print(report.summary())
-    return 0
+    return _verify(args.output, "formulas", False, None, 20) if args.verify else 0
+
+
+def _verify(path: Path, engine: str, as_json: bool, junit: Path | None, max_report: int) -> int:
+    from blueprint.verify import verify
+
+    if max_report < 0:
+        raise BlueprintError(f"--max-report {max_report}: must be >= 0")
+    progress = None if as_json or not sys.stderr.isatty() else (lambda msg: print(f"  {msg} ...", file=sys.stderr))
+    report = verify(path, engine, progress)
+    if junit is not None:
+        write_junit(report, junit)
+    print(json.dumps(report.as_dict(max_report), indent=1, default=str) if as_json else report.text(max_report))
+    return report.exit_code
 
 
 if __name__ == "__main__":

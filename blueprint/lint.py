@@ -92,10 +92,10 @@ def _reference_parts(operand: str) -> tuple[list[str], str]:
     return sheets, _SHEET.sub("", text)
 
 
-def _is_range(token: Token) -> bool:
-    """A literal multi-cell reference (``A1:B3``, ``A:A``, ``:B3``), not a defined name."""
+def _is_range(token: Token, range_names: frozenset[str] = frozenset()) -> bool:
+    """A multi-cell reference: literal (``A1:B3``, ``A:A``, ``:B3``) or a name of an area."""
     return token.type == Token.OPERAND and token.subtype == Token.RANGE \
-        and ":" in _reference_parts(token.value)[1]
+        and (":" in _reference_parts(token.value)[1] or token.value.casefold() in range_names)
 
 
 def _shape(token: Token) -> tuple[int, int] | None:
@@ -121,8 +121,13 @@ def _number(tokens: list[Token], i: int) -> float:
 
 
 def lint_formula(formula: str, sheet: str = "", cell: str = "",
-                 known_sheets: frozenset[str] | None = None) -> list[LintIssue]:
-    """Check one formula against every rule; return the broken ones in formula order."""
+                 known_sheets: frozenset[str] | None = None,
+                 range_names: frozenset[str] = frozenset()) -> list[LintIssue]:
+    """Check one formula against every rule; return the broken ones in formula order.
+
+    `range_names` are defined names (case-folded) that point at areas: in a formula they
+    obey the same range rules as a literal ``A1:B3``.
+    """
     if not formula.startswith("="):
         formula = "=" + formula
     issues: list[LintIssue] = []
@@ -159,7 +164,7 @@ def lint_formula(formula: str, sheet: str = "", cell: str = "",
                 report("parse-error", "unbalanced closing bracket")
                 return issues
             frame = stack.pop()
-            _check_frame(frame, report)
+            _check_frame(frame, report, range_names)
             stack[-1].args[-1].append(Token(frame.text(tok.value), "SUBEXPR"))
         elif tok.type == Token.SEP:
             stack[-1].args.append([])
@@ -171,7 +176,7 @@ def lint_formula(formula: str, sheet: str = "", cell: str = "",
     if len(stack) != 1:
         report("parse-error", "unbalanced opening bracket")
         return issues
-    _check_frame(stack[0], report)
+    _check_frame(stack[0], report, range_names)
     return issues
 
 
@@ -210,7 +215,7 @@ def _check_token(tokens: list[Token], i: int, previous: Token | None,
             report("whole-row", f"{tok.value} is a whole-row range")
 
 
-def _check_frame(frame: _Frame, report: _Report) -> None:
+def _check_frame(frame: _Frame, report: _Report, range_names: frozenset[str] = frozenset()) -> None:
     """Rules that need the arguments of one call: where ranges may appear."""
     func = frame.func
     allowed_positions = RANGE_FUNCTIONS.get(func or "", frozenset())
@@ -234,7 +239,7 @@ def _check_frame(frame: _Frame, report: _Report) -> None:
                              and float(core[0].value) == 0)):
             # INDEX(range, r, 0) returns one element in `formulas` (issue #127), a row elsewhere.
             report("index-whole-line", f"INDEX row/column argument '{text}' selects a whole line")
-        ranges = [t for t in core if _is_range(t)]
+        ranges = [t for t in core if _is_range(t, range_names)]
         if plain and ranges and (allowed_positions is None or position in allowed_positions):
             continue
         for r in ranges:
@@ -249,7 +254,7 @@ def _check_frame(frame: _Frame, report: _Report) -> None:
 
 def _check_defined_name(name: str, value: str, scope: str, known: frozenset[str]
                         ) -> list[LintIssue]:
-    """A hyperparameter name must be workbook-level and point at one cell of this workbook."""
+    """A name must be workbook-level and point at one cell or one area of this workbook."""
     def issue(detail: str) -> LintIssue:
         return LintIssue(scope, name, value, "defined-name", detail)
 
@@ -261,15 +266,25 @@ def _check_defined_name(name: str, value: str, scope: str, known: frozenset[str]
         return [issue("name reads as a cell reference")]
     if "[" in value:
         return [issue("points into another workbook")]
-    problems = lint_formula(value, known_sheets=known)
     try:
         tokens = [t for t in Tokenizer("=" + value).items if t.type != Token.WSPACE]
     except Exception:
         tokens = []
-    single = len(tokens) == 1 and _shape(tokens[0]) == (1, 1)
-    if problems or not single:
-        return [issue("does not point at a single cell of this workbook")]
+    sheets = _reference_parts(tokens[0].value)[0] if len(tokens) == 1 else []
+    on_this_book = len(sheets) == 1 and sheets[0].casefold() in {k.casefold() for k in known}
+    if not on_this_book or _shape(tokens[0]) is None:
+        return [issue("does not point at one cell or one area of this workbook")]
     return []
+
+
+def _area_names(wb) -> frozenset[str]:
+    """Workbook-level names that point at more than one cell, case-folded."""
+    out = set()
+    for name, dn in wb.defined_names.items():
+        tokens = [t for t in Tokenizer("=" + dn.attr_text).items if t.type != Token.WSPACE]
+        if len(tokens) == 1 and _shape(tokens[0]) not in (None, (1, 1)):
+            out.add(name.casefold())
+    return frozenset(out)
 
 
 def lint_workbook(path: str | PathLike[str]) -> list[LintIssue]:
@@ -279,6 +294,7 @@ def lint_workbook(path: str | PathLike[str]) -> list[LintIssue]:
     wb = openpyxl.load_workbook(path)
     cached_wb = openpyxl.load_workbook(path, data_only=True)
     known = frozenset(wb.sheetnames)
+    areas = _area_names(wb)
     issues: list[LintIssue] = []
     for ws in wb.worksheets:
         cached = {c.coordinate: c.value for row in cached_wb[ws.title].iter_rows()
@@ -287,7 +303,7 @@ def lint_workbook(path: str | PathLike[str]) -> list[LintIssue]:
             for c in row:
                 text = c.value if isinstance(c.value, str) else getattr(c.value, "text", None)
                 if c.data_type == "f" and text:
-                    issues += lint_formula(text, ws.title, c.coordinate, known)
+                    issues += lint_formula(text, ws.title, c.coordinate, known, areas)
                 if c.coordinate in cached:
                     # An error value is a failure whatever the engine: #NUM! in `formulas`
                     # is #VALUE! in LibreOffice, and unsupported functions give #NAME?.

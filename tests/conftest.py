@@ -26,3 +26,32 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytrace=False,
         )
     pytest.skip("LibreOffice (soffice) not found on PATH")
+
+
+# --- shared workbooks ---------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from blueprint.config import Config, load_config  # noqa: E402
+from blueprint.inputs import make_inputs  # noqa: E402
+from blueprint.workbook import Blueprint, build, write  # noqa: E402
+
+
+def blueprint_of(config: Config) -> Blueprint:
+    return build(config, make_inputs(config))
+
+
+@pytest.fixture(scope="session")
+def small_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default workbook, written once per test session (treat it as read-only)."""
+    path = tmp_path_factory.mktemp("small") / "small.xlsx"
+    write(blueprint_of(load_config("small")), path)
+    return path
+
+
+def with_wrong_cache(bp: Blueprint) -> Blueprint:
+    """The same formulas with every cached value wrong: an engine that only reads caches fails."""
+    import dataclasses
+
+    wrong = [dataclasses.replace(c, value="WRONG" if isinstance(c.value, str) else c.value + 1000.0) if c.kind == "formula" else c for c in bp.cells]
+    return dataclasses.replace(bp, cells=wrong)

@@ -223,6 +223,8 @@ def test_lint_workbook(tmp_path: Path) -> None:
     loss.write_formula("A5", "=SUMPRODUCT(Config!B2:B3,A1:A2)", None, 0.195)
     loss.write_formula("A6", "=Gone!A1", None, 0)
     loss.write_formula("A7", "=MAX((A1:A2-lam)*2)", None, 2.1)
+    loss.write_formula("A8", "=SUM(block*2)", None, 2.0)   # a named area obeys the range rules
+    loss.write_formula("A9", "=SUM(block)", None, 1.0)
     wb.close()
 
     found = {(i.sheet, i.cell, i.rule) for i in lint_workbook(path)}
@@ -231,9 +233,9 @@ def test_lint_workbook(tmp_path: Path) -> None:
         ("Value Loss", "A4", "error-value"),
         ("Value Loss", "A6", "external-reference"),
         ("Value Loss", "A7", "range-arithmetic"),
+        ("Value Loss", "A8", "range-arithmetic"),
         ("Value Loss", "local", "defined-name"),
         ("", "ext", "defined-name"),
-        ("", "block", "defined-name"),
     }
     error = next(i for i in lint_workbook(path) if i.rule == "error-value")
     assert error.formula == "=LN(A1-2)" and "#NUM!" in error.detail

@@ -1,0 +1,137 @@
+"""`blueprint generate`: sheets, names, formula rules, determinism, safe writing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import blueprint_of
+
+from blueprint.api import generate
+from blueprint.cli import main
+from blueprint.config import load_config
+from blueprint.layout import SHEETS
+from blueprint.lint import lint_workbook
+from blueprint.workbook import NAMED_QUANTITIES, write
+
+PRESETS = ("small", "medium", "large")
+
+
+@pytest.fixture(scope="module", params=PRESETS)
+def preset_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    path = tmp_path_factory.mktemp(request.param) / f"{request.param}.xlsx"
+    generate(load_config(request.param), path)
+    return request.param, path
+
+
+def test_sheets_in_order(preset_path: tuple[str, Path]) -> None:
+    wb = openpyxl.load_workbook(preset_path[1], read_only=True)
+    assert wb.sheetnames == list(SHEETS) == ["Guide", "Config", "Weights", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total"]
+
+
+def test_every_formula_passes_the_linter(preset_path: tuple[str, Path]) -> None:
+    issues = lint_workbook(preset_path[1])
+    assert issues == [], "\n".join(map(str, issues[:20]))
+
+
+def test_every_non_input_number_is_a_formula(preset_path: tuple[str, Path]) -> None:
+    """Constants live only in the layout's input and config cells; every other number is derived."""
+    preset, path = preset_path
+    bp = blueprint_of(load_config(preset))
+    constants = {(c.sheet, c.row, c.col) for c in bp.cells if c.kind != "formula"}
+    formulas = {(c.sheet, c.row, c.col) for c in bp.formula_cells()}
+    wb = openpyxl.load_workbook(path)
+    seen_formulas = set()
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                key = (ws.title, cell.row - 1, cell.column - 1)
+                if cell.data_type == "f":
+                    seen_formulas.add(key)
+                elif isinstance(cell.value, (int, float)):
+                    assert key in constants, f"{ws.title}!{cell.coordinate} holds the constant {cell.value} outside the input cells"
+    assert seen_formulas == formulas
+
+
+def test_names_point_at_the_right_blocks(preset_path: tuple[str, Path]) -> None:
+    preset, path = preset_path
+    bp = blueprint_of(load_config(preset))
+    wb = openpyxl.load_workbook(path, read_only=True)
+    names = {n: dn.attr_text for n, dn in wb.defined_names.items()}
+    required = {"beta", "gamma", "lam", "eps", "eps_v", "vf_coef", "tau", "tokens", "mask", "logp_old", "logp_ref", "logp_new",
+                "values_old", "values_new", "kl_token", "rewards", "advantages", "returns", "adv_whitened", "ratio", "pg_losses",
+                "vf_losses", "score", "pg_loss", "vf_loss", "total_loss", "pg_clipfrac", "vf_clipfrac", "approx_kl", "entropy"}
+    assert required <= set(names)
+    assert names == bp.names
+    B, T = bp.layout.dims.B, bp.layout.dims.T
+    for name in ("tokens", "mask", "advantages", "ratio", "pg_losses", "vf_losses"):
+        block = bp.layout.block(*NAMED_QUANTITIES[name])
+        assert block.shape == (B, T), name
+    assert bp.layout.block(*NAMED_QUANTITIES["score"]).shape == (B,)
+
+
+def test_formula_cells_carry_reference_values_as_cache(small_path: Path) -> None:
+    bp = blueprint_of(load_config("small"))
+    wb = openpyxl.load_workbook(small_path, data_only=True, read_only=True)
+    cached = {(ws.title, c.row - 1, c.column - 1): c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row if getattr(c, "value", None) is not None}
+    for cell in bp.formula_cells():
+        got = cached[cell.sheet, cell.row, cell.col]
+        assert got == cell.value or abs(got - cell.value) <= 1e-15 * max(1.0, abs(cell.value)), (cell, got)
+
+
+def test_same_config_same_bytes(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a.xlsx", tmp_path / "b.xlsx", tmp_path / "c.xlsx"
+    generate(load_config("small"), a)
+    generate(load_config("small"), b)
+    generate(load_config("small", seed=1), c)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+
+
+def test_failure_part_way_leaves_earlier_file_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "book.xlsx"
+    generate(load_config("small"), path)
+    before = path.read_bytes()
+
+    def explode(bp, tmp, command):  # noqa: ANN001 - stands in for the xlsxwriter pass
+        Path(tmp).write_bytes(b"half a workbook")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("blueprint.workbook._write_xlsx", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write(blueprint_of(load_config("small", seed=5)), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book.xlsx"]
+
+
+def test_cli_generate_prints_what_it_wrote(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "x.xlsx"
+    assert main(["generate", "-o", str(out), "--set", "beta=0.1", "--seed", "3"]) == 0
+    text = capsys.readouterr().out
+    assert str(out) in text and "Value Loss" in text and "formula cells" in text
+    wb = openpyxl.load_workbook(out, read_only=True)
+    beta = wb.defined_names["beta"].attr_text.split("!")
+    assert wb[beta[0]][beta[1].replace("$", "")].value == 0.1
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["generate", "--set", "gamma=1.5"], "gamma"),
+    (["generate", "--set", "nonsense=1"], "unknown config key 'nonsense'"),
+    (["generate", "--config", "/no/such/file.toml"], "not found"),
+    (["generate", "-o", "/no/such/dir/out.xlsx"], "does not exist"),
+    (["generate", "-o", "out.txt"], ".xlsx"),
+])
+def test_cli_generate_bad_input_is_one_line_exit_2(argv: list[str], needle: str, capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_formula_cell_counts_per_preset() -> None:
+    """The README's table of formula cells per preset is this test's output."""
+    counts = {p: len(blueprint_of(load_config(p)).formula_cells()) for p in PRESETS}
+    assert counts["small"] < counts["medium"] < counts["large"]
+    assert counts == {"small": 960, "medium": 4940, "large": 25832}

@@ -1,0 +1,94 @@
+"""Two independent engines recalculate the workbook and must land on the reference's numbers.
+
+Cached values are deliberately wrong first, so an engine that merely read the caches would fail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+from conftest import blueprint_of, with_wrong_cache
+
+from blueprint.config import load_config
+from blueprint.readback import read_blueprint
+from blueprint.verify import VerifyReport, compare, recalculate
+from blueprint.layout import SHEETS
+from blueprint.workbook import build, write
+from reference.rollout import rollout
+
+
+def check(path: Path, engine: str) -> VerifyReport:
+    """Recalculate `path` with `engine`; compare with the reference from the file's own inputs."""
+    config, inputs, layout, cells = read_blueprint(path)
+    bp = build(config, inputs)
+    values = recalculate(path, engine, list(SHEETS))
+    report = VerifyReport(str(path), engine)
+    compare(bp, cells, values, values, report)  # caches ignored: compare the engine with itself
+    return report
+
+
+def wrong_cache_copy(preset: str, folder: Path) -> Path:
+    path = folder / f"{preset}-wrong-cache.xlsx"
+    write(with_wrong_cache(blueprint_of(load_config(preset))), path)
+    return path
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("preset", ["small", "medium", "large"])
+def test_libreoffice_recalculates_every_cell_to_the_reference(preset: str, tmp_path: Path) -> None:
+    report = check(wrong_cache_copy(preset, tmp_path), "libreoffice")
+    total = report.totals()
+    assert report.problems == []
+    assert total.checked == total.found == len(blueprint_of(load_config(preset)).formula_cells())
+
+
+def test_formulas_engine_recalculates_every_cell_to_the_reference(tmp_path: Path) -> None:
+    report = check(wrong_cache_copy("small", tmp_path), "formulas")
+    assert report.problems == []
+    assert report.totals().checked == 960
+
+
+def edit_inputs(src: Path, dst: Path) -> None:
+    """Edit β, γ, one θ_old weight and one draw in the file, as a user would in Excel."""
+    config, inputs, layout, _ = read_blueprint(src)
+    wb = openpyxl.load_workbook(src)
+
+    def put(sheet: str, quantity: str, idx: tuple[int, ...], value: float) -> None:
+        r, c = layout.block(sheet, quantity).pos(idx)
+        wb[sheet].cell(r + 1, c + 1).value = value
+
+    # move draw u[0,1] into the middle of another token's interval, so the sampled token flips
+    ro = rollout(inputs.old, inputs.value_old, inputs.prompts, inputs.draws, config.tau, config.eos_id)
+    p, y = ro["p"][0, 1], ro["tokens"][0, 1]
+    other = (y + 1) % config.V
+    new_draw = float(np.round(ro["lower"][0, 1, other] + p[other] / 2, 4))
+    put("Config", "beta", (), 0.2)
+    put("Config", "gamma", (), 0.9)
+    put("Weights", "old.W_hh", (0, 0), 0.777)
+    put("Rollout", "draws", (0, 1), new_draw)
+    wb.save(dst)
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_follows_edits_to_inputs(small_path: Path, tmp_path: Path) -> None:
+    edited = tmp_path / "edited.xlsx"
+    edit_inputs(small_path, edited)
+    config, inputs, _, _ = read_blueprint(edited)
+    assert (config.beta, config.gamma, inputs.old.W_hh[0, 0]) == (0.2, 0.9, 0.777)
+    before = blueprint_of(load_config("small"))
+    after = build(config, inputs)
+    tokens = lambda bp: [c.value for c in bp.cells if c.quantity == "tokens"]  # noqa: E731
+    assert tokens(before) != tokens(after), "the draw edit must change a sampled token"
+    report = check(edited, "libreoffice")
+    assert report.problems == []
+    assert report.totals().checked == len(after.formula_cells())
+
+
+def test_formulas_engine_follows_edits_to_inputs(small_path: Path, tmp_path: Path) -> None:
+    edited = tmp_path / "edited.xlsx"
+    edit_inputs(small_path, edited)
+    report = check(edited, "formulas")
+    assert report.problems == []
