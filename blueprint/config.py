@@ -89,6 +89,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=8, prompt_len=4, response_len=16, hidden=8, eos_bias=1.0,
         vocab=("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "<eos>"),
     ),
+    # ≥ 50,000 formula cells: the verifier's speed and memory benchmark
+    "xl": dict(
+        batch_size=16, prompt_len=4, response_len=16, hidden=8, eos_bias=1.0,
+        vocab=("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "<eos>"),
+    ),
 }
 
 

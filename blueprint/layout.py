@@ -176,8 +176,9 @@ class _Stack:
     def unroll(self, columns: list[tuple[str, int, str]], B: int, N: int, first_pred: int) -> None:
         """Per-sequence RNN blocks: B sections of N rows (one per read position j).
 
-        columns: (quantity, width, rows) with rows "all" (every read position j, shape (B, N[, width]))
-        or "pred" (rows j = first_pred.. only, shape (B, N - first_pred[, width])).
+        columns: (quantity, width, rows): width 0 is one column of scalars, shape (B, n); width k ≥ 1
+        is a k-vector per row, shape (B, n, k). rows "all" covers every read position j (n = N),
+        "pred" only the rows j = first_pred.. that predict a token (n = N - first_pred).
         """
         section = N + 2  # sequence title row + header row + N rows
         top = self.row + 2
@@ -185,10 +186,10 @@ class _Stack:
         for quantity, width, rows in columns:
             n = N if rows == "all" else N - first_pred
             r0 = top if rows == "all" else top + first_pred
-            shape = (B, n) if width == 1 else (B, n, width)
+            shape = (B, n) if width == 0 else (B, n, width)
             strides = ((section + 1, 1), (0, 0)) if len(shape) == 2 else ((section + 1, 1, 0), (0, 0, 1))
             self.layout.add(Block(self.sheet, quantity, r0, left, shape, *strides, form="unroll"))
-            left += width
+            left += max(width, 1)
         self.row = top + B * (section + 1) - 1
 
 
@@ -233,7 +234,7 @@ def build_layout(dims: Dims) -> Layout:
     s.scalars(("n_tokens",))
 
     s = _Stack(L, "Reward")
-    s.unroll([("x", 1, "all"), ("x_name", 1, "all"), ("h", H, "all"), ("rm_out", 1, "all")], B, P + T, 0)
+    s.unroll([("x", 0, "all"), ("x_name", 0, "all"), ("h", H, "all"), ("rm_out", 0, "all")], B, P + T, 0)
     s.table(("n_real", "last_idx", "has_eos", "score_raw", "score"), B)
     s.grid("is_last", B, T)
 
@@ -273,8 +274,8 @@ def build_layout(dims: Dims) -> Layout:
 
 def _policy_columns(H: int, V: int, sampled: bool, probs: bool = False) -> list[tuple[str, int, str]]:
     """Columns of a policy unroll: read token, hidden state, logits and the stable softmax."""
-    cols = [("x", 1, "all"), ("x_name", 1, "all"), ("h", H, "all"), ("logits", V, "pred"), ("zmax", 1, "pred"),
-            ("exp", V, "pred"), ("sumexp", 1, "pred"), ("lse", 1, "pred")]
+    cols = [("x", 0, "all"), ("x_name", 0, "all"), ("h", H, "all"), ("logits", V, "pred"), ("zmax", 0, "pred"),
+            ("exp", V, "pred"), ("sumexp", 0, "pred"), ("lse", 0, "pred")]
     if sampled or probs:
         cols.append(("p", V, "pred"))
     if sampled:

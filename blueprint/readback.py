@@ -21,10 +21,11 @@ DIM_KEYS = {"B": "batch_size", "P": "prompt_len", "T": "response_len", "V": None
 
 
 class Cells:
-    """Cell values by (sheet, row, col), 0-based, from any source (openpyxl, a recalculation)."""
+    """A workbook's cells by (sheet, row, col), 0-based: constants, or formula text starting with `=`."""
 
-    def __init__(self, values: dict[tuple[str, int, int], Any], sheets: list[str], path: Path):
+    def __init__(self, values: dict[tuple[str, int, int], Any], sheets: list[str], path: Path, names: dict[str, str] | None = None):
         self.values, self.sheets, self.path = values, sheets, path
+        self.names = names or {}  # workbook-level defined names -> their target text, e.g. `Config!$B$21`
 
     def get(self, sheet: str, row: int, col: int) -> Any:
         return self.values.get((sheet, row, col))
@@ -42,7 +43,8 @@ def load_cells(path: Path) -> Cells:
                 for cell in row:
                     if getattr(cell, "value", None) is not None:
                         values[ws.title, cell.row - 1, cell.column - 1] = cell.value
-        return Cells(values, list(wb.sheetnames), Path(path))
+        names = {name: dn.attr_text for name, dn in wb.defined_names.items()}
+        return Cells(values, list(wb.sheetnames), Path(path), names)
     finally:
         wb.close()
 

@@ -242,7 +242,7 @@ def _dress(w: Any, fmt: dict, L: Layout, b: Block, label: str, vocab: tuple[str,
     elif b.form == "unroll":
         width = b.shape[2] if len(b.shape) == 3 else 1
         names = vocab if b.quantity in ("logits", "exp", "p", "lower") else [str(k) for k in range(width)]
-        heads = [f"{b.quantity}:{n}" for n in names] if width > 1 else [b.quantity]
+        heads = [f"{b.quantity}:{n}" for n in names] if len(b.shape) == 3 else [b.quantity]
         x = L.block(b.sheet, "x")
         for seq in range(b.shape[0]):
             header_row = x.pos((seq, 0))[0] - 1
