@@ -8,6 +8,7 @@ to (sheet, row, col) with the workbook's own sheet names.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import types
 from pathlib import Path
@@ -27,6 +28,9 @@ def formulas_values(path: Path, sheet_names: list[str], progress: Callable[[str]
     say = progress or (lambda msg: None)
     quiet = types.SimpleNamespace(tqdm=functools.partial(tqdm.tqdm, disable=True))
     saved, fx.tqdm = fx.tqdm, quiet  # the engine's own progress bar would break --json output
+    log = logging.getLogger("formulas")
+    level = log.level
+    log.setLevel(logging.CRITICAL)  # it logs each broken reference; the report says it once
     try:
         say("formulas: parsing")
         model = formulas.ExcelModel().loads(str(Path(path).resolve())).finish()
@@ -34,6 +38,7 @@ def formulas_values(path: Path, sheet_names: list[str], progress: Callable[[str]
         solution = model.calculate()
     finally:
         fx.tqdm = saved
+        log.setLevel(level)
     return _by_cell(solution, {name.upper(): name for name in sheet_names})
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from openpyxl.utils import get_column_letter
 
 from blueprint.config import Config, ConfigError
 from blueprint.errors import BlueprintError
@@ -26,6 +27,8 @@ class Cells:
     def __init__(self, values: dict[tuple[str, int, int], Any], sheets: list[str], path: Path, names: dict[str, str] | None = None):
         self.values, self.sheets, self.path = values, sheets, path
         self.names = names or {}  # workbook-level defined names -> their target text, e.g. `Config!$B$21`
+        self.renamed: dict[str, str] = {}  # blueprint sheet name -> the name it has in the file
+        self.missing: list[str] = []  # blueprint sheets the file does not have at all
 
     def get(self, sheet: str, row: int, col: int) -> Any:
         return self.values.get((sheet, row, col))
@@ -35,7 +38,10 @@ def load_cells(path: Path) -> Cells:
     """Every non-empty cell's value or formula text, read with openpyxl (defusedxml-protected XML)."""
     import openpyxl
 
-    wb = openpyxl.load_workbook(path, data_only=False, read_only=True, keep_links=False)
+    try:
+        wb = openpyxl.load_workbook(path, data_only=False, read_only=True, keep_links=False)
+    except Exception as exc:  # openpyxl raises many types on a damaged file; all mean the same to the user
+        raise BlueprintError(f"{path}: cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]}); regenerate it with `blueprint generate`") from None
     try:
         values: dict[tuple[str, int, int], Any] = {}
         for ws in wb.worksheets:
@@ -45,8 +51,50 @@ def load_cells(path: Path) -> Cells:
                         values[ws.title, cell.row - 1, cell.column - 1] = cell.value
         names = {name: dn.attr_text for name, dn in wb.defined_names.items()}
         return Cells(values, list(wb.sheetnames), Path(path), names)
+    except BlueprintError:
+        raise
+    except Exception as exc:  # read-only mode parses lazily: damage shows up while iterating
+        raise BlueprintError(f"{path}: cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]}); regenerate it with `blueprint generate`") from None
     finally:
         wb.close()
+
+
+def refuse_external(cells: Cells) -> None:
+    """No formula or name may point into another workbook: we would have to open it to check it."""
+    from blueprint.lint import lint_formula
+
+    for name, target in cells.names.items():
+        if "[" in target:
+            raise BlueprintError(f"{cells.path}: defined name {name!r} points at another workbook ({target}); a blueprint never does — remove the name or regenerate")
+    for (sheet, r, c), v in cells.values.items():
+        if isinstance(v, str) and v.startswith("=") and "[" in v:  # cheap filter, then the linter's exact rule
+            if any(i.rule == "external-reference" for i in lint_formula(v)):
+                cell = f"{sheet}!{get_column_letter(c + 1)}{r + 1}"
+                raise BlueprintError(f"{cells.path}: formula at {cell} points at another workbook ({v[:80]}); a blueprint never does and we never open external files — fix the formula or regenerate")
+
+
+def canonical_sheets(cells: Cells) -> Cells:
+    """Key cells by the blueprint's sheet names, noting renamed and missing sheets.
+
+    A sheet renamed in Excel keeps its place in the tab order, so when the file has exactly
+    the blueprint's number of sheets, an unknown name at a missing sheet's position is that
+    sheet renamed. Without Config, Weights and Rollout the inputs cannot be read at all.
+    """
+    present = set(cells.sheets)
+    for k, sheet in enumerate(SHEETS):
+        if sheet in present:
+            continue
+        if len(cells.sheets) == len(SHEETS) and cells.sheets[k] not in SHEETS:
+            cells.renamed[sheet] = cells.sheets[k]
+        else:
+            cells.missing.append(sheet)
+    unreadable = [s for s in cells.missing if s in ("Config", "Weights", "Rollout")]
+    if unreadable:
+        raise BlueprintError(f"{cells.path}: sheet {unreadable[0]!r} is missing (sheets found: {', '.join(cells.sheets) or 'none'}); "
+                             "without it the inputs cannot be read — this is not a blueprint workbook, or the sheet was deleted; regenerate it with `blueprint generate`")
+    back = {actual: sheet for sheet, actual in cells.renamed.items()}
+    cells.values = {(back.get(sh, sh), r, c): v for (sh, r, c), v in cells.values.items()}
+    return cells
 
 
 def _where(layout: Layout, sheet: str, quantity: str, idx: tuple[int, ...]) -> str:
@@ -80,10 +128,6 @@ def _text(cells: Cells, layout: Layout, sheet: str, quantity: str, idx: tuple[in
 
 def read_config(cells: Cells) -> tuple[Config, Layout]:
     """Dimensions, vocabulary and hyperparameters from the Config sheet."""
-    missing = [s for s in SHEETS if s not in cells.sheets]
-    if missing:
-        raise BlueprintError(f"{cells.path}: sheet {missing[0]!r} is missing (sheets found: {', '.join(cells.sheets) or 'none'}); "
-                             "this is not a blueprint workbook, or a sheet was renamed or deleted — regenerate it with `blueprint generate`")
     probe = build_layout(Dims(1, 1, 1, 2, 1))  # the dimension cells sit at fixed places
     dims = {}
     for key in DIM_KEYS:
@@ -123,5 +167,7 @@ def read_inputs(cells: Cells, layout: Layout, config: Config) -> Inputs:
 def read_blueprint(path: Path) -> tuple[Config, Inputs, Layout, Cells]:
     """Config, inputs and layout of a workbook, plus all its cells."""
     cells = load_cells(path)
+    refuse_external(cells)
+    cells = canonical_sheets(cells)
     config, layout = read_config(cells)
     return config, read_inputs(cells, layout, config), layout, cells

@@ -36,6 +36,9 @@ KINDS = {
     "missing-formula": "an expected formula cell is empty or holds a constant",
     "unmapped": "formula cell that maps to no reference quantity",
     "stale-cache": "cached value disagrees with the recalculated one",
+    "no-cache": "no cached value: a viewer that does not recalculate shows an empty cell",
+    "sheet-renamed": "a blueprint sheet has another name in the file",
+    "sheet-missing": "a blueprint sheet is not in the file",
 }
 
 
@@ -130,9 +133,14 @@ def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None]
     check_archive(path)
     config, inputs, layout, cells = read_blueprint(path)
     bp = build(config, inputs)
-    cached = _cached_values(path)
-    recalc = recalculate(path, engine, cells.sheets, progress)
+    back = {actual: sheet for sheet, actual in cells.renamed.items()}
+    cached = {(back.get(sh, sh), r, c): v for (sh, r, c), v in _cached_values(path).items()}
+    recalc = {(back.get(sh, sh), r, c): v for (sh, r, c), v in recalculate(path, engine, cells.sheets, progress).items()}
     report = VerifyReport(str(path), engine, {s: SheetStats() for s in SHEETS})
+    for sheet, actual in cells.renamed.items():
+        report.problems.append(Problem("sheet-renamed", sheet, "A1", "", "", sheet, actual))
+    for sheet in cells.missing:
+        report.problems.append(Problem("sheet-missing", sheet, "A1", "", "", sheet, None))
     compare(bp, cells, cached, recalc, report)
     report.seconds = time.perf_counter() - t0
     return report
@@ -173,10 +181,10 @@ def compare(bp: Blueprint, cells: Cells, cached: dict, recalc: dict, report: Ver
         if not text_ok:
             report.problems.append(Problem("formula-text", sheet, addr, name, formula, want.formula, formula))
         if not cache_ok:
-            report.problems.append(Problem("stale-cache", sheet, addr, name, formula, got, cache))
+            report.problems.append(Problem("no-cache" if cache is None else "stale-cache", sheet, addr, name, formula, got, cache))
         stats.agreeing += ok and text_ok and cache_ok
     for cell in bp.formula_cells():
-        if (cell.sheet, cell.row, cell.col) not in seen:
+        if (cell.sheet, cell.row, cell.col) not in seen and cell.sheet not in cells.missing:
             name = f"{cell.quantity}[{','.join(map(str, cell.idx))}]" if cell.idx else cell.quantity
             got = cells.get(cell.sheet, cell.row, cell.col)
             report.problems.append(Problem("missing-formula", cell.sheet, xl_rowcol_to_cell(cell.row, cell.col), name, "", cell.formula, got))
