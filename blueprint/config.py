@@ -106,7 +106,7 @@ def _check_type(f: dataclasses.Field, value: Any) -> None:
         "tuple[str, ...]": isinstance(value, tuple) and all(isinstance(v, str) for v in value),
     }[want]
     if not ok:
-        shown = {"tuple[str, ...]": "a list of strings"}.get(want, f"a {want}")
+        shown = {"tuple[str, ...]": "a list of strings", "int": "an integer", "float": "a number", "str": "a string"}[want]
         raise ConfigError(f"config key '{f.name}' = {value!r}: must be {shown}")
     if want == "float" and not math.isfinite(value):
         raise ConfigError(f"config key '{f.name}' = {value!r}: must be a finite number")
@@ -159,7 +159,7 @@ FIELD_NAMES = tuple(f.name for f in fields(Config))
 def _coerce(key: str, value: Any) -> Any:
     """TOML gives lists and ints where the dataclass wants tuples and floats."""
     if key not in FIELD_NAMES:
-        raise ConfigError(f"unknown config key '{key}': known keys are {', '.join(FIELD_NAMES)}")
+        raise ConfigError(f"unknown config key '{key}' = {value!r}: known keys are {', '.join(FIELD_NAMES)}")
     ftype = next(f.type for f in fields(Config) if f.name == key)
     if isinstance(value, list):
         return tuple(value)

@@ -1,0 +1,124 @@
+"""Untrusted files: each is refused with one line and exit code 2, quickly, with bounded memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+import xlsxwriter
+
+from blueprint.cli import main
+
+
+def run_verify(path: Path) -> tuple[int, str, str, float]:
+    """`blueprint verify PATH` in a fresh process: exit code, stdout, stderr, seconds."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "blueprint.cli", "verify", str(path)], capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0
+
+
+def rewrite_member(src: Path, dst: Path, member: str, transform) -> None:  # noqa: ANN001
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info, transform(data) if info.filename == member else data)
+
+
+def bad_files(tmp: Path, small: Path) -> dict[str, Path]:
+    files = {}
+    files["empty"] = tmp / "empty.xlsx"
+    files["empty"].write_bytes(b"")
+    files["random-bytes"] = tmp / "random.xlsx"
+    files["random-bytes"].write_bytes(os.urandom(4096))
+    files["truncated"] = tmp / "truncated.xlsx"
+    files["truncated"].write_bytes(small.read_bytes()[: small.stat().st_size // 2])
+    files["text"] = tmp / "text.xlsx"
+    files["text"].write_text("sheet,value\nConfig,1\n")
+    files["no-config"] = tmp / "other.xlsx"
+    wb = xlsxwriter.Workbook(files["no-config"])
+    wb.add_worksheet("Data").write_formula("A1", "=1+1", None, 2)
+    wb.close()
+    files["zip-not-xlsx"] = tmp / "plain.xlsx"
+    with zipfile.ZipFile(files["zip-not-xlsx"], "w") as z:
+        z.writestr("hello.txt", "hi")
+    files["archive-bomb"] = tmp / "bomb.xlsx"
+    with zipfile.ZipFile(small) as zin, zipfile.ZipFile(files["archive-bomb"], "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info))
+        with zout.open("xl/worksheets/sheet99.xml", "w") as big:  # 64 MB of zeros packs to ~64 kB
+            chunk = b"\0" * 2**20
+            for _ in range(64):
+                big.write(chunk)
+    xxe = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    files["xml-external-entity"] = tmp / "xxe.xlsx"
+    rewrite_member(small, files["xml-external-entity"], "xl/workbook.xml", lambda d: xxe + d.split(b"?>", 1)[1])
+    lol = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    files["billion-laughs"] = tmp / "lol.xlsx"
+    rewrite_member(small, files["billion-laughs"], "xl/worksheets/sheet2.xml", lambda d: lol + d.split(b"?>", 1)[1])
+    files["external-formula"] = tmp / "external.xlsx"
+    wb = openpyxl.load_workbook(small)
+    wb["Total"]["B5"] = "='[other.xlsx]Config'!B2*2"
+    wb.save(files["external-formula"])
+    files["external-name"] = tmp / "external-name.xlsx"
+    wb = openpyxl.load_workbook(small)
+    wb.defined_names["elsewhere"] = openpyxl.workbook.defined_name.DefinedName("elsewhere", attr_text="[1]Config!$B$2")
+    wb.save(files["external-name"])
+    files["macro"] = tmp / "macro.xlsx"
+    with zipfile.ZipFile(small) as zin, zipfile.ZipFile(files["macro"], "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info))
+        zout.writestr("xl/vbaProject.bin", b"\0" * 64)
+    files["missing"] = tmp / "does-not-exist.xlsx"
+    return files
+
+
+EXPECTED = {
+    "empty": "empty", "random-bytes": "not an .xlsx", "truncated": "not an .xlsx", "text": "not an .xlsx",
+    "no-config": "sheet 'Config' is missing", "zip-not-xlsx": "not an .xlsx workbook", "archive-bomb": "archive bomb",
+    "xml-external-entity": "ENTITY", "billion-laughs": "ENTITY", "external-formula": "another workbook",
+    "external-name": "another workbook", "macro": "macros", "missing": "no such file",
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, small_path: Path) -> dict[str, Path]:
+    return bad_files(tmp_path_factory.mktemp("bad"), small_path)
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_bad_file_is_one_line_exit_2(kind: str, files: dict[str, Path]) -> None:
+    code, out, err, seconds = run_verify(files[kind])
+    assert code == 2, (out, err)
+    assert out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert EXPECTED[kind] in err, err
+    assert str(files[kind]) in err
+    assert seconds < 20
+
+
+def test_bad_files_take_bounded_memory(files: dict[str, Path]) -> None:
+    """Every refusal happens before anything is inflated or parsed: the process stays small."""
+    code = (
+        "import resource, sys\n"
+        "from blueprint.cli import main\n"
+        "for p in sys.argv[1:]:\n"
+        "    assert main(['verify', p]) == 2\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    paths = [str(files[k]) for k in ("archive-bomb", "xml-external-entity", "billion-laughs", "random-bytes", "truncated")]
+    proc = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    peak_mb = int(proc.stdout.strip().splitlines()[-1]) / 1024
+    assert peak_mb < 400, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_in_process_bad_file_returns_2(files: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    assert main(["verify", str(files["archive-bomb"])]) == 2
+    assert "archive bomb" in capsys.readouterr().err
+
