@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from blueprint import __version__
-from blueprint.config import PRESETS
+from blueprint.config import CONVENTIONS, PRESETS
 from blueprint.errors import BlueprintError
 from blueprint.junit import write_junit
 from blueprint.verify import ENGINES
@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="write the workbook", description="Write the RLHF-PPO workbook: one live-formula worksheet per stage.")
     g.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"where to write the .xlsx (default {DEFAULT_OUTPUT})")
     g.add_argument("--preset", default="small", choices=sorted(PRESETS), help="size of the model and batch (default small)")
-    g.add_argument("--config", type=Path, help="TOML file of config keys, applied over the preset")
+    g.add_argument("--convention", choices=sorted(CONVENTIONS), help="set the switches to a framework's defaults (over the preset)")
+    g.add_argument("--config", type=Path, help="TOML file of config keys, applied over the preset and convention")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one config key (repeatable)")
     g.add_argument("--seed", type=int, help="seed for weights, prompts and draws")
     g.add_argument("--verify", action="store_true", help="verify the written workbook with the formulas engine (exit 1 on disagreement)")
@@ -40,7 +41,19 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the report as JSON (nothing else on stdout)")
     v.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report (a test case per sheet)")
     v.add_argument("--max-report", type=int, default=20, metavar="N", help="problems to list (default 20)")
+    t = sub.add_parser("trace", help="show a cell's formula, value and precedents down to the inputs",
+                       description="Print a cell's formula and value, then its precedents as a tree down to the input cells.")
+    t.add_argument("path", type=Path, help="the .xlsx to read")
+    t.add_argument("address", help="the cell, SHEET!CELL, e.g. Total!B5 or 'Value Loss'!B6")
+    t.add_argument("--depth", type=_depth, default=4, metavar="N", help="levels of precedents to show (default 4)")
     return p
+
+
+def _depth(text: str) -> int:
+    n = int(text)  # argparse turns the ValueError into a usage error
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n}: must be >= 0")
+    return n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             return _generate(args, "blueprint " + shlex.join(argv))
         if args.command == "verify":
             return _verify(args.path, args.engine, args.json, args.junit, args.max_report)
+        if args.command == "trace":
+            return _trace(args.path, args.address, args.depth)
     except BlueprintError as exc:
         print(f"blueprint {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -68,7 +83,7 @@ def _generate(args: argparse.Namespace, command: str) -> int:
     from blueprint.config import load_config
 
     extra = {} if args.seed is None else {"seed": args.seed}
-    config = load_config(args.preset, args.config, args.overrides, **extra)
+    config = load_config(args.preset, args.config, args.overrides, args.convention, **extra)
     report = generate(config, args.output, command=command)
     print(report.summary())
     return _verify(args.output, "formulas", False, None, 20) if args.verify else 0
@@ -85,6 +100,13 @@ def _verify(path: Path, engine: str, as_json: bool, junit: Path | None, max_repo
         write_junit(report, junit)
     print(json.dumps(report.as_dict(max_report), indent=1, default=str) if as_json else report.text(max_report))
     return report.exit_code
+
+
+def _trace(path: Path, address: str, depth: int) -> int:
+    from blueprint.trace import render, trace
+
+    print(render(trace(path, address, depth)))
+    return 0
 
 
 if __name__ == "__main__":

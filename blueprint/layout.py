@@ -21,8 +21,10 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 SHEETS = ("Guide", "Config", "Weights", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total")
 MODELS = ("ref", "old", "new", "rm")  # parameter sets on the Weights sheet
 VALUE_HEADS = ("value_old", "value_new")
-HYPERPARAMETERS = (
-    "tau", "missing_eos_penalty", "kl_estimator", "beta", "gamma", "lam", "whiten_eps", "eps", "eps_v", "vf_coef", "ent_coef",
+HYPERPARAMETERS = (  # Config cells the formulas read by name, in the order the sheet lists them
+    "tau", "eos_handling", "missing_eos_penalty", "missing_eos_score", "kl_placement", "kl_estimator", "beta",
+    "kl_loss_estimator", "kl_loss_coef", "reward_whiten", "gamma", "lam", "adv_whiten", "whiten_eps", "logratio_clamp",
+    "eps", "eps_high", "dual_clip", "eps_v", "loss_agg", "vf_coef", "ent_coef", "kl_target", "kl_horizon", "kl_ctl_clip",
 )
 TITLE_ROWS = 3  # title, one-line summary, blank
 
@@ -206,6 +208,7 @@ def build_layout(dims: Dims) -> Layout:
     s.scalars(("eos",), kind="config")
     s.scalars(("eos_id",))
     s.scalars(HYPERPARAMETERS, kind="config")
+    s.scalars(("kl_in_reward", "kl_in_loss"))
 
     s = _Stack(L, "Weights")
     for m in MODELS:
@@ -240,8 +243,12 @@ def build_layout(dims: Dims) -> Layout:
 
     s = _Stack(L, "KL")
     s.unroll(_policy_columns(H, V, sampled=False), B, N, P - 1)
-    for q in ("logp_ref", "k1", "k2", "k3", "kl_token", "non_score_reward", "rewards"):
+    for q in ("logp_ref", "k1", "k2", "k3", "kl_token", "non_score_reward", "rewards_raw"):
         s.grid(q, B, T)
+    s.scalars(("reward_mean",))
+    s.grid("reward_dev2", B, T)
+    s.scalars(("reward_var",))
+    s.grid("rewards", B, T)
 
     s = _Stack(L, "GAE")
     for q in ("values", "delta", "advantages", "returns"):
@@ -258,17 +265,25 @@ def build_layout(dims: Dims) -> Layout:
     s.scalars(("approx_kl", "ppo_kl"))
 
     s = _Stack(L, "Clip")
-    for q in ("pg_losses1", "ratio_clipped", "pg_losses2", "pg_losses", "pg_clipped"):
+    for q in ("pg_losses1", "ratio_clipped", "pg_losses2", "pg_losses_max", "pg_losses", "pg_clipped"):
         s.grid(q, B, T)
+    s.table(("pg_seq_sum", "pg_seq_mean"), B)
     s.scalars(("pg_loss", "pg_clipfrac"))
 
     s = _Stack(L, "Value Loss")
     for q in ("values_new", "values_clipped", "vf_losses1", "vf_losses2", "vf_losses", "vf_clipped"):
         s.grid(q, B, T)
+    s.table(("vf_seq_sum", "vf_seq_mean"), B)
     s.scalars(("vf_loss", "vf_clipfrac"))
 
     s = _Stack(L, "Total")
-    s.scalars(("total_loss", "entropy", "kl_sum", "non_score_sum", "score_mean", "rlhf_reward"))
+    s.scalars(("total_loss",))
+    s.table(("entropy_seq_sum", "entropy_seq_mean"), B)
+    s.scalars(("entropy",))
+    s.grid("kl_loss_token", B, T)
+    s.table(("kl_seq_sum", "kl_seq_mean"), B)
+    s.scalars(("kl_loss",))
+    s.scalars(("kl_sum", "non_score_sum", "score_mean", "rlhf_reward", "beta_next"))
     return L
 
 

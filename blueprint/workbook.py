@@ -28,6 +28,8 @@ from reference import Inputs, Quantities, run
 # Workbook-level names for the key quantities (DESIGN.md §4): name -> (sheet, quantity).
 NAMED_QUANTITIES = {
     "vocab": ("Config", "vocab"), "eos_id": ("Config", "eos_id"), "n_tokens": ("Rollout", "n_tokens"),
+    "kl_in_reward": ("Config", "kl_in_reward"), "kl_in_loss": ("Config", "kl_in_loss"), "kl_loss": ("Total", "kl_loss"),
+    "beta_next": ("Total", "beta_next"),
     "tokens": ("Rollout", "tokens"), "mask": ("Rollout", "mask"), "logp_old": ("Rollout", "logp_old"),
     "values_old": ("Rollout", "values_old"), "score": ("Reward", "score"), "logp_ref": ("KL", "logp_ref"),
     "kl_token": ("KL", "kl_token"), "rewards": ("KL", "rewards"), "advantages": ("GAE", "advantages"),

@@ -7,6 +7,7 @@
     μ        = Σ A·m / Σ m
     var      = Σ (A-μ)²·m / max(Σ m - 1, 1)               (unbiased: TRL, verl; one token -> 0, not 0/0)
     Â_t      = (A_t - μ) / sqrt(var + 1e-8) · m_t          (TRL `masked_whiten`, 0 after EOS)
+    adv_whiten: "unbiased" as above; "population" divides by Σ m (OpenRLHF, OpenAI-2019); "off": Â = A·m
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ def gae(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> di
     for t in reversed(range(T)):
         adv[:, t] = delta[:, t] + (gamma * lam * adv[:, t + 1] if t + 1 < T else 0.0)
     return {"delta": delta, "advantages": adv, "returns": adv + values}
+
+
+def whiten_advantages(adv: np.ndarray, mask: np.ndarray, mode: str, eps: float) -> dict[str, np.ndarray]:
+    """The adv_whiten switch: "unbiased", "population" or "off" (statistics are still shown)."""
+    out = masked_whiten(adv, mask, unbiased=(mode != "population"), eps=eps)
+    if mode == "off":
+        out["adv_whitened"] = adv * mask
+    return out
 
 
 def masked_whiten(

@@ -5,8 +5,10 @@
     k2_t  = ½ d_t²                     (TRL-legacy "mse", verl "mse"; ≥ 0, biased)
     k3_t  = e^{-d_t} - 1 + d_t         (TRL/OpenRLHF "k3", verl "low_var_kl"; ≥ 0, unbiased)
     kl_token_t       = k_t · m_t        (the chosen estimator; 0 after EOS, as TRL's INVALID_LOGPROB gives)
-    non_score_reward = -β · kl_token
-    rewards_t        = non_score_reward_t + s · last_t     (shaped reward, score at the last real token)
+    non_score_reward = -β · in_reward · kl_token          (in_reward: kl_placement is "reward" or "both")
+    rewards_raw_t    = non_score_reward_t + s · last_t     (shaped reward, score at the last real token)
+    rewards_t        = ((r - μ_r)/√(var_r + eps) + μ_r)·m  if reward_whiten = "on", else rewards_raw
+                       (μ_r, var_r: masked mean and unbiased variance; shift_mean=False as TRL and OpenAI-2019)
 
 The KL here is θ_old vs θ_ref: computed once per batch, no gradient (PPO_MATH.md §4).
 """
@@ -32,7 +34,22 @@ def kl_full(logp_all: np.ndarray, logp_ref_all: np.ndarray) -> np.ndarray:
     return (np.exp(logp_all) * (logp_all - logp_ref_all)).sum(axis=-1)
 
 
-def shaped_rewards(score: np.ndarray, kl_token: np.ndarray, beta: float, at: np.ndarray) -> dict[str, np.ndarray]:
-    """r_t = -β·k_t + s·1[t = a]; score (B,), kl_token and at (B, T)."""
-    non_score = -beta * kl_token
+def shaped_rewards(score: np.ndarray, kl_token: np.ndarray, beta: float, at: np.ndarray, in_reward: float = 1.0) -> dict[str, np.ndarray]:
+    """r_t = -β·k_t + s·1[t = a]; score (B,), kl_token and at (B, T); in_reward 0 drops the KL term."""
+    non_score = -beta * in_reward * kl_token
     return {"non_score_reward": non_score, "rewards": non_score + score[:, None] * at}
+
+
+def whiten_rewards(rewards: np.ndarray, mask: np.ndarray, eps: float, on: bool) -> dict[str, np.ndarray]:
+    """Scale the rewards to unit variance over real tokens, keeping their mean (shift_mean=False)."""
+    n = mask.sum()
+    mean = (rewards * mask).sum() / n
+    dev2 = (rewards - mean) ** 2
+    var = (dev2 * mask).sum() / max(n - 1.0, 1.0)
+    out = ((rewards - mean) / np.sqrt(var + eps) + mean) * mask if on else rewards
+    return {"reward_mean": np.array(mean), "reward_dev2": dev2, "reward_var": np.array(var), "rewards": out}
+
+
+def placement(kl_placement: str) -> tuple[float, float]:
+    """(in_reward, in_loss) flags of a kl_placement switch."""
+    return float(kl_placement in ("reward", "both")), float(kl_placement in ("loss", "both"))

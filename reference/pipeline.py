@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference.clip import clipped_surrogate
-from reference.gae import gae, masked_whiten
-from reference.kl import kl_estimators, shaped_rewards
+from reference.clip import agg_parts, clipped_surrogate
+from reference.gae import gae, whiten_advantages
+from reference.kl import kl_estimators, placement, shaped_rewards, whiten_rewards
 from reference.ratio import log_ratio, policy_kl
 from reference.reward import reward
 from reference.rnn import RNNWeights, ValueHead, entropy, teacher_forced, value
 from reference.rollout import rollout
-from reference.total import masked_mean, reward_objectives, total_loss
+from reference.total import adaptive_kl, kl_loss, reward_objectives, total_loss
 from reference.value_loss import clipped_value_loss
 
 Quantities = dict[tuple[str, str], np.ndarray]
@@ -43,16 +43,30 @@ class Hyper:
 
     tau: float
     eos_id: int
+    eos_handling: str
     missing_eos_penalty: float
+    missing_eos_score: float
+    kl_placement: str
     kl_estimator: str
     beta: float
+    kl_loss_estimator: str
+    kl_loss_coef: float
+    reward_whiten: str
     gamma: float
     lam: float
+    adv_whiten: str
     whiten_eps: float
+    logratio_clamp: float
     eps: float
+    eps_high: float
+    dual_clip: float
     eps_v: float
+    loss_agg: str
     vf_coef: float
     ent_coef: float
+    kl_target: float
+    kl_horizon: float
+    kl_ctl_clip: float
 
 
 def run(inputs: Inputs, hp: Hyper) -> Quantities:
@@ -66,35 +80,43 @@ def run(inputs: Inputs, hp: Hyper) -> Quantities:
     put("Rollout", ro)
     tokens, mask = ro["tokens"], ro["mask"]
 
-    rw = reward(inputs.rm, inputs.prompts, tokens, ro["is_eos"], mask, hp.missing_eos_penalty)
+    rw = reward(inputs.rm, inputs.prompts, tokens, ro["is_eos"], mask, hp.eos_handling, hp.missing_eos_penalty, hp.missing_eos_score)
     put("Reward", rw)
 
+    in_reward, in_loss = placement(hp.kl_placement)
+    put("Config", {"kl_in_reward": np.array(in_reward), "kl_in_loss": np.array(in_loss)})
     ref = teacher_forced(inputs.ref, inputs.prompts, tokens, hp.tau)
     ks = kl_estimators(ro["logp_old"], ref["logp"])
     kl_token = ks[hp.kl_estimator] * mask
-    put("KL", {**_unroll(ref), "logp_ref": ref["logp"], **ks, "kl_token": kl_token,
-               **shaped_rewards(rw["score"], kl_token, hp.beta, rw["is_last"])})
+    shaped = shaped_rewards(rw["score"], kl_token, hp.beta, rw["is_last"], in_reward)
+    put("KL", {**_unroll(ref), "logp_ref": ref["logp"], **ks, "kl_token": kl_token, "non_score_reward": shaped["non_score_reward"],
+               "rewards_raw": shaped["rewards"], **whiten_rewards(shaped["rewards"], mask, hp.whiten_eps, hp.reward_whiten == "on")})
 
     values = ro["values_old"] * mask
     adv = gae(q["KL", "rewards"], values, hp.gamma, hp.lam)
-    put("GAE", {"values": values, **adv, **masked_whiten(adv["advantages"], mask, eps=hp.whiten_eps)})
+    put("GAE", {"values": values, **adv, **whiten_advantages(adv["advantages"], mask, hp.adv_whiten, hp.whiten_eps)})
 
     new = teacher_forced(inputs.new, inputs.prompts, tokens, hp.tau)
-    lr = log_ratio(new["logp"], ro["logp_old"], mask)
+    lr = log_ratio(new["logp"], ro["logp_old"], mask, hp.logratio_clamp)
     put("Ratio", {**_unroll(new), "p": new["p"], "logp_new": new["logp"],
                   "token_entropy": entropy(new["logits"], new["p"], new["lse"], hp.tau), **lr, **policy_kl(lr["logratio"], mask)})
 
-    put("Clip", clipped_surrogate(q["GAE", "adv_whitened"], lr["ratio"], mask, hp.eps))
+    put("Clip", clipped_surrogate(q["GAE", "adv_whitened"], lr["ratio"], mask, hp.eps, hp.eps_high, hp.dual_clip, hp.loss_agg))
 
     P = inputs.prompts.shape[1]
     values_new = value(inputs.value_new, new["h"][:, P - 1 :])
-    put("Value Loss", clipped_value_loss(values_new, ro["values_old"], q["GAE", "returns"], mask, hp.eps_v))
+    put("Value Loss", clipped_value_loss(values_new, ro["values_old"], q["GAE", "returns"], mask, hp.eps_v, hp.loss_agg))
 
-    ent = masked_mean(q["Ratio", "token_entropy"], mask)
+    ent = agg_parts("entropy", q["Ratio", "token_entropy"], mask, hp.loss_agg)
+    kl = kl_loss(new["logp"], ref["logp"], mask, hp.kl_loss_estimator, hp.loss_agg)
+    objectives = reward_objectives(rw["score"], kl_token, q["KL", "non_score_reward"])
     put("Total", {
-        "entropy": ent,
-        "total_loss": total_loss(q["Clip", "pg_loss"], q["Value Loss", "vf_loss"], ent, hp.vf_coef, hp.ent_coef),
-        **reward_objectives(rw["score"], kl_token, q["KL", "non_score_reward"]),
+        **kl,
+        "entropy_seq_sum": ent["entropy_seq_sum"], "entropy_seq_mean": ent["entropy_seq_mean"], "entropy": ent["entropy_loss"],
+        "total_loss": total_loss(q["Clip", "pg_loss"], q["Value Loss", "vf_loss"], ent["entropy_loss"], hp.vf_coef, hp.ent_coef,
+                                 kl["kl_loss"], in_loss, hp.kl_loss_coef),
+        **objectives,
+        "beta_next": np.array(adaptive_kl(hp.beta, float(objectives["kl_sum"]), hp.kl_target, hp.kl_horizon, len(tokens), hp.kl_ctl_clip)),
     })
     return q
 

@@ -1,21 +1,32 @@
 """Stage `Total`: the loss PPO descends, and the numbers people watch while it trains.
 
-    total_loss = pg_loss + c_v·vf_loss - c_H·entropy         (TRL: one loss, one optimizer)
-    entropy    = Σ H·m / Σ m
+    kl_loss_token = k(ℓ_θ, ℓ_ref)·m,  kl_loss = agg(kl_loss_token)   (KL as a loss: verl use_kl_loss, OpenRLHF use_loss)
+    total_loss = pg_loss + c_v·vf_loss - c_H·entropy + in_loss·c_KL·kl_loss   (TRL: one loss, one optimizer)
+    entropy    = agg(H)
     objective/kl              = mean_b Σ_t kl_token          (TRL)
     objective/non_score_reward = mean_b Σ_t -β·kl_token
     objective/rlhf_reward     = mean_b s + objective/non_score_reward
-    β_next = β·(1 + clip(KL/target - 1, -0.2, 0.2)·n/horizon)  (adaptive KL controller, Ziegler et al.)
+    β_next = β·(1 + clip(KL/target - 1, -0.2, 0.2)·B/horizon)  (adaptive KL controller, Ziegler et al.; KL = objective/kl)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from reference.clip import agg_parts
+from reference.kl import kl_estimators
 
-def total_loss(pg_loss: float, vf_loss: float, entropy_mean: float, vf_coef: float, ent_coef: float) -> np.ndarray:
-    """L = L^PG + c_v·L^VF - c_H·H."""
-    return np.array(pg_loss + vf_coef * vf_loss - ent_coef * entropy_mean)
+
+def total_loss(pg_loss: float, vf_loss: float, entropy_mean: float, vf_coef: float, ent_coef: float,
+               kl_loss: float = 0.0, kl_in_loss: float = 0.0, kl_loss_coef: float = 0.0) -> np.ndarray:
+    """L = L^PG + c_v·L^VF - c_H·H + in_loss·c_KL·L^KL."""
+    return np.array(pg_loss + vf_coef * vf_loss - ent_coef * entropy_mean + kl_in_loss * kl_loss_coef * kl_loss)
+
+
+def kl_loss(logp_new: np.ndarray, logp_ref: np.ndarray, mask: np.ndarray, estimator: str, agg: str) -> dict[str, np.ndarray]:
+    """KL(θ‖θ_ref) per token with the loss's own estimator, and its aggregate."""
+    token = kl_estimators(logp_new, logp_ref)[estimator] * mask
+    return {"kl_loss_token": token, **agg_parts("kl", token, mask, agg)}
 
 
 def masked_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -46,6 +57,6 @@ def explained_variance(returns: np.ndarray, values: np.ndarray, mask: np.ndarray
     raise ValueError(f"explained variance kind {kind!r}")
 
 
-def adaptive_kl(beta: float, kl: float, target: float, horizon: float, n_steps: int) -> float:
+def adaptive_kl(beta: float, kl: float, target: float, horizon: float, n_steps: int, clip: float = 0.2) -> float:
     """β_next of the adaptive KL controller (OpenAI-2019, TRL-legacy, OpenRLHF, verl)."""
-    return float(beta * (1.0 + np.clip(kl / target - 1.0, -0.2, 0.2) * n_steps / horizon))
+    return float(beta * (1.0 + np.minimum(np.maximum(kl / target - 1.0, -clip), clip) * n_steps / horizon))

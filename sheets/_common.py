@@ -33,3 +33,19 @@ class Refs:
 
     def vocab(self) -> str:
         return self.L.range("Config", "vocab", here=self.here, absolute=True)
+
+
+def aggregate(r: Refs, loss: str, prefix: str, B: int, sheet: str | None = None) -> Formulas:
+    """Per-sequence sums and means of a masked per-token loss, then the loss_agg switch over them.
+
+    token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum
+    """
+    for b in range(B):
+        yield f"{prefix}_seq_sum", (b,), f"=SUMPRODUCT({r.range(loss, b, sheet=sheet)},{r.range('mask', b, sheet='Rollout')})"
+        yield f"{prefix}_seq_mean", (b,), f"={r(f'{prefix}_seq_sum', b)}/{r('n_real', b, sheet='Reward')}"
+
+
+def agg_switch(r: Refs, prefix: str) -> str:
+    """The loss_agg switch as one formula over the per-sequence cells."""
+    sums, means = r.range(f"{prefix}_seq_sum"), r.range(f"{prefix}_seq_mean")
+    return f'IF(loss_agg="seq-mean-token-mean",AVERAGE({means}),IF(loss_agg="seq-mean-token-sum",AVERAGE({sums}),SUM({sums})/n_tokens))'

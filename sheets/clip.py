@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from blueprint.layout import Layout
-from sheets._common import Formulas, Refs
+from sheets._common import Formulas, Refs, agg_switch, aggregate
 
 SHEET = "Clip"
 TITLE = "Clip — the clipped surrogate: move the policy, but not too far"
-SUMMARY = "L1 = -Â·ρ;  L2 = -Â·clip(ρ, 1-ε, 1+ε);  pg_losses = max(L1, L2);  pg_loss = Σ pg_losses·m / N"
+SUMMARY = "L1 = -Â·ρ;  L2 = -Â·clip(ρ, 1-ε_low, 1+ε_high);  max(L1, L2), capped at -c·Â for Â < 0 (dual clip);  pg_loss = agg(pg_losses)"
 LABELS = {
     "pg_losses1": "L1_t = -Â_t·ρ_t",
-    "ratio_clipped": "clip(ρ_t, 1-ε, 1+ε)",
-    "pg_losses2": "L2_t = -Â_t·clip(ρ_t, 1-ε, 1+ε)",
-    "pg_losses": "max(L1_t, L2_t) — per-token policy loss",
+    "ratio_clipped": "clip(ρ_t, 1-ε, 1+ε_high)",
+    "pg_losses2": "L2_t = -Â_t·clip(ρ_t, 1-ε, 1+ε_high)",
+    "pg_losses_max": "max(L1_t, L2_t)",
+    "pg_losses": "per-token policy loss: min(max(L1, L2), -c·Â) if dual_clip > 0 and Â < 0",
     "pg_clipped": "1[L2_t > L1_t] — clipped tokens get no gradient",
-    "pg_loss": "L^PG = Σ max(L1, L2)·m / N",
+    "pg_seq_sum": "Σ_t pg_losses·m",
+    "pg_seq_mean": "Σ_t pg_losses·m / n_b",
+    "pg_loss": "L^PG = agg(pg_losses) — loss_agg",
     "pg_clipfrac": "Σ clipped·m / N — clip fraction",
 }
 
@@ -25,10 +28,13 @@ def formulas(L: Layout) -> Formulas:
         for t in range(d.T):
             adv, rho = r("adv_whitened", b, t, sheet="GAE"), r("ratio", b, t, sheet="Ratio")
             yield "pg_losses1", (b, t), f"=-{adv}*{rho}"
-            yield "ratio_clipped", (b, t), f"=MIN(MAX({rho},1-eps),1+eps)"
+            yield "ratio_clipped", (b, t), f"=MIN(MAX({rho},1-eps),1+eps_high)"
             yield "pg_losses2", (b, t), f"=-{adv}*{r('ratio_clipped', b, t)}"
-            yield "pg_losses", (b, t), f"=MAX({r('pg_losses1', b, t)},{r('pg_losses2', b, t)})"
+            yield "pg_losses_max", (b, t), f"=MAX({r('pg_losses1', b, t)},{r('pg_losses2', b, t)})"
+            top = r("pg_losses_max", b, t)
+            yield "pg_losses", (b, t), f"=IF(AND(dual_clip>0,{adv}<0),MIN({top},-dual_clip*{adv}),{top})"
             yield "pg_clipped", (b, t), f"=({r('pg_losses2', b, t)}>{r('pg_losses1', b, t)})*1"
     mask = r.range("mask", sheet="Rollout")
-    yield "pg_loss", (), f"=SUMPRODUCT({r.range('pg_losses')},{mask})/n_tokens"
+    yield from aggregate(r, "pg_losses", "pg", d.B)
+    yield "pg_loss", (), f"={agg_switch(r, 'pg')}"
     yield "pg_clipfrac", (), f"=SUMPRODUCT({r.range('pg_clipped')},{mask})/n_tokens"

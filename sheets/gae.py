@@ -15,8 +15,8 @@ LABELS = {
     "returns": "R_t = A_t + V_t — value targets",
     "adv_mean": "μ = Σ A·m / N",
     "adv_dev2": "(A_t - μ)²",
-    "adv_var": "var = Σ (A-μ)²·m / max(N - 1, 1) — unbiased",
-    "adv_whitened": "Â_t = (A_t - μ)/√(var + whiten_eps)·m_t",
+    "adv_var": "var = Σ (A-μ)²·m / max(N - 1, 1) — unbiased (or / N: population)",
+    "adv_whitened": "Â_t = (A_t - μ)/√(var + whiten_eps)·m_t (A·m if adv_whiten = off)",
 }
 
 
@@ -37,9 +37,9 @@ def formulas(L: Layout) -> Formulas:
     for b in range(d.B):
         for t in range(d.T):
             yield "adv_dev2", (b, t), f"=({r('advantages', b, t)}-{r('adv_mean')})^2"
-    yield "adv_var", (), f"=SUMPRODUCT({r.range('adv_dev2')},{mask})/MAX(n_tokens-1,1)"
+    yield "adv_var", (), f'=SUMPRODUCT({r.range("adv_dev2")},{mask})/IF(adv_whiten="population",n_tokens,MAX(n_tokens-1,1))'
     for b in range(d.B):
         for t in range(d.T):
-            yield "adv_whitened", (b, t), (
-                f"=({r('advantages', b, t)}-{r('adv_mean')})/SQRT({r('adv_var')}+whiten_eps)*{r('mask', b, t, sheet='Rollout')}"
-            )
+            adv, m = r("advantages", b, t), r("mask", b, t, sheet="Rollout")
+            whitened = f"({adv}-{r('adv_mean')})/SQRT({r('adv_var')}+whiten_eps)"
+            yield "adv_whitened", (b, t), f'=IF(adv_whiten="off",{adv},{whitened})*{m}'

@@ -8,7 +8,7 @@ from sheets._common import Formulas, Refs
 
 SHEET = "KL"
 TITLE = "KL — how far θ_old has drifted from the SFT model θ_ref, as a per-token penalty"
-SUMMARY = "d = ℓ_old - ℓ_ref;  k1 = d, k2 = d²/2, k3 = e^{-d} - 1 + d;  r_t = -β·k_t·m_t + s·last_t"
+SUMMARY = "d = ℓ_old - ℓ_ref;  k1 = d, k2 = d²/2, k3 = e^{-d} - 1 + d;  r_t = -β·k_t·m_t + s·last_t;  optional reward whitening"
 LABELS = {
     **rnn.LABELS,
     "logp_ref": "ℓ_ref_t = z^ref_t[y_t]/τ - logsumexp(z^ref_t/τ)",
@@ -16,8 +16,12 @@ LABELS = {
     "k2": "k2 = ½(ℓ_old - ℓ_ref)²",
     "k3": "k3 = exp(-(ℓ_old - ℓ_ref)) - 1 + (ℓ_old - ℓ_ref)",
     "kl_token": "k_t = chosen estimator (kl_estimator) · m_t",
-    "non_score_reward": "-β·k_t",
-    "rewards": "r_t = -β·k_t + s·last_t — shaped reward",
+    "non_score_reward": "-β·kl_in_reward·k_t",
+    "rewards_raw": "r_t = -β·k_t + s·last_t — shaped reward",
+    "reward_mean": "μ_r = Σ r·m / N",
+    "reward_dev2": "(r_t - μ_r)²",
+    "reward_var": "var_r = Σ (r-μ_r)²·m / max(N - 1, 1)",
+    "rewards": "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m if reward_whiten = on",
 }
 
 
@@ -33,5 +37,16 @@ def formulas(L: Layout) -> Formulas:
             yield "k3", (b, t), f"=EXP(-{k1})-1+{k1}"
             chosen = f'IF(kl_estimator="k2",{r("k2", b, t)},IF(kl_estimator="k3",{r("k3", b, t)},{k1}))'
             yield "kl_token", (b, t), f"={chosen}*{r('mask', b, t, sheet='Rollout')}"
-            yield "non_score_reward", (b, t), f"=-beta*{r('kl_token', b, t)}"
-            yield "rewards", (b, t), f"={r('non_score_reward', b, t)}+{r('score', b, sheet='Reward')}*{r('is_last', b, t, sheet='Reward')}"
+            yield "non_score_reward", (b, t), f"=-beta*kl_in_reward*{r('kl_token', b, t)}"
+            yield "rewards_raw", (b, t), f"={r('non_score_reward', b, t)}+{r('score', b, sheet='Reward')}*{r('is_last', b, t, sheet='Reward')}"
+    mask = r.range("mask", sheet="Rollout")
+    yield "reward_mean", (), f"=SUMPRODUCT({r.range('rewards_raw')},{mask})/n_tokens"
+    for b in range(d.B):
+        for t in range(d.T):
+            yield "reward_dev2", (b, t), f"=({r('rewards_raw', b, t)}-{r('reward_mean')})^2"
+    yield "reward_var", (), f"=SUMPRODUCT({r.range('reward_dev2')},{mask})/MAX(n_tokens-1,1)"
+    for b in range(d.B):
+        for t in range(d.T):
+            raw, mean = r("rewards_raw", b, t), r("reward_mean")
+            whitened = f"(({raw}-{mean})/SQRT({r('reward_var')}+whiten_eps)+{mean})*{r('mask', b, t, sheet='Rollout')}"
+            yield "rewards", (b, t), f'=IF(reward_whiten="on",{whitened},{raw})'

@@ -13,7 +13,7 @@ LABELS = {
     **rnn.LABELS,
     "logp_new": "ℓ_θ_t = z^θ_t[y_t]/τ - logsumexp(z^θ_t/τ)",
     "token_entropy": "H_t = lse - Σ_v p_v z_v/τ — entropy of π_θ",
-    "logratio": "(ℓ_θ - ℓ_old)·m — log-ratio, 0 after EOS",
+    "logratio": "clamp(ℓ_θ - ℓ_old, ±logratio_clamp)·m — log-ratio, 0 after EOS",
     "ratio": "ρ_t = exp(logratio_t) — importance ratio",
     "approx_kl": "½ Σ logratio² / N — TRL approxkl (θ vs θ_old)",
     "ppo_kl": "-Σ logratio / N — ppo_kl / policykl (θ_old‖θ)",
@@ -27,7 +27,9 @@ def formulas(L: Layout) -> Formulas:
         for t in range(d.T):
             yield "logp_new", (b, t), rnn.token_logprob(r, b, t)
             yield "token_entropy", (b, t), f"={r('lse', b, t)}-SUMPRODUCT({r.range('p', b, t)},{r.range('logits', b, t)})/tau"
-            yield "logratio", (b, t), f"=({r('logp_new', b, t)}-{r('logp_old', b, t, sheet='Rollout')})*{r('mask', b, t, sheet='Rollout')}"
+            diff = f"({r('logp_new', b, t)}-{r('logp_old', b, t, sheet='Rollout')})"
+            clamped = f"MIN(MAX({diff},-logratio_clamp),logratio_clamp)"
+            yield "logratio", (b, t), f"=IF(logratio_clamp>0,{clamped},{diff})*{r('mask', b, t, sheet='Rollout')}"
             yield "ratio", (b, t), f"=EXP({r('logratio', b, t)})"
     lr = r.range("logratio")
     yield "approx_kl", (), f"=0.5*SUMPRODUCT({lr},{lr})/n_tokens"

@@ -8,7 +8,7 @@ from sheets._common import Formulas, Refs
 
 SHEET = "Reward"
 TITLE = "Reward — the reward model reads prompt + response and scores it once"
-SUMMARY = "s = out_{P+e} - penalty·(1 - has_eos), e = Σm - 1 the last real token;  last_t = m_t - m_{t+1} places s in the reward"
+SUMMARY = "s = out_{P+e} at the last real token e = Σm - 1; no EOS: subtract the penalty (TRL) or replace s (N+);  last_t = m_t - m_{t+1} places s in the reward"
 LABELS = {
     **rnn.LABELS,
     "rm_out": "out_j = w_s·h_j + b_s — score head at every position",
@@ -16,7 +16,7 @@ LABELS = {
     "last_idx": "e = n - 1",
     "has_eos": "has_eos = max_t is_eos_t",
     "score_raw": "out at the last real token",
-    "score": "s = out_{P+e} - penalty·(1 - has_eos)",
+    "score": "s after missing-EOS handling (eos_handling)",
     "is_last": "last_t = m_t - m_{t+1} — where the score lands",
 }
 
@@ -32,7 +32,9 @@ def formulas(L: Layout) -> Formulas:
         yield "has_eos", (b,), f"=MAX({r.range('is_eos', b, sheet='Rollout')})"
         response = L.span(SHEET, "rm_out", (b, d.P), (b, d.P + d.T - 1), here=SHEET)
         yield "score_raw", (b,), f"=INDEX({response},{r('last_idx', b)}+1,1)"
-        yield "score", (b,), f"={r('score_raw', b)}-missing_eos_penalty*(1-{r('has_eos', b)})"
+        raw = r("score_raw", b)
+        yield "score", (b,), (f'=IF({r("has_eos", b)}=1,{raw},IF(eos_handling="replace",missing_eos_score,'
+                              f'{raw}-IF(eos_handling="subtract",missing_eos_penalty,0)))')
         for t in range(d.T):
             m = lambda k: r("mask", b, k, sheet="Rollout")  # noqa: E731
             yield "is_last", (b, t), f"={m(t)}-{m(t + 1)}" if t + 1 < d.T else f"={m(t)}"

@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 from blueprint.layout import Layout
-from sheets._common import Formulas, Refs
+from sheets._common import Formulas, Refs, agg_switch, aggregate
 
 SHEET = "Total"
 TITLE = "Total — one loss for one optimizer step (TRL), and the training diagnostics"
-SUMMARY = "L = L^PG + c_v·L^VF - c_H·H;  objective/kl = mean_b Σ_t k_t;  rlhf_reward = mean s - β·mean_b Σ_t k_t"
+SUMMARY = "L = L^PG + c_v·L^VF - c_H·H + kl_in_loss·c_KL·L^KL;  objective/kl = mean_b Σ_t k_t;  β_next from the adaptive KL controller"
 LABELS = {
-    "total_loss": "L = pg_loss + vf_coef·vf_loss - ent_coef·entropy",
-    "entropy": "⟨H⟩_m — mean entropy of π_θ",
+    "total_loss": "L = pg_loss + vf_coef·vf_loss - ent_coef·entropy + kl_in_loss·kl_loss_coef·kl_loss",
+    "entropy_seq_sum": "Σ_t H·m",
+    "entropy_seq_mean": "Σ_t H·m / n_b",
+    "entropy": "agg(H) — entropy of π_θ",
+    "kl_loss_token": "k(ℓ_θ, ℓ_ref)·m — KL(θ‖θ_ref) per token, kl_loss_estimator",
+    "kl_seq_sum": "Σ_t kl_loss_token",
+    "kl_seq_mean": "Σ_t kl_loss_token / n_b",
+    "kl_loss": "L^KL = agg(kl_loss_token) — KL as a loss term",
     "kl_sum": "objective/kl = mean_b Σ_t k_t",
     "non_score_sum": "objective/non_score_reward = mean_b Σ_t -β·k_t",
     "score_mean": "objective/scores = mean_b s",
     "rlhf_reward": "objective/rlhf_reward = scores + non_score_reward",
+    "beta_next": "β·(1 + clip(objective/kl / kl_target - 1, ±kl_ctl_clip)·B/kl_horizon) — adaptive KL",
 }
 
 
 def formulas(L: Layout) -> Formulas:
-    r = Refs(L, SHEET)
+    r, d = Refs(L, SHEET), L.dims
     B = L.a1("Config", "B", here=SHEET, absolute=True)
-    yield "entropy", (), f"=SUMPRODUCT({r.range('token_entropy', sheet='Ratio')},{r.range('mask', sheet='Rollout')})/n_tokens"
-    yield "total_loss", (), f"={r('pg_loss', sheet='Clip')}+vf_coef*{r('vf_loss', sheet='Value Loss')}-ent_coef*{r('entropy')}"
+    yield from aggregate(r, "token_entropy", "entropy", d.B, sheet="Ratio")
+    yield "entropy", (), f"={agg_switch(r, 'entropy')}"
+    for b in range(d.B):
+        for t in range(d.T):
+            dk = f"({r('logp_new', b, t, sheet='Ratio')}-{r('logp_ref', b, t, sheet='KL')})"
+            k = f'IF(kl_loss_estimator="k2",0.5*{dk}^2,IF(kl_loss_estimator="k3",EXP(-{dk})-1+{dk},{dk}))'
+            yield "kl_loss_token", (b, t), f"={k}*{r('mask', b, t, sheet='Rollout')}"
+    yield from aggregate(r, "kl_loss_token", "kl", d.B)
+    yield "kl_loss", (), f"={agg_switch(r, 'kl')}"
+    yield "total_loss", (), (f"={r('pg_loss', sheet='Clip')}+vf_coef*{r('vf_loss', sheet='Value Loss')}-ent_coef*{r('entropy')}"
+                             f"+kl_in_loss*kl_loss_coef*{r('kl_loss')}")
     yield "kl_sum", (), f"=SUM({r.range('kl_token', sheet='KL')})/{B}"
     yield "non_score_sum", (), f"=SUM({r.range('non_score_reward', sheet='KL')})/{B}"
     yield "score_mean", (), f"=AVERAGE({r.range('score', sheet='Reward')})"
     yield "rlhf_reward", (), f"={r('score_mean')}+{r('non_score_sum')}"
+    err = f"MIN(MAX({r('kl_sum')}/kl_target-1,-kl_ctl_clip),kl_ctl_clip)"
+    yield "beta_next", (), f"=beta*(1+{err}*{B}/kl_horizon)"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from blueprint.layout import Layout
-from sheets._common import Formulas, Refs
+from sheets._common import Formulas, Refs, agg_switch, aggregate
 
 SHEET = "Value Loss"
 TITLE = "Value Loss — the current critic against returns built from the old critic"
-SUMMARY = "V_θ = w_v·h^θ + b_v;  Vclip = clip(V_θ, V_old ± ε_v);  vf_losses = max((V_θ-R)², (Vclip-R)²);  vf_loss = ½ Σ vf_losses·m / N"
+SUMMARY = "V_θ = w_v·h^θ + b_v;  Vclip = clip(V_θ, V_old ± ε_v);  vf_losses = max((V_θ-R)², (Vclip-R)²);  vf_loss = ½ agg(vf_losses)"
 LABELS = {
     "values_new": "V_θ_t = w_v^φ·h^θ_t + b_v^φ — current critic",
     "values_clipped": "clip(V_θ, V_old - ε_v, V_old + ε_v)",
@@ -15,7 +15,9 @@ LABELS = {
     "vf_losses2": "(Vclip - R)²",
     "vf_losses": "max of the two — per-token value loss",
     "vf_clipped": "1[(Vclip-R)² > (V_θ-R)²]",
-    "vf_loss": "L^VF = ½ Σ vf_losses·m / N",
+    "vf_seq_sum": "Σ_t vf_losses·m",
+    "vf_seq_mean": "Σ_t vf_losses·m / n_b",
+    "vf_loss": "L^VF = ½ agg(vf_losses) — loss_agg",
     "vf_clipfrac": "Σ vf_clipped·m / N — value clip fraction",
 }
 
@@ -33,5 +35,6 @@ def formulas(L: Layout) -> Formulas:
             yield "vf_losses", (b, t), f"=MAX({r('vf_losses1', b, t)},{r('vf_losses2', b, t)})"
             yield "vf_clipped", (b, t), f"=({r('vf_losses2', b, t)}>{r('vf_losses1', b, t)})*1"
     mask = r.range("mask", sheet="Rollout")
-    yield "vf_loss", (), f"=0.5*SUMPRODUCT({r.range('vf_losses')},{mask})/n_tokens"
+    yield from aggregate(r, "vf_losses", "vf", d.B)
+    yield "vf_loss", (), f"=0.5*{agg_switch(r, 'vf')}"
     yield "vf_clipfrac", (), f"=SUMPRODUCT({r.range('vf_clipped')},{mask})/n_tokens"

@@ -134,4 +134,4 @@ def test_formula_cell_counts_per_preset() -> None:
     """The README's table of formula cells per preset is this test's output."""
     counts = {p: len(blueprint_of(load_config(p)).formula_cells()) for p in PRESETS}
     assert counts["small"] < counts["medium"] < counts["large"]
-    assert counts == {"small": 960, "medium": 4940, "large": 25832}
+    assert counts == {"small": 1014, "medium": 5106, "large": 26414}

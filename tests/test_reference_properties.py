@@ -54,6 +54,7 @@ def configs(draw: st.DrawFn, **fixed: Any) -> Config:
         kl_estimator=draw(st.sampled_from(["k1", "k2", "k3"])),
         missing_eos_penalty=draw(st.floats(0.0, 2.0)),
     )
+    values["eps_high"] = values["eps"]  # the symmetric clip these properties are stated for
     values.update({k: draw(v) if isinstance(v, st.SearchStrategy) else v for k, v in fixed.items()})
     return load_config(preset="small", **values)
 

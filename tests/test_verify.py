@@ -131,7 +131,7 @@ def test_cli_json_and_junit(small_path: Path, tmp_path: Path, capsys: pytest.Cap
     junit = tmp_path / "report.xml"
     assert main(["verify", str(small_path), "--json", "--junit", str(junit)]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["ok"] is True and doc["totals"]["checked"] == doc["totals"]["found"] == 960
+    assert doc["ok"] is True and doc["totals"]["checked"] == doc["totals"]["found"] == 1014
     assert set(doc["sheets"]) == {"Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total"}
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == "9" and suite.get("failures") == "0"
@@ -154,4 +154,4 @@ def test_cli_text_report_names_the_cell(bp: Blueprint, tmp_path: Path, capsys: p
 
 def test_generate_verify_in_one_go(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["generate", "-o", str(tmp_path / "g.xlsx"), "--verify"]) == 0
-    assert "OK: all 960 formula cells agree" in capsys.readouterr().out
+    assert "OK: all 1014 formula cells agree" in capsys.readouterr().out
