@@ -76,6 +76,8 @@ class Config:
     kl_target: float = 6.0  # target of objective/kl (Ziegler et al.: 6)
     kl_horizon: float = 10000.0  # horizon of the controller
     kl_ctl_clip: float = 0.2  # the proportional error is clipped to ±this
+    # --- check rows -------------------------------------------------------------------------
+    check_tol: float = 1e-6  # a check row shows OK when its identity holds to within this
     # --- how the seeded inputs are drawn ----------------------------------------------------
     init_scale: float = 1.0  # std of the θ_old and reward-model weights
     ref_shift: float = 0.3  # std of θ_old - θ_ref: how far RL has already moved from the SFT model
@@ -162,7 +164,7 @@ def _check_values(c: Config) -> None:
     for key in ("gamma", "lam"):
         if not 0.0 <= getattr(c, key) <= 1.0:
             _refuse(key, getattr(c, key), "must be in [0, 1]")
-    for key in ("tau", "eps", "eps_high", "eps_v", "whiten_eps", "kl_target", "kl_horizon", "kl_ctl_clip"):
+    for key in ("tau", "eps", "eps_high", "eps_v", "whiten_eps", "kl_target", "kl_horizon", "kl_ctl_clip", "check_tol"):
         if not getattr(c, key) > 0.0:
             _refuse(key, getattr(c, key), "must be > 0")
     if c.eps >= 1.0:

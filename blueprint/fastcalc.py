@@ -323,6 +323,15 @@ def _array(v: Any) -> Array:
     return _block(v).view(Array)
 
 
+def _plain(v: Any) -> Any:
+    """A numpy scalar as the Python scalar of the same value (np.float64 → float: the same double).
+
+    The package's kernels take 2-3× longer per np.float64 element than per float (their generic
+    error and type checks), and many results are np.float64 (np.tanh, np.exp, np.sum).
+    """
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _scalars(slot: Slot, n: int) -> np.ndarray | None:
     """The slot as an (n,) object array of scalars, or None when some cell holds more than one value."""
     if isinstance(slot, Flat):
@@ -336,7 +345,7 @@ def _scalars(slot: Slot, n: int) -> np.ndarray | None:
             v = v.ravel()[0]
         elif isinstance(v, Ranges):
             return None
-        out[i] = v
+        out[i] = _plain(v)
     return np.repeat(out, n) if isinstance(slot, Same) else out
 
 
@@ -391,7 +400,7 @@ def _vectorised(step: Step, args: list[Slot], n: int) -> Flat | None:
             return None
         if not (isinstance(res, np.ndarray) and res.shape == (len(idx),)):
             return None
-        out[sub] = res
+        out[sub] = [_plain(x) for x in res]
     return Flat(out, _array)
 
 
@@ -433,19 +442,17 @@ def run_batch(prog: Program, refs: list[tuple[Ref, ...]], block: Callable[[Ref],
 
 
 def settle(v: Any) -> Any:
-    """A result as stock stores it in the cell: one scalar (a reference's value, a lone array element), empty → 0."""
+    """A result as stock stores it in the cell: one plain scalar (a reference's value, a lone array element), empty → 0."""
     if isinstance(v, Ranges):
         v = v.value
     if isinstance(v, np.ndarray):
-        return _reshape_array_as_excel(replace_empty(v), (1, 1))[0, 0]
-    return 0 if v is sh.EMPTY else v
+        v = _reshape_array_as_excel(replace_empty(v), (1, 1))[0, 0]
+    return 0 if v is sh.EMPTY else _plain(v)
 
 
 def report(v: Any) -> Any:
-    """A settled value as the verifier wants it: plain Python scalars, error values as their text."""
-    if isinstance(v, XlError):
-        return str(v)
-    return v.item() if isinstance(v, np.generic) else v
+    """A settled value as the verifier wants it: error values as their text."""
+    return str(v) if isinstance(v, XlError) else v
 
 
 # --- the evaluator ----------------------------------------------------------------------------

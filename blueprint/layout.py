@@ -25,6 +25,7 @@ HYPERPARAMETERS = (  # Config cells the formulas read by name, in the order the 
     "tau", "eos_handling", "missing_eos_penalty", "missing_eos_score", "kl_placement", "kl_estimator", "beta",
     "kl_loss_estimator", "kl_loss_coef", "reward_whiten", "gamma", "lam", "adv_whiten", "whiten_eps", "logratio_clamp",
     "eps", "eps_high", "dual_clip", "eps_v", "loss_agg", "vf_coef", "ent_coef", "kl_target", "kl_horizon", "kl_ctl_clip",
+    "check_tol",
 )
 TITLE_ROWS = 3  # title, one-line summary, blank
 
@@ -232,7 +233,7 @@ def build_layout(dims: Dims) -> Layout:
     s.grid("prompts", B, P, kind="input")
     s.grid("draws", B, T, kind="input")
     s.unroll(_policy_columns(H, V, sampled=True), B, N, P - 1)
-    for q in ("tokens", "token_name", "is_eos", "mask", "logp_old", "values_old"):
+    for q in ("tokens", "token_name", "is_eos", "mask", "logp_old", "values_old", "p_check"):
         s.grid(q, B, T)
     s.scalars(("n_tokens",))
 
@@ -257,14 +258,17 @@ def build_layout(dims: Dims) -> Layout:
     s.grid("adv_dev2", B, T)
     s.scalars(("adv_var",))
     s.grid("adv_whitened", B, T)
+    s.scalars(("adv_mean_check", "adv_std_check"))
 
     s = _Stack(L, "Ratio")
     s.unroll(_policy_columns(H, V, sampled=False, probs=True), B, N, P - 1)
-    for q in ("logp_new", "token_entropy", "logratio", "ratio"):
+    for q in ("logp_new", "token_entropy", "logratio", "ratio", "p_check"):
         s.grid(q, B, T)
     s.scalars(("approx_kl", "ppo_kl"))
 
     s = _Stack(L, "Clip")
+    s.grid("band_low", 1, T)
+    s.grid("band_high", 1, T)
     for q in ("pg_losses1", "ratio_clipped", "pg_losses2", "pg_losses_max", "pg_losses", "pg_clipped"):
         s.grid(q, B, T)
     s.table(("pg_seq_sum", "pg_seq_mean"), B)
@@ -283,6 +287,7 @@ def build_layout(dims: Dims) -> Layout:
     s.grid("kl_loss_token", B, T)
     s.table(("kl_seq_sum", "kl_seq_mean"), B)
     s.scalars(("kl_loss",))
+    s.scalars(("part_pg", "part_vf", "part_ent", "part_kl", "total_check"))
     s.scalars(("kl_sum", "non_score_sum", "score_mean", "rlhf_reward", "beta_next"))
     return L
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reference.checks import loss_parts, softmax_check, whitening_checks
 from reference.clip import agg_parts, clipped_surrogate
 from reference.gae import gae, whiten_advantages
 from reference.kl import kl_estimators, placement, shaped_rewards, whiten_rewards
@@ -67,6 +68,7 @@ class Hyper:
     kl_target: float
     kl_horizon: float
     kl_ctl_clip: float
+    check_tol: float
 
 
 def run(inputs: Inputs, hp: Hyper) -> Quantities:
@@ -77,7 +79,7 @@ def run(inputs: Inputs, hp: Hyper) -> Quantities:
         q.update({(sheet, k): np.asarray(v) for k, v in values.items()})
 
     ro = rollout(inputs.old, inputs.value_old, inputs.prompts, inputs.draws, hp.tau, hp.eos_id)
-    put("Rollout", ro)
+    put("Rollout", {**ro, "p_check": softmax_check(ro["p"], hp.check_tol)})
     tokens, mask = ro["tokens"], ro["mask"]
 
     rw = reward(inputs.rm, inputs.prompts, tokens, ro["is_eos"], mask, hp.eos_handling, hp.missing_eos_penalty, hp.missing_eos_score)
@@ -95,13 +97,17 @@ def run(inputs: Inputs, hp: Hyper) -> Quantities:
     values = ro["values_old"] * mask
     adv = gae(q["KL", "rewards"], values, hp.gamma, hp.lam)
     put("GAE", {"values": values, **adv, **whiten_advantages(adv["advantages"], mask, hp.adv_whiten, hp.whiten_eps)})
+    put("GAE", whitening_checks(q["GAE", "adv_whitened"], mask, hp.adv_whiten, hp.check_tol))
 
     new = teacher_forced(inputs.new, inputs.prompts, tokens, hp.tau)
     lr = log_ratio(new["logp"], ro["logp_old"], mask, hp.logratio_clamp)
     put("Ratio", {**_unroll(new), "p": new["p"], "logp_new": new["logp"],
-                  "token_entropy": entropy(new["logits"], new["p"], new["lse"], hp.tau), **lr, **policy_kl(lr["logratio"], mask)})
+                  "token_entropy": entropy(new["logits"], new["p"], new["lse"], hp.tau), **lr, **policy_kl(lr["logratio"], mask),
+                  "p_check": softmax_check(new["p"], hp.check_tol)})
 
     put("Clip", clipped_surrogate(q["GAE", "adv_whitened"], lr["ratio"], mask, hp.eps, hp.eps_high, hp.dual_clip, hp.loss_agg))
+    T = tokens.shape[1]
+    put("Clip", {"band_low": np.full((1, T), 1.0 - hp.eps), "band_high": np.full((1, T), 1.0 + hp.eps_high)})
 
     P = inputs.prompts.shape[1]
     values_new = value(inputs.value_new, new["h"][:, P - 1 :])
@@ -118,6 +124,8 @@ def run(inputs: Inputs, hp: Hyper) -> Quantities:
         **objectives,
         "beta_next": np.array(adaptive_kl(hp.beta, float(objectives["kl_sum"]), hp.kl_target, hp.kl_horizon, len(tokens), hp.kl_ctl_clip)),
     })
+    put("Total", loss_parts(q["Clip", "pg_loss"], q["Value Loss", "vf_loss"], ent["entropy_loss"], kl["kl_loss"], q["Total", "total_loss"],
+                            hp.vf_coef, hp.ent_coef, in_loss, hp.kl_loss_coef, hp.check_tol))
     return q
 
 

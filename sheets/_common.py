@@ -49,3 +49,15 @@ def agg_switch(r: Refs, prefix: str) -> str:
     """The loss_agg switch as one formula over the per-sequence cells."""
     sums, means = r.range(f"{prefix}_seq_sum"), r.range(f"{prefix}_seq_mean")
     return f'IF(loss_agg="seq-mean-token-mean",AVERAGE({means}),IF(loss_agg="seq-mean-token-sum",AVERAGE({sums}),SUM({sums})/n_tokens))'
+
+
+def check(expr: str) -> str:
+    """A control cell: "OK" when the identity's residual `expr` is within check_tol, else the residual."""
+    return f'=IF(ABS({expr})<=check_tol,"OK",{expr})'
+
+
+def softmax_checks(r: Refs, B: int, T: int) -> Formulas:
+    """Σ_v p_tv - 1 for every softmax row of this sheet."""
+    for b in range(B):
+        for t in range(T):
+            yield "p_check", (b, t), check(f"SUM({r.range('p', b, t)})-1")

@@ -9,6 +9,8 @@ SHEET = "Clip"
 TITLE = "Clip — the clipped surrogate: move the policy, but not too far"
 SUMMARY = "L1 = -Â·ρ;  L2 = -Â·clip(ρ, 1-ε_low, 1+ε_high);  max(L1, L2), capped at -c·Â for Â < 0 (dual clip);  pg_loss = agg(pg_losses)"
 LABELS = {
+    "band_low": "1 - ε — the clip band's floor (for the chart)",
+    "band_high": "1 + ε_high — the clip band's ceiling",
     "pg_losses1": "L1_t = -Â_t·ρ_t",
     "ratio_clipped": "clip(ρ_t, 1-ε, 1+ε_high)",
     "pg_losses2": "L2_t = -Â_t·clip(ρ_t, 1-ε, 1+ε_high)",
@@ -24,6 +26,9 @@ LABELS = {
 
 def formulas(L: Layout) -> Formulas:
     r, d = Refs(L, SHEET), L.dims
+    for t in range(d.T):
+        yield "band_low", (0, t), "=1-eps"
+        yield "band_high", (0, t), "=1+eps_high"
     for b in range(d.B):
         for t in range(d.T):
             adv, rho = r("adv_whitened", b, t, sheet="GAE"), r("ratio", b, t, sheet="Ratio")

@@ -42,6 +42,7 @@ LABELS = {
     "kl_target": "adaptive KL: target objective/kl",
     "kl_horizon": "adaptive KL: horizon",
     "kl_ctl_clip": "adaptive KL: error clipped to ±this",
+    "check_tol": "a check row shows OK within this",
     "kl_in_reward": "1 if kl_placement is reward or both",
     "kl_in_loss": "1 if kl_placement is loss or both",
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blueprint.layout import Layout
-from sheets._common import Formulas, Refs
+from sheets._common import Formulas, Refs, check
 
 SHEET = "GAE"
 TITLE = "GAE — advantages and value targets from the old critic, then whitening"
@@ -17,6 +17,8 @@ LABELS = {
     "adv_dev2": "(A_t - μ)²",
     "adv_var": "var = Σ (A-μ)²·m / max(N - 1, 1) — unbiased (or / N: population)",
     "adv_whitened": "Â_t = (A_t - μ)/√(var + whiten_eps)·m_t (A·m if adv_whiten = off)",
+    "adv_mean_check": "check: Σ Â·m / N = 0",
+    "adv_std_check": "check: std(Â) = 1",
 }
 
 
@@ -43,3 +45,9 @@ def formulas(L: Layout) -> Formulas:
             adv, m = r("advantages", b, t), r("mask", b, t, sheet="Rollout")
             whitened = f"({adv}-{r('adv_mean')})/SQRT({r('adv_var')}+whiten_eps)"
             yield "adv_whitened", (b, t), f'=IF(adv_whiten="off",{adv},{whitened})*{m}'
+    aw = r.range("adv_whitened")
+    denom = 'IF(adv_whiten="population",n_tokens,MAX(n_tokens-1,1))'
+    mean_check = check(f"SUMPRODUCT({aw},{mask})/n_tokens")[1:]
+    std_check = check(f"SQRT(SUMPRODUCT({aw},{aw})/{denom})-1")[1:]
+    yield "adv_mean_check", (), f'=IF(adv_whiten="off","off",{mean_check})'
+    yield "adv_std_check", (), f'=IF(adv_whiten="off","off",{std_check})'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from blueprint.layout import Layout
 from sheets import rnn
-from sheets._common import Formulas, Refs
+from sheets._common import Formulas, Refs, softmax_checks
 
 SHEET = "Ratio"
 TITLE = "Ratio — the updated policy θ against the policy that sampled, θ_old"
@@ -17,6 +17,7 @@ LABELS = {
     "ratio": "ρ_t = exp(logratio_t) — importance ratio",
     "approx_kl": "½ Σ logratio² / N — TRL approxkl (θ vs θ_old)",
     "ppo_kl": "-Σ logratio / N — ppo_kl / policykl (θ_old‖θ)",
+    "p_check": "check: Σ_v p_tv = 1",
 }
 
 
@@ -34,3 +35,4 @@ def formulas(L: Layout) -> Formulas:
     lr = r.range("logratio")
     yield "approx_kl", (), f"=0.5*SUMPRODUCT({lr},{lr})/n_tokens"
     yield "ppo_kl", (), f"=-SUM({lr})/n_tokens"
+    yield from softmax_checks(r, d.B, d.T)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from blueprint.layout import Layout
 from sheets import rnn
-from sheets._common import Formulas, Refs
+from sheets._common import Formulas, Refs, softmax_checks
 
 SHEET = "Rollout"
 TITLE = "Rollout — θ_old samples each response, token by token"
@@ -21,6 +21,7 @@ LABELS = {
     "logp_old": "ℓ_old_t = z_t[y_t]/τ - logsumexp(z_t/τ)",
     "values_old": "V_old_t = w_v·h_t + b_v — critic φ_old at rollout time",
     "n_tokens": "N = Σ m — real tokens in the batch",
+    "p_check": "check: Σ_v p_tv = 1",
 }
 
 
@@ -41,3 +42,4 @@ def formulas(L: Layout) -> Formulas:
             h_row = r.range("h", b, d.P - 1 + t)
             yield "values_old", (b, t), f"=SUMPRODUCT({r.w_row('value_old.w_v')},{h_row})+{r.w('value_old.b_v')}"
     yield "n_tokens", (), f"=SUM({r.range('mask')})"
+    yield from softmax_checks(r, d.B, d.T)

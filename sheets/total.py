@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blueprint.layout import Layout
-from sheets._common import Formulas, Refs, agg_switch, aggregate
+from sheets._common import Formulas, Refs, agg_switch, aggregate, check
 
 SHEET = "Total"
 TITLE = "Total — one loss for one optimizer step (TRL), and the training diagnostics"
@@ -21,6 +21,11 @@ LABELS = {
     "non_score_sum": "objective/non_score_reward = mean_b Σ_t -β·k_t",
     "score_mean": "objective/scores = mean_b s",
     "rlhf_reward": "objective/rlhf_reward = scores + non_score_reward",
+    "part_pg": "policy loss  L^PG",
+    "part_vf": "value loss   c_v·L^VF",
+    "part_ent": "entropy bonus  -c_H·H",
+    "part_kl": "KL loss  kl_in_loss·c_KL·L^KL",
+    "total_check": "check: L = Σ parts",
     "beta_next": "β·(1 + clip(objective/kl / kl_target - 1, ±kl_ctl_clip)·B/kl_horizon) — adaptive KL",
 }
 
@@ -43,5 +48,11 @@ def formulas(L: Layout) -> Formulas:
     yield "non_score_sum", (), f"=SUM({r.range('non_score_reward', sheet='KL')})/{B}"
     yield "score_mean", (), f"=AVERAGE({r.range('score', sheet='Reward')})"
     yield "rlhf_reward", (), f"={r('score_mean')}+{r('non_score_sum')}"
+    yield "part_pg", (), f"={r('pg_loss', sheet='Clip')}"
+    yield "part_vf", (), f"=vf_coef*{r('vf_loss', sheet='Value Loss')}"
+    yield "part_ent", (), f"=-ent_coef*{r('entropy')}"
+    yield "part_kl", (), f"=kl_in_loss*kl_loss_coef*{r('kl_loss')}"
+    parts = "+".join(r(p) for p in ("part_pg", "part_vf", "part_ent", "part_kl"))
+    yield "total_check", (), check(f"{r('total_loss')}-({parts})")
     err = f"MIN(MAX({r('kl_sum')}/kl_target-1,-kl_ctl_clip),kl_ctl_clip)"
     yield "beta_next", (), f"=beta*(1+{err}*{B}/kl_horizon)"
