@@ -10,7 +10,8 @@ from pathlib import Path
 from blueprint.config import Config
 from blueprint.inputs import make_inputs
 from blueprint.layout import SHEETS
-from blueprint.workbook import build, write
+from blueprint.workbook import build
+from blueprint.writer import write
 
 
 @dataclass(frozen=True)

@@ -21,34 +21,38 @@ How, with no Excel semantics of our own:
    schedula.
 
 Each function receives what stock's dispatcher would hand it: a referenced cell or range as a
-2-D object array (an empty cell as `schedula.EMPTY`), a function result as returned. Results are
-settled the way stock settles them (one scalar per cell, empty → 0) and reported with error
-values as their text ("#NUM!"). Known difference: stock gives INDEX a reference (a `Ranges`),
-we give it the range's values; so functions that need a reference rather than values (ROW,
-COLUMN, ROWS, COLUMNS, ISREF, the `:`/`,`/` ` reference operators; outside DESIGN.md §5) are
-refused with "#PARSE!".
+2-D object array (an empty cell as `schedula.EMPTY`), a function result as returned — except that
+numpy scalars are handed on as the Python scalars of the same value (np.float64 → float), which
+the package's kernels check two to three times faster. Results are settled as stock settles them
+(one scalar per cell, empty → 0) and reported with error values as their text ("#NUM!").
+Stock gives INDEX a reference (a `Ranges`); we give it the range's values, which is what makes it
+vectorise. Hence functions that need a reference rather than values (ROW, COLUMN, ROWS, COLUMNS,
+ISREF, the reference operators `:` `,` and ` `; all outside DESIGN.md §5) are refused with
+"#UNSUPPORTED!", as are formulas the package's parser rejects.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import formulas
 import numpy as np
 import schedula as sh
 from formulas.functions import Array, get_functions, replace_empty
 from formulas.functions.operators import OPERATORS
-from formulas.ranges import Ranges, _reshape_array_as_excel
+from formulas.ranges import _reshape_array_as_excel
 from formulas.tokens.operand import Error, XlError
 
 CellKey = tuple[str, int, int]
 Ref = tuple[str, int, int, int, int]  # sheet, first row, first col, last row, last col (0-based, inclusive)
 
 CIRCULAR = "#CIRC!"  # our marker: the cell is on, or downstream of, a circular reference
-UNCOMPILABLE = "#PARSE!"  # our marker: the package cannot turn the formula into a program we can run
+UNSUPPORTED = "#UNSUPPORTED!"  # our marker: a formula the package cannot parse, or one needing references (ROW, ...)
 NAMES_SHEET = "\x00names"  # pseudo-sheet holding the defined names whose target is a formula, not a reference
 
 ERRORS: dict[str, XlError] = dict(Error.errors)
@@ -70,15 +74,13 @@ _MAX_ROW, _MAX_COL = 1048576, 16384
 # --- cutting formulas into shapes -------------------------------------------------------------
 
 
-def _col(letters: str, _cache: dict[str, int] = {}) -> int:
+@functools.cache
+def _col(letters: str) -> int:
     """0-based column index of `AB`-style letters (memoised: a workbook uses few columns)."""
-    c = _cache.get(letters)
-    if c is None:
-        c = 0
-        for ch in letters.upper():
-            c = c * 26 + ord(ch) - 64
-        c = _cache[letters] = c - 1
-    return c
+    c = 0
+    for ch in letters.upper():
+        c = c * 26 + ord(ch) - 64
+    return c - 1
 
 
 def _ref_of(m: re.Match, here: str, sheets: dict[str, str]) -> Ref | None:
@@ -171,6 +173,12 @@ class Program:
     out: int
 
 
+def _implementation(name: str) -> Callable[..., Any]:
+    """The package's implementation of an Excel function (some are registered as dicts with extra inputs)."""
+    f = get_functions()[name]
+    return f["function"] if isinstance(f, dict) else f
+
+
 def implementations() -> tuple[dict[Any, frozenset[int]], frozenset[Any]]:
     """(vectorisable implementations with the arg positions that must stay shared, reference-needing ones).
 
@@ -178,12 +186,11 @@ def implementations() -> tuple[dict[Any, frozenset[int]], frozenset[Any]]:
     with per-element error checks, so (n,) object arrays of scalars in give the n stock results
     out. IF is one too. INDEX np.vectorizes `_index` over row/column with the array excluded.
     """
-    funcs = get_functions()
-    fn = lambda name: funcs[name]["function"] if isinstance(funcs[name], dict) else funcs[name]  # noqa: E731
     vectorised = {OPERATORS[op]: frozenset() for op in ("+", "-", "*", "/", "^", "%", "U-", "U+", "=", "<>", "<", ">", "<=", ">=", "&")}
-    vectorised.update((fn(name), frozenset()) for name in ("ABS", "EXP", "LN", "LOG10", "SQRT", "TANH", "SIGN", "IF"))
-    vectorised[fn("INDEX")] = frozenset({0, 1})  # (compiling flag, array)
-    by_reference = frozenset([OPERATORS[op] for op in ":, "] + [fn(n) for n in ("ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF", "ISFORMULA", "SINGLE")])
+    vectorised.update((_implementation(name), frozenset()) for name in ("ABS", "EXP", "LN", "LOG10", "SQRT", "TANH", "SIGN", "IF"))
+    vectorised[_implementation("INDEX")] = frozenset({0, 1})  # (compiling flag, array)
+    by_reference = frozenset([OPERATORS[op] for op in ":, "]
+                             + [_implementation(n) for n in ("ROW", "COLUMN", "ROWS", "COLUMNS", "AREAS", "ISREF", "ISFORMULA", "SINGLE")])
     return vectorised, by_reference
 
 
@@ -191,13 +198,16 @@ def compile_shape(shape: str, vectorised: dict[Any, frozenset[int]], by_referenc
     """Parse and compile one shape with `formulas.Parser`, then order its dispatcher's function nodes.
 
     Inputs that are not our placeholders (unknown names, missing sheets) get the package's
-    #REF!, as stock gives them. UNCOMPILABLE when the parser rejects the text or the formula
+    #REF!, as stock gives them. UNSUPPORTED when the parser rejects the text or the formula
     needs references rather than values.
     """
     try:
-        fn = formulas.Parser().ast(shape)[1].compile()
+        builder = formulas.Parser().ast(shape)[1]
+        if any(node["function"] in by_reference for node in builder.dsp.function_nodes.values()):
+            return UNSUPPORTED  # checked before compiling, which folds `(A1:B2,C3)` or `A1:B2 B2:C3` away
+        fn = builder.compile()
     except Exception:  # noqa: BLE001 - FormulaError and friends: nothing the package can run
-        return UNCOMPILABLE
+        return UNSUPPORTED
     dsp = fn.dsp
     slot = {node: i for i, node in enumerate(dsp.data_nodes)}
     defaults = {slot[k]: v["value"] for k, v in dsp.default_values.items() if k in slot}
@@ -215,15 +225,13 @@ def compile_shape(shape: str, vectorised: dict[Any, frozenset[int]], by_referenc
         later = []
         for node in pending:
             args = tuple(slot[i] for i in node["inputs"])
-            if node["function"] in by_reference:
-                return UNCOMPILABLE
             if all(a in ready for a in args):
                 steps.append(Step(node["function"], args, slot[node["outputs"][0]], vectorised.get(node["function"])))
                 ready.add(steps[-1].out)
             else:
                 later.append(node)
         if len(later) == len(pending):
-            return UNCOMPILABLE  # inputs that never come: not a pipeline we can run
+            return UNSUPPORTED  # inputs that never come: not a pipeline we can run
         pending = later
     return Program(len(slot), tuple(defaults.items()), tuple(inputs), tuple(steps), slot[fn.outputs[0]])
 
@@ -261,7 +269,7 @@ def levels(deps: dict[CellKey, tuple[CellKey, ...]]) -> tuple[dict[CellKey, int]
             for p in deps[node]:
                 lp = get(p)
                 if lp is not None:
-                    deepest = lp if lp > deepest else deepest
+                    deepest = max(deepest, lp)
                 elif p in circular or p in on_path:
                     blocked = True
                 else:
@@ -343,8 +351,6 @@ def _scalars(slot: Slot, n: int) -> np.ndarray | None:
             if v.size != 1:
                 return None
             v = v.ravel()[0]
-        elif isinstance(v, Ranges):
-            return None
         out[i] = _plain(v)
     return np.repeat(out, n) if isinstance(slot, Same) else out
 
@@ -436,15 +442,11 @@ def run_batch(prog: Program, refs: list[tuple[Ref, ...]], block: Callable[[Ref],
     for step in prog.steps:
         slots[step.out] = _run_step(step, slots, n)
     out = slots[prog.out]
-    if isinstance(out, Flat):
-        return list(out.array)  # scalars from vectorised kernels: already settled
-    return [settle(v) for v in _column(out, n)]
+    return [settle(v) for v in (out.array if isinstance(out, Flat) else _column(out, n))]
 
 
 def settle(v: Any) -> Any:
-    """A result as stock stores it in the cell: one plain scalar (a reference's value, a lone array element), empty → 0."""
-    if isinstance(v, Ranges):
-        v = v.value
+    """A result as stock stores it in the cell: one plain scalar (a lone array element), empty → 0."""
     if isinstance(v, np.ndarray):
         v = _reshape_array_as_excel(replace_empty(v), (1, 1))[0, 0]
     return 0 if v is sh.EMPTY else _plain(v)

@@ -38,7 +38,7 @@ def make_inputs(config: Config) -> Inputs:
     """θ_ref, θ_old = θ_ref + drift, θ = θ_old + update, φ_old, φ, reward model, prompts, draws."""
     c = config
     rng = np.random.default_rng(c.seed)
-    H, V, B, P, T = c.hidden, c.V, c.batch_size, c.prompt_len, c.response_len
+    H, V, B, P = c.hidden, c.V, c.batch_size, c.prompt_len
     ref = _rnn(rng, H, V, V, c.init_scale)
     ref.b_y[c.eos_id] = round(ref.b_y[c.eos_id] + c.eos_bias, DECIMALS)
     old = _shift(rng, ref, c.ref_shift)

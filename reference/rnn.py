@@ -91,7 +91,7 @@ def log_softmax(z: np.ndarray, tau: float = 1.0) -> np.ndarray:
 
 def teacher_forced(w: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, tau: float) -> dict[str, np.ndarray]:
     """Unroll θ_ref or θ over the rollout's prompt + response (no sampling): x, h, logits, softmax parts, logp."""
-    P, T = prompts.shape[1], tokens.shape[1]
+    P = prompts.shape[1]
     x = np.concatenate([prompts, tokens[:, :-1]], axis=1)  # (B, N): the last token is never read
     h = hidden_states(w, x)
     logits = head(w.W_hy, w.b_y, h[:, P - 1 :])  # (B, T, V)

@@ -34,7 +34,8 @@ from pathlib import Path  # noqa: E402
 
 from blueprint.config import Config, load_config  # noqa: E402
 from blueprint.inputs import make_inputs  # noqa: E402
-from blueprint.workbook import Blueprint, build, write  # noqa: E402
+from blueprint.workbook import Blueprint, build  # noqa: E402
+from blueprint.writer import write  # noqa: E402
 
 
 def blueprint_of(config: Config) -> Blueprint:

@@ -23,7 +23,8 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from blueprint.config import load_config
 from blueprint.inputs import make_inputs
 from blueprint.verify import agree, verify
-from blueprint.workbook import Blueprint, Cell, build, constants, write
+from blueprint.workbook import Blueprint, Cell, build, constants
+from blueprint.writer import write
 from reference import Inputs
 
 KINDS = ("operator", "shift", "name", "to-value", "delete", "input", "rename", "cache")

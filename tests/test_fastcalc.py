@@ -1,0 +1,128 @@
+"""The fast evaluator must give what stock `formulas.ExcelModel` gives, cell for cell.
+
+Stock is the yardstick because fastcalc runs the same package's parser and implementations; it
+only changes how often they are called. Where stock has no answer (a circular reference makes
+cells vanish) fastcalc reports "#CIRC!", which the verifier counts as a failure.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import xlsxwriter
+
+from blueprint.api import generate
+from blueprint.config import load_config
+from blueprint.engine import formulas_values
+from blueprint.fastcalc import CIRCULAR, UNSUPPORTED, evaluate, split_formula
+from blueprint.readback import load_cells
+
+
+def same(got: object, want: object) -> bool:
+    """Equal within 1e-12 (relative + absolute) for numbers, exactly for text, booleans and error values."""
+    if isinstance(got, bool) or isinstance(want, bool) or isinstance(got, str) or isinstance(want, str):
+        return type(got) is type(want) and got == want
+    return isinstance(got, (int, float)) and isinstance(want, (int, float)) and math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def formula_cells(path: Path) -> dict[tuple[str, int, int], str]:
+    return {k: v for k, v in load_cells(path).values.items() if isinstance(v, str) and v.startswith("=")}
+
+
+def fast_and_stock(path: Path) -> tuple[dict, dict]:
+    """fastcalc's results, and stock's for the same cells ("missing" where stock has none)."""
+    cells = load_cells(path)
+    fast = evaluate(cells.values, cells.names)
+    stock = formulas_values(path, cells.sheets)
+    return fast, {k: stock.get(k, "missing") for k in fast}
+
+
+def workbook(path: Path, sheets: dict[str, dict[str, object]], names: dict[str, str] | None = None) -> Path:
+    """A hand-made workbook: `=…` strings become formulas, anything else a constant."""
+    wb = xlsxwriter.Workbook(str(path))
+    for title, cells in sheets.items():
+        ws = wb.add_worksheet(title)
+        for where, value in cells.items():
+            if isinstance(value, str) and value.startswith("="):
+                ws.write_formula(where, value)
+            elif isinstance(value, str):
+                ws.write_string(where, value)
+            else:
+                ws.write(where, value)
+    for name, target in (names or {}).items():
+        wb.define_name(name, target)
+    wb.close()
+    return path
+
+
+@pytest.mark.parametrize("preset", ["small", pytest.param("medium", marks=pytest.mark.slow)])
+def test_every_formula_cell_equals_stock(preset: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{preset}.xlsx"
+    generate(load_config(preset), path)
+    fast, stock = fast_and_stock(path)
+    formulas = formula_cells(path)
+    assert set(fast) == set(formulas)
+    differ = {k: (formulas[k], fast[k], stock[k]) for k in formulas if not same(fast[k], stock[k])}
+    assert differ == {}
+    assert any(isinstance(v, str) for v in fast.values())  # token names, read with INDEX on a text range
+
+
+def test_error_values_are_the_stock_strings_and_cycles_are_marked(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "errors.xlsx", {"S": {
+        "A1": "=LN(0)", "A2": "=1/0", "A3": "=NOSUCH(1)", "A4": "=SQRT(-1)", "A5": "=A1+1",
+        "A6": '="abc"<"abd"', "A7": '=B1="t"', "A8": '=IF(B1="t",1,2)', "A9": '=B1*2',
+        "A10": "=#REF!+1", "A11": "=NOSUCH(A9)+1", "A12": "=MATCH(\"zz\",C1:C3,0)",
+        "C1": "a", "C2": "B", "C3": "c", "B1": "T",
+        "D1": "=D2+1", "D2": "=D1*2", "D3": "=D3+1", "D4": "=D2+5", "D5": "=SUM(D1:D2)",
+    }})
+    fast, stock = fast_and_stock(path)
+    cycle = {("S", r, 3) for r in range(5)}
+    assert {k: fast[k] for k in cycle} == dict.fromkeys(cycle, CIRCULAR)
+    assert {stock[k] for k in cycle} == {"missing"}  # stock silently drops them: the reason for the marker
+    assert {k: fast[k] for k in fast if k not in cycle} == {k: stock[k] for k in fast if k not in cycle}
+    assert [fast["S", r, 0] for r in range(12)] == [
+        "#NUM!", "#DIV/0!", "#NAME?", "#NUM!", "#NUM!", True, True, 1, "#VALUE!", "#REF!", "#NAME?", "#N/A"]
+
+
+def test_an_empty_cell_reads_as_zero(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "empty.xlsx", {"S": {
+        "A1": "=B9+1", "A2": "=B9", "A3": "=SUM(B1:B9)", "A4": "=B9*C1", "A5": "=MAX(B9,C1)", "A6": "=INDEX(C1:C3,2,1)",
+        "A7": "=B9&\"x\"", "A8": "=B10", "A9": "=B11", "C1": 2.5}})  # A2, A8, A9: one batch, each cell its own empty cell
+    fast, stock = fast_and_stock(path)
+    assert fast == stock
+    assert [fast["S", r, 0] for r in range(9)] == [1.0, 0, 0, 0.0, 2.5, 0, "x", 0, 0]
+
+
+def test_names_sheets_and_strings_resolve_as_stock_does(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "names.xlsx", {
+        "S": {"A1": "=beta*2", "A2": "=SUM(band)", "A3": "=half+1", "A4": "='Other Sheet'!A1*2", "A5": "=Missing!A1+1",
+              "A6": "=nosuchname+1", "A7": '=IF(kl="k2",1,2)', "A8": "=k2+1", "A9": "=SUMPRODUCT(band,'Other Sheet'!A1:A3)",
+              "A10": "=Other!B2", "B1": 1.5, "B2": 2, "B3": 3, "C1": "k2"},
+        "Other Sheet": {"A1": 4, "A2": 5, "A3": 6},
+        "Other": {"B2": "=S!B1+S!B2"},
+    }, {"beta": "=S!$B$1", "band": "=S!$B$1:$B$3", "half": "=0.5", "kl": "=S!$C$1"})
+    fast, stock = fast_and_stock(path)
+    assert fast == stock
+    assert [fast["S", r, 0] for r in range(10)] == [3.0, 6.5, 1.5, 8.0, "#REF!", "#REF!", 1, 1.0, 34.0, 3.5]
+
+
+def test_functions_that_need_references_and_unparsable_formulas_are_refused_not_guessed() -> None:
+    fast = evaluate({("S", 0, 0): "=ROW(B7)", ("S", 1, 0): "=COLUMNS(B1:D1)+1", ("S", 2, 0): "=(B1:B2,B3)", ("S", 3, 0): "=1+",
+                     ("S", 4, 0): "=A1+1"}, {})
+    assert [fast["S", r, 0] for r in range(5)] == [UNSUPPORTED] * 4 + ["#VALUE!"]
+
+
+def test_shapes_number_references_by_first_occurrence_and_skip_text() -> None:
+    sheets = {"S": "S", "VALUE LOSS": "Value Loss"}
+    names = {"TAU": ("S", 0, 1, 0, 1)}
+
+    def split(text: str) -> tuple[str, tuple]:
+        return split_formula(text, "S", sheets, names, {})
+
+    assert split("=A1*A1") == ("=XFA1*XFA1", (("S", 0, 0, 0, 0),))
+    assert split("=B2*C3")[0] == "=XFA1*XFA2"
+    assert split('=IF(C1="k2",LOG10($B$2),tau)') == ('=IF(XFA1="k2",LOG10(XFA2),XFA3)', (("S", 0, 2, 0, 2), ("S", 1, 1, 1, 1), ("S", 0, 1, 0, 1)))
+    assert split("='Value Loss'!B3:C4+1E5+#REF!") == ("=XFB1:XFC1+1E5+#REF!", (("Value Loss", 2, 1, 3, 2),))
+    assert split("=Nowhere!A1+nosuch+TRUE") == ("=Nowhere!A1+nosuch+TRUE", ())
