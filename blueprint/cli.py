@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.command == "generate":
-            return _generate(args, "blueprint " + shlex.join(argv))
+            return _generate(args, provenance_command(argv))
         if args.command == "verify":
             return _verify(args.path, args.engine, args.json, args.junit, args.max_report)
         if args.command == "trace":
@@ -76,6 +76,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"blueprint {args.command}: interrupted", file=sys.stderr)
         return 130
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def provenance_command(argv: list[str]) -> str:
+    """The command as the Guide records it, without the output path: the same config gives the same bytes wherever it is written."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-o", "--output"):
+            skip = True
+        elif not arg.startswith(("-o", "--output=")):
+            kept.append(arg)
+    return "blueprint " + shlex.join(kept)
 
 
 def _generate(args: argparse.Namespace, command: str) -> int:

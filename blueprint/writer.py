@@ -199,6 +199,8 @@ def _dress(w: Any, fmt: dict, bp: Blueprint, b: Block) -> None:
             w.write_string(b.top + k, 0, "all t" if rows == 1 and b.quantity.startswith("band") else f"seq {k}", fmt["header"])
         _code_lines(w, fmt, b.quantity, b.top - 2, b.left + cols + 1, stacked=True)
     elif b.form == "table":
+        table_width = sum(1 for o in L.sheet_blocks(b.sheet) if o.form == "table" and o.top == b.top)
+        _code_lines(w, fmt, b.quantity, b.top - 2, table_width + 3, stacked=True)
         if b.left == 1:
             w.write_string(b.top - 2, 0, "per sequence: " + label, fmt["label"])
             for k in range(b.shape[0]):

@@ -1,0 +1,126 @@
+"""Conventions as live switches: TRL, OpenRLHF and verl in one workbook."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from blueprint.api import generate
+from blueprint.config import CONVENTIONS, SWITCHES, load_config
+from blueprint.readback import read_blueprint
+from blueprint.verify import verify
+from blueprint.workbook import build
+from reference.clip import agg_parts, clipped_surrogate
+from reference.gae import whiten_advantages
+from reference.total import adaptive_kl
+
+GOLDEN = json.loads((Path(__file__).resolve().parents[2] / "shared" / "golden" / "ppo_golden.json").read_text())
+
+
+def test_switch_functions_reproduce_the_golden_variants() -> None:
+    case = GOLDEN["case_a"]
+    adv = np.array([case["advantages_raw"]])
+    mask = np.ones_like(adv)
+    population = whiten_advantages(adv, mask, "population", 1e-8)["adv_whitened"][0]
+    np.testing.assert_allclose(population, GOLDEN["case_a_variants"]["adv_whitened_openai(biased var, +1e-8)"], atol=1e-9)
+    unbiased = whiten_advantages(adv, mask, "unbiased", 1e-8)["adv_whitened"][0]
+    np.testing.assert_allclose(unbiased, case["advantages_whitened"], atol=1e-12)
+    np.testing.assert_allclose(whiten_advantages(adv, mask, "off", 1e-8)["adv_whitened"][0], case["advantages_raw"])
+    demo = GOLDEN["dual_clip_demo"]
+    one = np.ones((1, 1))
+
+    def loss(a: float, rho: float, **kw: float) -> float:
+        return float(clipped_surrogate(a * one, rho * one, one, 0.2, **kw)["pg_losses"][0, 0])
+
+    assert loss(-1, 4.0, eps_high=0.2, dual_clip=0.0) == pytest.approx(demo["A=-1, ratio=4.0: standard clip loss"])
+    assert loss(-1, 4.0, eps_high=0.2, dual_clip=3.0) == pytest.approx(demo["A=-1, ratio=4.0: dual-clip (c=3) loss"])
+    assert loss(1, 4.0, eps_high=0.2, dual_clip=3.0) == pytest.approx(demo["A=+1, ratio=4.0: dual-clip (c=3) loss"])
+    assert loss(1, 1.25, eps_high=0.28) == pytest.approx(demo["A=+1, ratio=1.25: clip eps=(0.2,0.28) loss"])
+    assert loss(-1, 1.25, eps_high=0.28) == pytest.approx(demo["A=-1, ratio=1.25: clip eps=(0.2,0.28) loss"])
+    agg = GOLDEN["agg_demo"]
+    L, m = np.array([[1.0, 2, 3], [4, 9, 9]]), np.array([[1.0, 1, 1], [1, 0, 0]])
+    assert float(agg_parts("x", L, m, "token-mean")["x_loss"]) == pytest.approx(agg["token-mean (TRL, verl default, OpenRLHF token_level_loss=True)"])
+    assert float(agg_parts("x", L, m, "seq-mean-token-mean")["x_loss"]) == pytest.approx(agg["seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)"], abs=1e-7)
+    assert float(agg_parts("x", L, m, "seq-mean-token-sum")["x_loss"]) == pytest.approx(agg["seq-mean-token-sum (verl, Dr.GRPO style)"])
+    ctl = GOLDEN["kl_controller_demo"]
+    assert adaptive_kl(0.15, 9.0, 6.0, 10000.0, 512) == pytest.approx(ctl["beta_next(beta=0.15, kl=9.0, target=6, horizon=10000, n=512)"], abs=1e-6)
+
+
+@pytest.mark.parametrize("convention", sorted(CONVENTIONS))
+def test_each_convention_generates_and_verifies_clean(convention: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{convention}.xlsx"
+    generate(load_config("small", convention=convention), path)
+    report = verify(path)
+    assert report.ok, report.text()
+    config, _, _, _ = read_blueprint(path)
+    for key, value in CONVENTIONS[convention].items():
+        assert getattr(config, key) == value, key
+
+
+def test_conventions_differ_where_the_frameworks_do() -> None:
+    trl, openrlhf, verl = (CONVENTIONS[k] for k in ("trl", "openrlhf", "verl"))
+    assert (trl["lam"], openrlhf["lam"], verl["lam"]) == (0.95, 1.0, 1.0)
+    assert (trl["adv_whiten"], openrlhf["adv_whiten"], verl["adv_whiten"]) == ("unbiased", "population", "unbiased")
+    assert (trl["dual_clip"], verl["dual_clip"]) == (0.0, 3.0)
+    assert (trl["kl_placement"], verl["kl_placement"]) == ("reward", "none")
+    assert (trl["eps_v"], openrlhf["eps_v"], verl["eps_v"]) == (0.2, 0.5, 0.5)
+
+
+def test_cli_convention_then_set(tmp_path: Path) -> None:
+    from blueprint.cli import main
+
+    path = tmp_path / "v.xlsx"
+    assert main(["generate", "-o", str(path), "--convention", "verl", "--set", "dual_clip=2.5"]) == 0
+    config, _, _, _ = read_blueprint(path)
+    assert (config.dual_clip, config.kl_placement, config.lam) == (2.5, "none", 1.0)
+
+
+switch_values = st.fixed_dictionaries({key: st.sampled_from(values) for key, values in SWITCHES.items()} | {
+    "dual_clip": st.sampled_from([0.0, 1.5, 3.0]),
+    "eps_high": st.sampled_from([0.2, 0.28]),
+    "logratio_clamp": st.sampled_from([0.0, 0.05, 20.0]),
+    "lam": st.sampled_from([0.95, 1.0]),
+    "tau": st.sampled_from([0.7, 1.0]),
+    "ent_coef": st.sampled_from([0.0, 0.01]),
+    "seed": st.integers(0, 50),
+})
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(switch_values)
+def test_random_switch_combinations_verify_clean(tmp_path: Path, switches: dict) -> None:
+    path = tmp_path / "switched.xlsx"
+    generate(load_config("small", **switches), path)
+    report = verify(path)
+    assert report.ok, f"{switches}\n{report.text(5)}"
+
+
+EDITS = {"kl_placement": "both", "kl_estimator": "k3", "kl_loss_estimator": "k2", "adv_whiten": "population",
+         "loss_agg": "seq-mean-token-mean", "dual_clip": 1.2, "eos_handling": "replace", "reward_whiten": "on",
+         "logratio_clamp": 0.1, "eps_high": 0.3}
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_follows_edited_switches(small_path: Path, tmp_path: Path) -> None:
+    """Flip the switches in the file, as a user would in Calc, and the whole workbook re-flows to the reference."""
+    _, _, layout, _ = read_blueprint(small_path)
+    wb = openpyxl.load_workbook(small_path)
+    for key, value in EDITS.items():
+        r, c = layout.block("Config", key).pos(())
+        wb["Config"].cell(r + 1, c + 1).value = value
+    edited = tmp_path / "switched.xlsx"
+    wb.save(edited)
+    config, inputs, _, _ = read_blueprint(edited)
+    assert all(getattr(config, k) == v for k, v in EDITS.items())
+    before, after = build(load_config("small"), inputs), build(config, inputs)
+    total = lambda bp: next(c.value for c in bp.formula_cells() if c.quantity == "total_loss")  # noqa: E731
+    assert total(before) != pytest.approx(total(after))
+    report = verify(edited, engine="libreoffice")
+    assert not [p for p in report.problems if p.kind != "no-cache"], report.text(5)
+    assert report.totals().checked == len(after.formula_cells())
