@@ -1,0 +1,41 @@
+"""Print the README's generated tables: presets and their formula cells, conventions and their switches.
+
+    python docs/tables.py          # paste into README.md; tests/test_readme.py checks they match
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from blueprint.config import CONVENTIONS, PRESETS, SWITCHES, load_config
+from blueprint.inputs import make_inputs
+from blueprint.layout import SHEETS
+from blueprint.workbook import build
+
+SWITCH_KEYS = (*SWITCHES, "beta", "kl_loss_coef", "lam", "eps", "eps_high", "dual_clip", "eps_v", "vf_coef", "logratio_clamp", "tau")
+
+
+def presets_table() -> str:
+    formula_sheets = [s for s in SHEETS if s not in ("Guide", "Weights")]
+    lines = ["| preset | B | P | T | V | H | formula cells | " + " | ".join(formula_sheets) + " |",
+             "|---" * (7 + len(formula_sheets)) + "|"]
+    for name in PRESETS:
+        c = load_config(name)
+        counts = Counter(cell.sheet for cell in build(c, make_inputs(c)).formula_cells())
+        lines.append(f"| {name} | {c.batch_size} | {c.prompt_len} | {c.response_len} | {c.V} | {c.hidden} | "
+                     f"{sum(counts.values()):,} | " + " | ".join(f"{counts[s]:,}" for s in formula_sheets) + " |")
+    return "\n".join(lines)
+
+
+def conventions_table() -> str:
+    default = load_config()
+    lines = ["| switch | default | " + " | ".join(CONVENTIONS) + " |", "|---" * (2 + len(CONVENTIONS)) + "|"]
+    for key in SWITCH_KEYS:
+        row = [f"`{key}`", str(getattr(default, key))] + [str(CONVENTIONS[n].get(key, getattr(default, key))) for n in CONVENTIONS]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(presets_table(), end="\n\n")
+    print(conventions_table())

@@ -1,0 +1,37 @@
+"""The README's generated tables match what the code generates, and its commands are the ones CI runs."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docs"))
+
+from tables import conventions_table, presets_table  # noqa: E402
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def block(name: str) -> str:
+    m = re.search(rf"<!-- {name}:.*?-->\n(.*?)\n<!-- /{name} -->", README, re.S)
+    assert m, f"README has no {name} block"
+    return m.group(1).strip()
+
+
+def test_presets_table_is_current() -> None:
+    assert block("presets-table") == presets_table()
+
+
+def test_conventions_table_is_current() -> None:
+    assert block("conventions-table") == conventions_table()
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_same_tests() -> None:
+    first = README[: README.index("## ")]
+    assert "pip install -e . && blueprint generate" in first
+    test_command = "python -m pytest -q"
+    assert f"pip install -e '.[test]' && {test_command}" in first
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(rf"^{re.escape(test_command)}\b", ci, re.M)
