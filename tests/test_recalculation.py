@@ -93,3 +93,17 @@ def test_formulas_engine_follows_edits_to_inputs(small_path: Path, tmp_path: Pat
     edit_inputs(small_path, edited)
     report = check(edited, "formulas")
     assert report.problems == []
+
+
+@pytest.mark.libreoffice
+def test_formulas_and_libreoffice_agree_cell_by_cell(small_path: Path) -> None:
+    """The two engines against each other, not only against the reference."""
+    from blueprint.verify import agree
+
+    a = recalculate(small_path, "formulas", list(SHEETS))
+    b = recalculate(small_path, "libreoffice", list(SHEETS))
+    cells = [c for c in blueprint_of(load_config("small")).formula_cells()]
+    disagreements = [(c.sheet, c.row, c.col, a.get((c.sheet, c.row, c.col)), b.get((c.sheet, c.row, c.col)))
+                     for c in cells if not agree(b[c.sheet, c.row, c.col], a[c.sheet, c.row, c.col])[0]]
+    assert disagreements == []
+    assert len(cells) == 1045

@@ -156,3 +156,23 @@ def test_cli_text_report_names_the_cell(bp: Blueprint, tmp_path: Path, capsys: p
 def test_generate_verify_in_one_go(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["generate", "-o", str(tmp_path / "g.xlsx"), "--verify"]) == 0
     assert "OK: all 1045 formula cells agree" in capsys.readouterr().out
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.fixed_dictionaries({
+    "batch_size": st.integers(1, 3), "prompt_len": st.integers(1, 3), "response_len": st.integers(1, 4),
+    "hidden": st.integers(1, 3), "vocab": st.sampled_from([("a", "<eos>"), ("x", "y", "z", "<eos>"), ("<eos>", "p", "q")]),
+    "seed": st.integers(0, 10_000), "gamma": st.floats(0.0, 1.0), "lam": st.floats(0.0, 1.0), "beta": st.floats(0.0, 0.5),
+    "eps": st.floats(0.05, 0.5), "tau": st.floats(0.5, 2.0), "eos_bias": st.floats(0.0, 3.0),
+}))
+def test_random_valid_configurations_generate_and_verify_clean(tmp_path: Path, values: dict) -> None:
+    config = load_config("small", **values, eps_high=values["eps"])
+    path = tmp_path / "random.xlsx"
+    n = generate(config, path).total_formula_cells
+    report = verify(path)
+    assert report.ok, f"{values}\n{report.text(5)}"
+    assert report.totals().checked == n
