@@ -61,10 +61,14 @@ class Block:
     form: str = "grid"  # how the writer dresses it: grid, table, scalar, unroll, matrix, row
 
     def pos(self, idx: tuple[int, ...]) -> tuple[int, int]:
-        if len(idx) != len(self.shape) or any(not 0 <= i < n for i, n in zip(idx, self.shape)):
+        if len(idx) != len(self.shape):
             raise IndexError(f"{self.sheet}!{self.quantity}{list(idx)} outside shape {self.shape}")
-        r = self.top + sum(i * s for i, s in zip(idx, self.row_strides))
-        c = self.left + sum(i * s for i, s in zip(idx, self.col_strides))
+        r, c = self.top, self.left
+        for i, n, rs, cs in zip(idx, self.shape, self.row_strides, self.col_strides):
+            if not 0 <= i < n:
+                raise IndexError(f"{self.sheet}!{self.quantity}{list(idx)} outside shape {self.shape}")
+            r += i * rs
+            c += i * cs
         return r, c
 
     def cells(self) -> Iterator[tuple[tuple[int, ...], int, int]]:
@@ -79,6 +83,7 @@ class Layout:
     dims: Dims
     blocks: dict[tuple[str, str], Block] = field(default_factory=dict)
     _at: dict[tuple[str, int, int], tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+    _refs: dict[tuple, str] = field(default_factory=dict)  # memo of a1/range: sheet writers ask for the same refs thousands of times
 
     def add(self, block: Block) -> Block:
         key = (block.sheet, block.quantity)
@@ -95,11 +100,20 @@ class Layout:
 
     def a1(self, sheet: str, quantity: str, *idx: int, here: str | None = None, absolute: bool = False) -> str:
         """A1 reference to one cell, qualified with the sheet when `here` is another sheet."""
-        r, c = self.blocks[sheet, quantity].pos(tuple(idx))
-        return _qualify(sheet, here) + xl_rowcol_to_cell(r, c, row_abs=absolute, col_abs=absolute)
+        key = ("a1", sheet, quantity, idx, here, absolute)
+        if key not in self._refs:
+            r, c = self.blocks[sheet, quantity].pos(tuple(idx))
+            self._refs[key] = _qualify(sheet, here) + xl_rowcol_to_cell(r, c, row_abs=absolute, col_abs=absolute)
+        return self._refs[key]
 
     def range(self, sheet: str, quantity: str, *prefix: int, here: str | None = None, absolute: bool = False) -> str:
         """A1 range over the axes after `prefix` (one or two of them, contiguous in the sheet)."""
+        key = ("range", sheet, quantity, prefix, here, absolute)
+        if key not in self._refs:
+            self._refs[key] = self._range(sheet, quantity, prefix, here, absolute)
+        return self._refs[key]
+
+    def _range(self, sheet: str, quantity: str, prefix: tuple[int, ...], here: str | None, absolute: bool) -> str:
         b = self.blocks[sheet, quantity]
         rest = b.shape[len(prefix):]
         first = b.pos(tuple(prefix) + (0,) * len(rest))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from blueprint.errors import BlueprintError
 
-__all__ = ["find_soffice", "recalculate", "recalculated_values"]
+__all__ = ["convert", "find_soffice", "recalculate", "recalculated_values"]
 
 _PROFILE_XCU = """<?xml version="1.0" encoding="UTF-8"?>
 <oor:items xmlns:oor="http://openoffice.org/2001/registry"
@@ -64,6 +64,19 @@ def recalculate(src: Path, dst: Path, timeout: float = 300) -> None:
     leaves a half-written ``dst``. Raises BlueprintError if soffice is missing, times out,
     fails, or produces no file.
     """
+    _convert(src, dst, "xlsx:Calc MS Excel 2007 XML", "recalculation", "recalculated", timeout)
+
+
+def convert(src: Path, dst: Path, target: str = "pdf", timeout: float = 300) -> None:
+    """Save at ``dst`` what ``soffice --convert-to target`` makes of ``src`` (recalculated first).
+
+    ``target`` is a LibreOffice filter spec such as ``"pdf"`` or ``"ods"``; the same private
+    profile, timeout and atomic move as ``recalculate``. Used by ``docs/render.py``.
+    """
+    _convert(src, dst, target, "conversion", target.partition(":")[0], timeout)
+
+
+def _convert(src: Path, dst: Path, target: str, what: str, made: str, timeout: float) -> None:
     src, dst = Path(src), Path(dst)
     soffice = find_soffice()
     if soffice is None:
@@ -91,7 +104,7 @@ def recalculate(src: Path, dst: Path, timeout: float = 300) -> None:
             "--norestore",
             "--nolockcheck",
             "--convert-to",
-            "xlsx:Calc MS Excel 2007 XML",
+            target,
             "--outdir",
             str(outdir),
             str(book),
@@ -113,14 +126,14 @@ def recalculate(src: Path, dst: Path, timeout: float = 300) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             raise BlueprintError(
-                f"{src}: LibreOffice recalculation timed out after {timeout:g} s; "
+                f"{src}: LibreOffice {what} timed out after {timeout:g} s; "
                 "raise the timeout or check that no soffice process is hung"
             ) from None
-        result = outdir / "book.xlsx"
+        result = outdir / f"book.{target.partition(':')[0]}"
         if not result.is_file() or result.stat().st_size == 0:
             detail = " ".join(output.decode(errors="replace").split())[:300]
             raise BlueprintError(
-                f"{src}: LibreOffice produced no recalculated file "
+                f"{src}: LibreOffice produced no {made} file "
                 f"(exit code {proc.returncode}{'; ' + detail if detail else ''}); "
                 "check that the file is a valid .xlsx"
             )

@@ -136,3 +136,13 @@ def test_formula_cell_counts_per_preset() -> None:
     counts = {p: len(blueprint_of(load_config(p)).formula_cells()) for p in PRESETS}
     assert counts["small"] < counts["medium"] < counts["large"]
     assert counts == {"small": 1045, "medium": 5193, "large": 26709}
+
+
+def test_fast_formula_preparation_writes_the_same_bytes_as_xlsxwriters_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import xlsxwriter.worksheet
+
+    fast, stock = tmp_path / "fast.xlsx", tmp_path / "stock.xlsx"
+    generate(load_config("small", convention="verl"), fast)
+    monkeypatch.setattr("blueprint.writer._prepare_formula", xlsxwriter.worksheet.Worksheet()._prepare_formula)
+    generate(load_config("small", convention="verl"), stock)
+    assert fast.read_bytes() == stock.read_bytes()
