@@ -142,7 +142,7 @@ def _setup_sheet(w: Any, name: str, bp: Blueprint) -> None:
     w.set_paper(9)  # A4
     w.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     w.fit_to_pages(1, 0)  # fit to width, as many pages down as needed
-    w.hide_gridlines(0)
+    w.hide_gridlines(1)  # gridlines on screen, not on paper
     if name == "Guide":
         w.set_column(0, 0, 48)
         w.set_column(1, 1, 72)
@@ -369,7 +369,7 @@ def _charts(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
     """Advantages raw vs whitened; ratio against the clip band; KL penalty and reward; the loss in parts."""
     L, d = bp.layout, bp.layout.dims
     seqs = range(min(d.B, 2))
-    at_col = d.T + 12  # right of the blocks and their code lines
+    at_col = d.T + 10  # right of the blocks and their code lines (the longest stacked ones end in column T + 8)
 
     def row_ref(sheet: str, quantity: str, b: int) -> list[Any]:
         block = L.block(sheet, quantity)
@@ -399,7 +399,8 @@ def _charts(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
         chart.add_series({"name": f"-β·k_t, seq {b}", "categories": categories, "values": row_ref("KL", "non_score_reward", b)})
         chart.add_series({"name": f"r_t, seq {b}", "categories": categories, "values": row_ref("KL", "rewards", b)})
     _finish(chart, "Per-token KL penalty and shaped reward", "t", "reward")
-    ws["KL"].insert_chart(TITLE_ROWS, at_col + 4 * d.V, chart, {"x_scale": 1.3, "y_scale": 1.2})
+    kl_right = max(c for b in L.sheet_blocks("KL") for _, _, c in b.cells())  # right of the wide θ_ref unroll
+    ws["KL"].insert_chart(TITLE_ROWS, max(at_col, kl_right + 2), chart, {"x_scale": 1.3, "y_scale": 1.2})
 
     parts = [L.block("Total", q) for q in ("part_pg", "part_vf", "part_ent", "part_kl")]
     chart = wb.add_chart({"type": "bar"})
@@ -407,7 +408,8 @@ def _charts(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
                       "values": ["Total", parts[0].top, 1, parts[-1].top, 1], "data_labels": {"value": True, "num_format": "0.0000"}})
     _finish(chart, "The total loss, broken into its parts", "loss", "")
     chart.set_legend({"none": True})
-    ws["Total"].insert_chart(TITLE_ROWS, 6, chart, {"x_scale": 1.4, "y_scale": 1.1})
+    # Under the kl_loss_token code lines, right of its grid, above beta_next's code line: covers no text.
+    ws["Total"].insert_chart(L.block("Total", "kl_loss_token").top + 1, d.T + 2, chart, {"x_scale": 1.4, "y_scale": 1.1})
 
 
 def _finish(chart: Any, title: str, x: str, y: str) -> None:

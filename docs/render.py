@@ -1,0 +1,94 @@
+"""Render the README's pictures: the Guide, Rollout, GAE and Clip sheets as printed, and the Clip chart.
+
+    pip install -e . pillow        # Pillow crops the PNGs; it is not a dependency of the package
+    python docs/render.py          # writes docs/guide.png, rollout.png, gae.png, clip.png, chart_clip.png
+
+Needs LibreOffice (``soffice``) and poppler-utils (``pdftotext``, ``pdftoppm``). A developer
+script, not a test: it generates the small-preset workbook into a temporary folder, prints it to
+PDF with LibreOffice headless (private profile, recalculated: ``blueprint.libreoffice.convert``),
+finds each sheet's first page by the title in its A1, renders that page with pdftoppm, crops the
+white margins and saves a 64-colour PNG. The chart is cut out of the Clip page along its frame,
+found by walking out from the chart's title. An optional argument writes the PNGs elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from blueprint import guide
+from blueprint.api import generate
+from blueprint.config import load_config
+from blueprint.libreoffice import convert
+
+PAGE_DPI = 200  # wide sheets print at about 50 % on A4 landscape: 11 pt text comes out ~15 px high
+CHART_DPI = 300
+PAGES = {"guide.png": guide.TITLE, "rollout.png": "Rollout — ", "gae.png": "GAE — ", "clip.png": "Clip — "}
+CHART_PAGE, CHART_TITLE = "clip.png", "Ratio ρ_t against the clip band"  # as blueprint/writer.py _charts names it
+
+out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
+out_dir.mkdir(parents=True, exist_ok=True)
+tmp = Path(tempfile.mkdtemp(prefix="blueprint-docs-"))
+book, pdf = tmp / "small.xlsx", tmp / "small.pdf"
+generate(load_config("small"), book)
+convert(book, pdf, "pdf", timeout=300)
+
+
+def run(*cmd: object) -> str:
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, timeout=120).stdout
+
+
+def render(page: int, dpi: int) -> Image.Image:
+    run("pdftoppm", "-png", "-r", dpi, "-f", page, "-l", page, "-singlefile", pdf, tmp / "page")
+    return Image.open(tmp / "page.png").convert("RGB")
+
+
+def trim(im: Image.Image, pad: int = 12) -> Image.Image:
+    """Cut the white margins, keep a thin white border."""
+    x0, y0, x1, y1 = ImageOps.invert(im.convert("L")).point(lambda v: 255 if v > 24 else 0).getbbox()
+    return im.crop((max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, im.width), min(y1 + pad, im.height)))
+
+
+def save(im: Image.Image, name: str) -> None:
+    path = out_dir / name
+    im.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    print(f"{path}: {im.width}x{im.height} px, {path.stat().st_size / 1024:.0f} KB")
+
+
+# Every sheet prints its title rows on each of its pages: a sheet starts at the first page whose
+# first line is its title.
+pages = int(re.search(r"^Pages:\s+(\d+)", run("pdfinfo", pdf), re.MULTILINE).group(1))
+first_lines = {p: run("pdftotext", "-f", p, "-l", p, "-layout", pdf, "-").strip().split("\n")[0].strip() for p in range(1, pages + 1)}
+page_of = {name: min(p for p, line in first_lines.items() if line.startswith(title)) for name, title in PAGES.items()}
+for name, page in page_of.items():
+    save(trim(render(page, PAGE_DPI)), name)
+
+# The chart: its title's words as pdftotext -bbox places them (points), then walk out from just
+# above the title to the chart's light-grey frame: left, right, up, and down its white inner margin.
+page = page_of[CHART_PAGE]
+words = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>',
+                   run("pdftotext", "-f", page, "-l", page, "-bbox", pdf, "-"))
+texts, n = [w[3] for w in words], len(CHART_TITLE.split())
+first = next(k for k in range(len(texts)) if " ".join(texts[k:k + n]) == CHART_TITLE)
+scale = CHART_DPI / 72
+x, y = int((float(words[first][0]) + float(words[first + n - 1][2])) / 2 * scale), int(float(words[first][1]) * scale) - 3
+image = render(page, CHART_DPI)
+grey = image.convert("L").load()
+
+
+def walk(x: int, y: int, dx: int, dy: int) -> int:
+    while grey[x, y] > 240:
+        x, y = x + dx, y + dy
+    return x if dx else y
+
+
+left, right, top = walk(x, y, -1, 0), walk(x, y, 1, 0), walk(x, y, 0, -1)
+bottom = walk(left + 3, y, 0, 1)
+save(image.crop((left, top, right + 1, bottom + 1)), "chart_clip.png")
+shutil.rmtree(tmp)
