@@ -150,6 +150,8 @@ def _setup_sheet(w: Any, name: str, bp: Blueprint) -> None:
         return
     w.set_column(0, 0, 36)
     w.set_column(1, 4 * bp.layout.dims.V + bp.layout.dims.H + 12, 9)
+    if name == "Config":
+        w.set_column(1, 1, 20)  # text switches such as seq-mean-token-mean
     w.freeze_panes(TITLE_ROWS, 1)
     w.repeat_rows(0, 1)
 
@@ -194,8 +196,10 @@ def _dress(w: Any, fmt: dict, bp: Blueprint, b: Block) -> None:
     L, vocab = bp.layout, bp.config.vocab
     label = labels_of(b.sheet).get(b.quantity, b.quantity)
     lr, lc = label_position(L, b)
-    if b.form in ("grid", "scalar"):
+    if b.form == "grid":
         text = f"{b.quantity}: {label}"
+    elif b.form == "scalar":
+        text = b.quantity  # the maths label goes right of the value, where it has room
     elif b.form == "unroll":
         text = _unroll_heads(b, vocab)[0]
     else:
@@ -209,16 +213,17 @@ def _dress(w: Any, fmt: dict, bp: Blueprint, b: Block) -> None:
             w.write_string(b.top - 1, b.left + k, f"{axis}={k}", fmt["header"])
         for k in range(rows):
             w.write_string(b.top + k, 0, "all t" if rows == 1 and b.quantity.startswith("band") else f"seq {k}", fmt["header"])
-        _code_lines(w, fmt, b.quantity, b.top - 2, b.left + cols + 1, stacked=True)
+        _code_lines(w, fmt, b.quantity, b.top - 2, b.left + cols + 1)
     elif b.form == "table":
         table_width = sum(1 for o in L.sheet_blocks(b.sheet) if o.form == "table" and o.top == b.top)
-        _code_lines(w, fmt, b.quantity, b.top - 2, table_width + 3, stacked=True)
+        _code_lines(w, fmt, b.quantity, b.top - 2, table_width + 3)
         if b.left == 1:
             w.write_string(b.top - 2, 0, "per sequence: " + label, fmt["label"])
             for k in range(b.shape[0]):
                 w.write_string(b.top + k, 0, f"seq {k}", fmt["header"])
     elif b.form == "scalar":
-        _code_lines(w, fmt, b.quantity, b.top, 3, stacked=False)
+        w.write_string(b.top, b.left + 1, label, fmt["subtitle"])
+        _code_lines(w, fmt, b.quantity, b.top, L.dims.T + 2)
     elif b.form == "unroll":
         x = L.block(b.sheet, "x")
         heads = _unroll_heads(b, vocab)
@@ -252,16 +257,10 @@ def _unroll_heads(b: Block, vocab: tuple[str, ...]) -> list[str]:
     return [f"{b.quantity}:{n}" for n in names]
 
 
-def _code_lines(w: Any, fmt: dict, quantity: str, row: int, col: int, stacked: bool) -> None:
-    """The same step in TRL, OpenRLHF and verl, beside the block."""
-    if quantity not in guide.CODE:
-        return
-    lines = [f"{who}: {code}" for who, code in zip(("TRL", "OpenRLHF", "verl"), guide.CODE[quantity])]
-    if stacked:
-        for k, line in enumerate(lines):
-            w.write_string(row + k, col, line, fmt["code"])
-    else:
-        w.write_string(row, col, "   |   ".join(lines), fmt["code"])
+def _code_lines(w: Any, fmt: dict, quantity: str, row: int, col: int) -> None:
+    """The same step in TRL, OpenRLHF and verl, one line each, beside the block."""
+    for k, (who, code) in enumerate(zip(("TRL", "OpenRLHF", "verl"), guide.CODE.get(quantity, ()))):
+        w.write_string(row + k, col, f"{who}: {code}", fmt["code"])
 
 
 def _write_guide(w: Any, fmt: dict, bp: Blueprint, command: str) -> None:
@@ -404,7 +403,7 @@ def _charts(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
 
     parts = [L.block("Total", q) for q in ("part_pg", "part_vf", "part_ent", "part_kl")]
     chart = wb.add_chart({"type": "bar"})
-    chart.add_series({"name": "share of the total loss", "categories": ["Total", parts[0].top, 0, parts[-1].top, 0],
+    chart.add_series({"name": "share of the total loss", "categories": ["Total", parts[0].top, 2, parts[-1].top, 2],
                       "values": ["Total", parts[0].top, 1, parts[-1].top, 1], "data_labels": {"value": True, "num_format": "0.0000"}})
     _finish(chart, "The total loss, broken into its parts", "loss", "")
     chart.set_legend({"none": True})
