@@ -65,7 +65,6 @@ _REF = re.compile(
 )
 _NAME = re.compile(r"[A-Za-z_\\][\w.\\]*")
 _PLACEHOLDER = re.compile(r"XFA([0-9]+)|XFB([0-9]+):XFC\2")
-_UNSEEN = object()
 _CELL_PLACEHOLDER = [f"XFA{i + 1}" for i in range(8192)]  # a formula has at most 8192 characters
 _RANGE_PLACEHOLDER = [f"XFB{i + 1}:XFC{i + 1}" for i in range(8192)]
 _MAX_ROW, _MAX_COL = 1048576, 16384
@@ -107,30 +106,46 @@ def _classify(word: str, here: str, sheets: dict[str, str], names: dict[str, Ref
     return names.get(word.upper()) if _NAME.fullmatch(word) else None
 
 
-def split_formula(text: str, here: str, sheets: dict[str, str], names: dict[str, Ref],
-                  seen: dict[str, tuple[Ref, bool] | None]) -> tuple[str, tuple[Ref, ...]]:
-    """(shape, references): the formula with each distinct reference replaced by a numbered placeholder
+class RefTable:
+    """The distinct references of a workbook, numbered: ints hash and compare faster than 5-tuples in the hot loops."""
+
+    def __init__(self) -> None:
+        self.refs: list[Ref] = []
+        self.one_cell: list[bool] = []
+        self._ids: dict[Ref, int] = {}
+
+    def id(self, ref: Ref) -> int:
+        i = self._ids.get(ref)
+        if i is None:
+            i = self._ids[ref] = len(self.refs)
+            self.refs.append(ref)
+            self.one_cell.append(ref[1:3] == ref[3:5])
+        return i
+
+
+def split_formula(text: str, here: str, sheets: dict[str, str], names: dict[str, Ref], table: RefTable,
+                  seen: dict[str, int]) -> tuple[str, tuple[int, ...]]:
+    """(shape, reference ids): the formula with each distinct reference replaced by a numbered placeholder
     the parser reports back verbatim, `XFA7` for a cell and `XFB7:XFC7` for a range.
 
-    `seen` memoises word → (reference, is one cell) for the sheet `here`: words repeat a lot.
+    `seen` memoises word → reference id (-1: not a reference) for the sheet `here`: words repeat a lot.
     """
     parts = _WORD.split(text)
-    refs: list[Ref] = []
-    index: dict[Ref, int] = {}
+    ids: list[int] = []
+    index: dict[int, int] = {}
     for k in range(1, len(parts), 2):
-        hit = seen.get(parts[k], _UNSEEN)
-        if hit is _UNSEEN:
+        rid = seen.get(parts[k])
+        if rid is None:
             ref = _classify(parts[k], here, sheets, names)
-            hit = seen[parts[k]] = None if ref is None else (ref, ref[1:3] == ref[3:5])
-        if hit is None:
+            rid = seen[parts[k]] = -1 if ref is None else table.id(ref)
+        if rid < 0:
             continue
-        ref, one_cell = hit
-        i = index.get(ref)
+        i = index.get(rid)
         if i is None:
-            i = index[ref] = len(refs)
-            refs.append(ref)
-        parts[k] = _CELL_PLACEHOLDER[i] if one_cell else _RANGE_PLACEHOLDER[i]
-    return "".join(parts), tuple(refs)
+            i = index[rid] = len(ids)
+            ids.append(rid)
+        parts[k] = _CELL_PLACEHOLDER[i] if table.one_cell[rid] else _RANGE_PLACEHOLDER[i]
+    return "".join(parts), tuple(ids)
 
 
 def resolve_names(names: dict[str, str], sheets: dict[str, str]) -> tuple[dict[str, Ref], dict[CellKey, str]]:
@@ -239,48 +254,48 @@ def compile_shape(shape: str, vectorised: dict[Any, frozenset[int]], by_referenc
 # --- dependency levels ------------------------------------------------------------------------
 
 
-def covered(ref: Ref, formula_cells: dict[CellKey, Any]) -> tuple[CellKey, ...]:
-    """The formula cells inside a reference."""
+def covered(ref: Ref, formula_ids: dict[CellKey, int]) -> tuple[int, ...]:
+    """The formula cells inside a reference, by id."""
     sheet, r1, c1, r2, c2 = ref
-    if r1 == r2 and c1 == c2:
-        return (ref[:3],) if ref[:3] in formula_cells else ()
-    return tuple(k for r in range(r1, r2 + 1) for c in range(c1, c2 + 1) if (k := (sheet, r, c)) in formula_cells)
+    get = formula_ids.get
+    found = (get((sheet, r, c)) for r in range(r1, r2 + 1) for c in range(c1, c2 + 1))
+    return tuple(i for i in found if i is not None)
 
 
-def levels(deps: dict[CellKey, tuple[CellKey, ...]]) -> tuple[dict[CellKey, int], set[CellKey]]:
-    """Longest-path level of every cell (1 + its deepest precedent's), and the cells on or below a cycle.
+def levels(deps: list[tuple[int, ...]]) -> tuple[list[int], list[bool]]:
+    """Longest-path level of every cell (1 + its deepest precedent's), and whether it is on or below a cycle.
 
     Iterative DFS (chains run hundreds deep). A precedent still on the DFS path is a back edge:
     the cell is circular, and so is every cell finishing with a circular precedent, which covers
-    every cell of every cycle and everything downstream.
+    every cell of every cycle and everything downstream. Circular cells keep level 0.
     """
-    level: dict[CellKey, int] = {}
-    circular: set[CellKey] = set()
-    on_path: set[CellKey] = set()
-    get = level.get
-    for root in deps:
-        if root in level or root in circular:
+    n = len(deps)
+    level = [0] * n  # 0 until finished
+    circular = [False] * n
+    on_path = [False] * n
+    for root in range(n):
+        if level[root] or circular[root]:
             continue
         stack = [root]
-        on_path.add(root)
+        on_path[root] = True
         while stack:
             node = stack[-1]
             deepest, blocked = 0, False
             for p in deps[node]:
-                lp = get(p)
-                if lp is not None:
+                lp = level[p]
+                if lp:
                     deepest = max(deepest, lp)
-                elif p in circular or p in on_path:
+                elif circular[p] or on_path[p]:
                     blocked = True
                 else:
-                    on_path.add(p)
+                    on_path[p] = True
                     stack.append(p)
                     break
             else:
                 stack.pop()
-                on_path.discard(node)
+                on_path[node] = False
                 if blocked:
-                    circular.add(node)
+                    circular[node] = True
                 else:
                     level[node] = deepest + 1
     return level, circular
@@ -421,9 +436,8 @@ def _run_step(step: Step, slots: list[Slot], n: int) -> Slot:
     return Each([_call(step.func, row) for row in zip(*[_column(a, n) for a in args])])
 
 
-def run_batch(prog: Program, refs: list[tuple[Ref, ...]], block: Callable[[Ref], np.ndarray],
-              cell: Callable[[Ref], Any]) -> list:
-    """Settled results of one shape for a batch of cells (`refs`: each cell's references)."""
+def run_batch(prog: Program, refs: list[tuple[int, ...]], store: _Store) -> list:
+    """Settled results of one shape for a batch of cells (`refs`: each cell's reference ids)."""
     n = len(refs)
     slots: list = [None] * prog.n_slots
     for s, v in prog.defaults:
@@ -432,13 +446,11 @@ def run_batch(prog: Program, refs: list[tuple[Ref, ...]], block: Callable[[Ref],
         col = [r[i] for r in refs]
         first = col[0]
         if col.count(first) == n:
-            slots[s] = Same(block(first))
-        elif first[1:3] == first[3:5]:
-            flat = np.empty(n, object)
-            flat[:] = [cell(r) for r in col]
-            slots[s] = Flat(flat, _block)
+            slots[s] = Same(store.block(first))
+        elif store.table.one_cell[first]:
+            slots[s] = Flat(store.scalars(col), _block)
         else:
-            slots[s] = Each([block(r) for r in col])
+            slots[s] = Each([store.block(r) for r in col])
     for step in prog.steps:
         slots[step.out] = _run_step(step, slots, n)
     out = slots[prog.out]
@@ -463,49 +475,54 @@ def report(v: Any) -> Any:
 class _Store:
     """Cell values (constants, then results as they settle) and the 2-D blocks stock would pass for references."""
 
-    def __init__(self, values: dict[CellKey, Any]):
-        self.values = values
-        self.blocks: dict[Ref, np.ndarray] = {}
+    def __init__(self, values: dict[CellKey, Any], table: RefTable):
+        self.values, self.table = values, table
+        self.blocks: list[np.ndarray | None] = [None] * len(table.refs)
 
-    def cell(self, ref: Ref) -> Any:
-        return self.values.get(ref[:3], sh.EMPTY)
+    def scalars(self, ids: list[int]) -> np.ndarray:
+        """One-cell references' values as an (n,) object array."""
+        get, refs = self.values.get, self.table.refs
+        out = np.empty(len(ids), object)
+        out[:] = [get(refs[i][:3], sh.EMPTY) for i in ids]
+        return out
 
-    def block(self, ref: Ref) -> np.ndarray:
+    def block(self, rid: int) -> np.ndarray:
         """A reference's values as a 2-D object array, memoised: a reference is only read once all its cells settled."""
-        b = self.blocks.get(ref)
+        b = self.blocks[rid]
         if b is None:
-            sheet, r1, c1, r2, c2 = ref
+            sheet, r1, c1, r2, c2 = self.table.refs[rid]
             get = self.values.get
-            b = self.blocks[ref] = np.empty((r2 - r1 + 1, c2 - c1 + 1), object)
+            b = self.blocks[rid] = np.empty((r2 - r1 + 1, c2 - c1 + 1), object)
             b[:] = [[get((sheet, r, c), sh.EMPTY) for c in range(c1, c2 + 1)] for r in range(r1, r2 + 1)]
         return b
 
 
-def _shapes(texts: dict[CellKey, str], sheets: dict[str, str], names: dict[str, Ref]
-            ) -> tuple[list[str], dict[CellKey, int], dict[CellKey, tuple[Ref, ...]]]:
-    """The distinct shapes, and each formula cell's shape number and references."""
+def _shapes(texts: list[tuple[CellKey, str]], sheets: dict[str, str], names: dict[str, Ref], table: RefTable
+            ) -> tuple[list[str], list[int], list[tuple[int, ...]]]:
+    """The distinct shapes, and each formula's shape number and reference ids."""
     shapes: dict[str, int] = {}
-    shape_of: dict[CellKey, int] = {}
-    refs_of: dict[CellKey, tuple[Ref, ...]] = {}
-    seen: dict[str, dict[str, tuple[Ref, bool] | None]] = defaultdict(dict)
-    for key, text in texts.items():
-        shape, refs_of[key] = split_formula(text, key[0], sheets, names, seen[key[0]])
-        shape_of[key] = shapes.setdefault(shape, len(shapes))
+    shape_of: list[int] = []
+    refs_of: list[tuple[int, ...]] = []
+    seen: dict[str, dict[str, int]] = defaultdict(dict)
+    for key, text in texts:
+        shape, refs = split_formula(text, key[0], sheets, names, table, seen[key[0]])
+        shape_of.append(shapes.setdefault(shape, len(shapes)))
+        refs_of.append(refs)
     return list(shapes), shape_of, refs_of
 
 
-def _dependencies(refs_of: dict[CellKey, tuple[Ref, ...]]) -> dict[CellKey, tuple[CellKey, ...]]:
-    """Each formula cell's formula-cell precedents (a range contributes the formula cells inside it)."""
-    cover: dict[Ref, tuple[CellKey, ...]] = {}
-    deps: dict[CellKey, tuple[CellKey, ...]] = {}
-    for key, refs in refs_of.items():
-        d: list[CellKey] = []
-        for ref in refs:
-            c = cover.get(ref)
+def _dependencies(refs_of: list[tuple[int, ...]], table: RefTable, formula_ids: dict[CellKey, int]) -> list[tuple[int, ...]]:
+    """Each formula's formula precedents (a range contributes the formula cells inside it), by id."""
+    cover: list[tuple[int, ...] | None] = [None] * len(table.refs)
+    deps = []
+    for refs in refs_of:
+        d: list[int] = []
+        for rid in refs:
+            c = cover[rid]
             if c is None:
-                c = cover[ref] = covered(ref, refs_of)
+                c = cover[rid] = covered(table.refs[rid], formula_ids)
             d += c
-        deps[key] = tuple(d)
+        deps.append(tuple(d))
     return deps
 
 
@@ -519,29 +536,28 @@ def evaluate(cells: dict[tuple[str, int, int], object], names: dict[str, str],
     sheets = {key[0].upper(): key[0] for key in cells}
     name_refs, texts = resolve_names(names, sheets)
     texts.update((k, v) for k, v in cells.items() if isinstance(v, str) and v.startswith("="))
-    say(f"fastcalc: cutting {len(texts)} formulas into shapes")
-    shapes, shape_of, refs_of = _shapes(texts, sheets, name_refs)
+    keys = list(texts)
+    say(f"fastcalc: cutting {len(keys)} formulas into shapes")
+    table = RefTable()
+    shapes, shape_of, refs_of = _shapes(list(texts.items()), sheets, name_refs, table)
     say(f"fastcalc: compiling {len(shapes)} shapes")
     vectorised, by_reference = implementations()
     programs = [compile_shape(s, vectorised, by_reference) for s in shapes]
-    level, circular = levels(_dependencies(refs_of))
+    level, circular = levels(_dependencies(refs_of, table, {k: i for i, k in enumerate(keys)}))
 
-    store = _Store({k: ERRORS.get(v, v) if isinstance(v, str) else v for k, v in cells.items() if k not in texts})
-    batches: dict[tuple[int, int], list[CellKey]] = defaultdict(list)
-    for key, lv in level.items():
-        batches[lv, shape_of[key]].append(key)
-    say(f"fastcalc: {len(level)} cells in {len(batches)} batches on {max(level.values(), default=0)} levels")
-    done, every = 0, max(len(level) // 10, 5000)
+    store = _Store({k: ERRORS.get(v, v) if isinstance(v, str) else v for k, v in cells.items() if k not in texts}, table)
+    batches: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, lv in enumerate(level):
+        if lv:
+            batches[lv, shape_of[i]].append(i)
+    say(f"fastcalc: {len(keys) - sum(circular)} cells in {len(batches)} batches on {max(level, default=0)} levels")
+    done, every = 0, max(len(keys) // 10, 5000)
     for lv, sid in sorted(batches):
-        keys = batches[lv, sid]
+        ids = batches[lv, sid]
         prog = programs[sid]
-        if isinstance(prog, str):
-            store.values.update(dict.fromkeys(keys, prog))
-        else:
-            store.values.update(zip(keys, run_batch(prog, [refs_of[k] for k in keys], store.block, store.cell)))
-        if (done + len(keys)) // every > done // every:
-            say(f"fastcalc: {done + len(keys)}/{len(level)} cells ({keys[0][0]} …)")
-        done += len(keys)
-    results = {k: report(store.values[k]) for k in level if k[0] != NAMES_SHEET}
-    results.update((k, CIRCULAR) for k in circular if k[0] != NAMES_SHEET)
-    return results
+        out = [prog] * len(ids) if isinstance(prog, str) else run_batch(prog, [refs_of[i] for i in ids], store)
+        store.values.update(zip([keys[i] for i in ids], out))
+        if (done + len(ids)) // every > done // every:
+            say(f"fastcalc: {done + len(ids)}/{len(keys)} cells ({keys[ids[0]][0]} …)")
+        done += len(ids)
+    return {k: CIRCULAR if circ else report(store.values[k]) for k, circ in zip(keys, circular) if k[0] != NAMES_SHEET}

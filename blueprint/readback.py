@@ -29,6 +29,7 @@ class Cells:
         self.names = names or {}  # workbook-level defined names -> their target text, e.g. `Config!$B$21`
         self.renamed: dict[str, str] = {}  # blueprint sheet name -> the name it has in the file
         self.missing: list[str] = []  # blueprint sheets the file does not have at all
+        self.file_values = values  # keyed by the file's own sheet names (values is re-keyed by canonical_sheets)
 
     def get(self, sheet: str, row: int, col: int) -> Any:
         return self.values.get((sheet, row, col))
@@ -93,6 +94,7 @@ def canonical_sheets(cells: Cells) -> Cells:
         raise BlueprintError(f"{cells.path}: sheet {unreadable[0]!r} is missing (sheets found: {', '.join(cells.sheets) or 'none'}); "
                              "without it the inputs cannot be read — this is not a blueprint workbook, or the sheet was deleted; regenerate it with `blueprint generate`")
     back = {actual: sheet for sheet, actual in cells.renamed.items()}
+    cells.file_values = cells.values  # as the file has them: what an engine must recalculate
     cells.values = {(back.get(sh, sh), r, c): v for (sh, r, c), v in cells.values.items()}
     return cells
 

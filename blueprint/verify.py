@@ -25,7 +25,7 @@ from blueprint.safety import check_archive
 from blueprint.workbook import Blueprint, build
 
 ATOL, RTOL = 1e-12, 1e-9
-ENGINES = ("formulas", "libreoffice")
+ENGINES = ("formulas", "formulas-stock", "libreoffice")
 
 # Problem kinds, in the order a reader should care about them.
 KINDS = {
@@ -135,7 +135,7 @@ def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None]
     bp = build(config, inputs)
     back = {actual: sheet for sheet, actual in cells.renamed.items()}
     cached = {(back.get(sh, sh), r, c): v for (sh, r, c), v in _cached_values(path).items()}
-    recalc = {(back.get(sh, sh), r, c): v for (sh, r, c), v in recalculate(path, engine, cells.sheets, progress).items()}
+    recalc = {(back.get(sh, sh), r, c): v for (sh, r, c), v in recalculate(path, engine, cells, progress).items()}
     report = VerifyReport(str(path), engine, {s: SheetStats() for s in SHEETS})
     for sheet, actual in cells.renamed.items():
         report.problems.append(Problem("sheet-renamed", sheet, "A1", "", "", sheet, actual))
@@ -211,12 +211,21 @@ def _cached_values(path: Path) -> dict[tuple[str, int, int], Any]:
         wb.close()
 
 
-def recalculate(path: Path, engine: str, sheet_names: list[str], progress: Callable[[str], None] | None = None) -> dict[tuple[str, int, int], Any]:
-    """Every formula cell's recalculated value, by (sheet, row, col)."""
+def recalculate(path: Path, engine: str, cells: Cells, progress: Callable[[str], None] | None = None) -> dict[tuple[str, int, int], Any]:
+    """Every formula cell's recalculated value, keyed by (the file's sheet name, row, col).
+
+    "formulas": the `formulas` package's parser and functions, each formula shape compiled once
+    (blueprint.fastcalc); "formulas-stock": its stock ExcelModel, one dispatcher per cell (slow,
+    kept as the yardstick); "libreoffice": LibreOffice headless, forced to recalculate.
+    """
     if engine == "formulas":
+        from blueprint.fastcalc import evaluate
+
+        return evaluate(cells.file_values, cells.names, progress)
+    if engine == "formulas-stock":
         from blueprint.engine import formulas_values
 
-        return formulas_values(path, sheet_names, progress)
+        return formulas_values(path, cells.sheets, progress)
     if engine == "libreoffice":
         from openpyxl.utils.cell import coordinate_to_tuple
 
@@ -228,4 +237,3 @@ def recalculate(path: Path, engine: str, sheet_names: list[str], progress: Calla
             out[sheet, r - 1, c - 1] = v
         return out
     raise ValueError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
-

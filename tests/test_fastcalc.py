@@ -16,7 +16,7 @@ import xlsxwriter
 from blueprint.api import generate
 from blueprint.config import load_config
 from blueprint.engine import formulas_values
-from blueprint.fastcalc import CIRCULAR, UNSUPPORTED, evaluate, split_formula
+from blueprint.fastcalc import CIRCULAR, UNSUPPORTED, RefTable, evaluate, split_formula
 from blueprint.readback import load_cells
 
 
@@ -57,10 +57,14 @@ def workbook(path: Path, sheets: dict[str, dict[str, object]], names: dict[str, 
     return path
 
 
-@pytest.mark.parametrize("preset", ["small", pytest.param("medium", marks=pytest.mark.slow)])
-def test_every_formula_cell_equals_stock(preset: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("preset", "convention"), [
+    ("small", None),
+    pytest.param("medium", None, marks=pytest.mark.slow),
+    *(pytest.param("small", c, marks=pytest.mark.slow) for c in ("openrlhf", "trl", "verl")),  # other switches, other shapes
+])
+def test_every_formula_cell_equals_stock(preset: str, convention: str | None, tmp_path: Path) -> None:
     path = tmp_path / f"{preset}.xlsx"
-    generate(load_config(preset), path)
+    generate(load_config(preset, convention=convention), path)
     fast, stock = fast_and_stock(path)
     formulas = formula_cells(path)
     assert set(fast) == set(formulas)
@@ -109,20 +113,24 @@ def test_names_sheets_and_strings_resolve_as_stock_does(tmp_path: Path) -> None:
 
 
 def test_functions_that_need_references_and_unparsable_formulas_are_refused_not_guessed() -> None:
+    said: list[str] = []
     fast = evaluate({("S", 0, 0): "=ROW(B7)", ("S", 1, 0): "=COLUMNS(B1:D1)+1", ("S", 2, 0): "=(B1:B2,B3)", ("S", 3, 0): "=1+",
-                     ("S", 4, 0): "=A1+1"}, {})
-    assert [fast["S", r, 0] for r in range(5)] == [UNSUPPORTED] * 4 + ["#VALUE!"]
+                     ("S", 4, 0): "=SUM(B1:B2 B2:B3)", ("S", 5, 0): "=A1+1"}, {}, said.append)
+    assert [fast["S", r, 0] for r in range(6)] == [UNSUPPORTED] * 5 + ["#VALUE!"]
+    assert said and all(m.startswith("fastcalc: ") for m in said)
 
 
 def test_shapes_number_references_by_first_occurrence_and_skip_text() -> None:
     sheets = {"S": "S", "VALUE LOSS": "Value Loss"}
     names = {"TAU": ("S", 0, 1, 0, 1)}
+    table = RefTable()
 
-    def split(text: str) -> tuple[str, tuple]:
-        return split_formula(text, "S", sheets, names, {})
+    def split(text: str) -> tuple[str, list]:
+        shape, ids = split_formula(text, "S", sheets, names, table, {})
+        return shape, [table.refs[i] for i in ids]
 
-    assert split("=A1*A1") == ("=XFA1*XFA1", (("S", 0, 0, 0, 0),))
+    assert split("=A1*A1") == ("=XFA1*XFA1", [("S", 0, 0, 0, 0)])
     assert split("=B2*C3")[0] == "=XFA1*XFA2"
-    assert split('=IF(C1="k2",LOG10($B$2),tau)') == ('=IF(XFA1="k2",LOG10(XFA2),XFA3)', (("S", 0, 2, 0, 2), ("S", 1, 1, 1, 1), ("S", 0, 1, 0, 1)))
-    assert split("='Value Loss'!B3:C4+1E5+#REF!") == ("=XFB1:XFC1+1E5+#REF!", (("Value Loss", 2, 1, 3, 2),))
-    assert split("=Nowhere!A1+nosuch+TRUE") == ("=Nowhere!A1+nosuch+TRUE", ())
+    assert split('=IF(C1="k2",LOG10($B$2),tau)') == ('=IF(XFA1="k2",LOG10(XFA2),XFA3)', [("S", 0, 2, 0, 2), ("S", 1, 1, 1, 1), ("S", 0, 1, 0, 1)])
+    assert split("='Value Loss'!B3:C4+1E5+#REF!") == ("=XFB1:XFC1+1E5+#REF!", [("Value Loss", 2, 1, 3, 2)])
+    assert split("=Nowhere!A1+nosuch+TRUE") == ("=Nowhere!A1+nosuch+TRUE", [])

@@ -15,7 +15,6 @@ from conftest import blueprint_of, with_wrong_cache
 from blueprint.config import load_config
 from blueprint.readback import read_blueprint
 from blueprint.verify import VerifyReport, compare, recalculate
-from blueprint.layout import SHEETS
 from blueprint.workbook import build
 from blueprint.writer import write
 from reference.rollout import rollout
@@ -25,7 +24,7 @@ def check(path: Path, engine: str) -> VerifyReport:
     """Recalculate `path` with `engine`; compare with the reference from the file's own inputs."""
     config, inputs, layout, cells = read_blueprint(path)
     bp = build(config, inputs)
-    values = recalculate(path, engine, list(SHEETS))
+    values = recalculate(path, engine, cells)
     report = VerifyReport(str(path), engine)
     compare(bp, cells, values, values, report)  # caches ignored: compare the engine with itself
     return report
@@ -46,8 +45,9 @@ def test_libreoffice_recalculates_every_cell_to_the_reference(preset: str, tmp_p
     assert total.checked == total.found == len(blueprint_of(load_config(preset)).formula_cells())
 
 
-def test_formulas_engine_recalculates_every_cell_to_the_reference(tmp_path: Path) -> None:
-    report = check(wrong_cache_copy("small", tmp_path), "formulas")
+@pytest.mark.parametrize("engine", ["formulas", "formulas-stock"])
+def test_formulas_engine_recalculates_every_cell_to_the_reference(engine: str, tmp_path: Path) -> None:
+    report = check(wrong_cache_copy("small", tmp_path), engine)
     assert report.problems == []
     assert report.totals().checked == 1045
 
@@ -100,10 +100,11 @@ def test_formulas_and_libreoffice_agree_cell_by_cell(small_path: Path) -> None:
     """The two engines against each other, not only against the reference."""
     from blueprint.verify import agree
 
-    a = recalculate(small_path, "formulas", list(SHEETS))
-    b = recalculate(small_path, "libreoffice", list(SHEETS))
-    cells = [c for c in blueprint_of(load_config("small")).formula_cells()]
+    cells = read_blueprint(small_path)[3]
+    a = recalculate(small_path, "formulas", cells)
+    b = recalculate(small_path, "libreoffice", cells)
+    formula_cells = blueprint_of(load_config("small")).formula_cells()
     disagreements = [(c.sheet, c.row, c.col, a.get((c.sheet, c.row, c.col)), b.get((c.sheet, c.row, c.col)))
-                     for c in cells if not agree(b[c.sheet, c.row, c.col], a[c.sheet, c.row, c.col])[0]]
+                     for c in formula_cells if not agree(b[c.sheet, c.row, c.col], a[c.sheet, c.row, c.col])[0]]
     assert disagreements == []
-    assert len(cells) == 1045
+    assert len(formula_cells) == 1045
