@@ -35,12 +35,16 @@ class Cells:
         return self.values.get((sheet, row, col))
 
 
-def load_cells(path: Path) -> Cells:
-    """Every non-empty cell's value or formula text, read with openpyxl (defusedxml-protected XML)."""
+def load_cells(path: Path, data_only: bool = False) -> Cells:
+    """Every non-empty cell's value or formula text, read with openpyxl (defusedxml-protected XML).
+
+    data_only=True gives the values cached with each formula instead of its text: what a viewer
+    that does not recalculate shows.
+    """
     import openpyxl
 
     try:
-        wb = openpyxl.load_workbook(path, data_only=False, read_only=True, keep_links=False)
+        wb = openpyxl.load_workbook(path, data_only=data_only, read_only=True, keep_links=False)
     except Exception as exc:  # openpyxl raises many types on a damaged file; all mean the same to the user
         raise BlueprintError(f"{path}: cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]}); regenerate it with `blueprint generate`") from None
     try:

@@ -240,7 +240,6 @@ class Tracer:
     def __init__(self, path: Path):
         from blueprint.readback import canonical_sheets, load_cells, read_config, refuse_external
         from blueprint.safety import check_archive
-        from blueprint.verify import _cached_values
 
         self.path = path = Path(path)
         check_archive(path)
@@ -254,7 +253,7 @@ class Tracer:
         # Formulas name sheets as the file does (in any case); a renamed sheet may also be given by its blueprint name.
         self.sheet_of = {s.lower(): self.to_canon.get(s, s) for s in self.file_sheets}
         self.sheet_of.update({s.lower(): s for s in cells.renamed if s.lower() not in self.sheet_of})
-        self.cached = {(self.to_canon.get(sh, sh), r, c): v for (sh, r, c), v in _cached_values(path).items()}
+        self.cached = {(self.to_canon.get(sh, sh), r, c): v for (sh, r, c), v in load_cells(path, data_only=True).values.items()}
         extent: dict[str, tuple[int, int]] = {}
         for (sh, r, c) in cells.values:
             rows, cols = extent.get(sh, (0, 0))

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from blueprint.layout import SHEETS
-from blueprint.readback import Cells, read_blueprint
+from blueprint.readback import Cells, load_cells, read_blueprint
 from blueprint.safety import check_archive
 from blueprint.workbook import Blueprint, build
 
@@ -134,7 +134,7 @@ def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None]
     config, inputs, layout, cells = read_blueprint(path)
     bp = build(config, inputs)
     back = {actual: sheet for sheet, actual in cells.renamed.items()}
-    cached = {(back.get(sh, sh), r, c): v for (sh, r, c), v in _cached_values(path).items()}
+    cached = {(back.get(sh, sh), r, c): v for (sh, r, c), v in load_cells(path, data_only=True).values.items()}
     recalc = {(back.get(sh, sh), r, c): v for (sh, r, c), v in recalculate(path, engine, cells, progress).items()}
     report = VerifyReport(str(path), engine, {s: SheetStats() for s in SHEETS})
     for sheet, actual in cells.renamed.items():
@@ -192,23 +192,6 @@ def compare(bp: Blueprint, cells: Cells, cached: dict, recalc: dict, report: Ver
 
 
 _MISSING = object()
-
-
-def _cached_values(path: Path) -> dict[tuple[str, int, int], Any]:
-    """The values stored with each formula, as a viewer that does not recalculate shows them."""
-    import openpyxl
-
-    wb = openpyxl.load_workbook(path, data_only=True, read_only=True, keep_links=False)
-    try:
-        out: dict[tuple[str, int, int], Any] = {}
-        for ws in wb.worksheets:
-            for row in ws.iter_rows():
-                for cell in row:
-                    if getattr(cell, "value", None) is not None:
-                        out[ws.title, cell.row - 1, cell.column - 1] = cell.value
-        return out
-    finally:
-        wb.close()
 
 
 def recalculate(path: Path, engine: str, cells: Cells, progress: Callable[[str], None] | None = None) -> dict[tuple[str, int, int], Any]:
