@@ -35,7 +35,8 @@ def whiten_advantages(adv: np.ndarray, mask: np.ndarray, mode: str, eps: float) 
 
 
 def masked_whiten(
-    x: np.ndarray, mask: np.ndarray, unbiased: bool = True, eps: float = 1e-8, clamp: bool = False, denom_eps: float = 0.0
+    x: np.ndarray, mask: np.ndarray, unbiased: bool = True, eps: float = 1e-8, clamp: bool = False, denom_eps: float = 0.0,
+    prefix: str = "adv",
 ) -> dict[str, np.ndarray]:
     """Whiten over the masked batch (shift_mean=True).
 
@@ -48,4 +49,5 @@ def masked_whiten(
     dev2 = (x - mean) ** 2
     var = (dev2 * mask).sum() / (max(n - 1.0, 1.0) if unbiased else n)  # max(·, 1): one token has var 0, not 0/0
     scale = np.sqrt(np.maximum(var, eps) if clamp else var + eps)
-    return {"adv_mean": np.array(mean), "adv_dev2": dev2, "adv_var": np.array(var), "adv_whitened": (x - mean) / scale * mask}
+    return {f"{prefix}_mean": np.array(mean), f"{prefix}_dev2": dev2, f"{prefix}_var": np.array(var),
+            f"{prefix}_whitened": (x - mean) / scale * mask}

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference.gae import masked_whiten
+
 
 def kl_estimators(logp: np.ndarray, logp_ref: np.ndarray) -> dict[str, np.ndarray]:
     """k1, k2, k3 of KL(π‖π_ref) per token, side by side (no clamps: TRL's numerics)."""
@@ -42,12 +44,10 @@ def shaped_rewards(score: np.ndarray, kl_token: np.ndarray, beta: float, at: np.
 
 def whiten_rewards(rewards: np.ndarray, mask: np.ndarray, eps: float, on: bool) -> dict[str, np.ndarray]:
     """Scale the rewards to unit variance over real tokens, keeping their mean (shift_mean=False)."""
-    n = mask.sum()
-    mean = (rewards * mask).sum() / n
-    dev2 = (rewards - mean) ** 2
-    var = (dev2 * mask).sum() / max(n - 1.0, 1.0)
+    st = masked_whiten(rewards, mask, eps=eps, prefix="reward")
+    mean, var = st["reward_mean"], st["reward_var"]
     out = ((rewards - mean) / np.sqrt(var + eps) + mean) * mask if on else rewards
-    return {"reward_mean": np.array(mean), "reward_dev2": dev2, "reward_var": np.array(var), "rewards": out}
+    return {"reward_mean": mean, "reward_dev2": st["reward_dev2"], "reward_var": var, "rewards": out}
 
 
 def placement(kl_placement: str) -> tuple[float, float]:

@@ -61,3 +61,13 @@ def softmax_checks(r: Refs, B: int, T: int) -> Formulas:
     for b in range(B):
         for t in range(T):
             yield "p_check", (b, t), check(f"SUM({r.range('p', b, t)})-1")
+
+
+def masked_moments(r: Refs, B: int, T: int, x: str, prefix: str, denom: str) -> Formulas:
+    """μ = Σ x·m / N;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom — as reference.gae.masked_whiten."""
+    mask = r.range("mask", sheet="Rollout")
+    yield f"{prefix}_mean", (), f"=SUMPRODUCT({r.range(x)},{mask})/n_tokens"
+    for b in range(B):
+        for t in range(T):
+            yield f"{prefix}_dev2", (b, t), f"=({r(x, b, t)}-{r(f'{prefix}_mean')})^2"
+    yield f"{prefix}_var", (), f"=SUMPRODUCT({r.range(f'{prefix}_dev2')},{mask})/{denom}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blueprint.layout import Layout
-from sheets._common import Formulas, Refs, check
+from sheets._common import Formulas, Refs, check, masked_moments
 
 SHEET = "GAE"
 TITLE = "GAE — advantages and value targets from the old critic, then whitening"
@@ -35,18 +35,14 @@ def formulas(L: Layout) -> Formulas:
             yield "delta", (b, t), f"={rew}-{r('values', b, t)}" if last else f"={rew}+gamma*{r('values', b, t + 1)}-{r('values', b, t)}"
             yield "advantages", (b, t), f"={r('delta', b, t)}" if last else f"={r('delta', b, t)}+gamma*lam*{r('advantages', b, t + 1)}"
             yield "returns", (b, t), f"={r('advantages', b, t)}+{r('values', b, t)}"
-    yield "adv_mean", (), f"=SUMPRODUCT({r.range('advantages')},{mask})/n_tokens"
-    for b in range(d.B):
-        for t in range(d.T):
-            yield "adv_dev2", (b, t), f"=({r('advantages', b, t)}-{r('adv_mean')})^2"
-    yield "adv_var", (), f'=SUMPRODUCT({r.range("adv_dev2")},{mask})/IF(adv_whiten="population",n_tokens,MAX(n_tokens-1,1))'
+    denom = 'IF(adv_whiten="population",n_tokens,MAX(n_tokens-1,1))'
+    yield from masked_moments(r, d.B, d.T, "advantages", "adv", denom)
     for b in range(d.B):
         for t in range(d.T):
             adv, m = r("advantages", b, t), r("mask", b, t, sheet="Rollout")
             whitened = f"({adv}-{r('adv_mean')})/SQRT({r('adv_var')}+whiten_eps)"
             yield "adv_whitened", (b, t), f'=IF(adv_whiten="off",{adv},{whitened})*{m}'
     aw = r.range("adv_whitened")
-    denom = 'IF(adv_whiten="population",n_tokens,MAX(n_tokens-1,1))'
     mean_check = check(f"SUMPRODUCT({aw},{mask})/n_tokens")[1:]
     std_check = check(f"SQRT(SUMPRODUCT({aw},{aw})/{denom})-1")[1:]
     yield "adv_mean_check", (), f'=IF(adv_whiten="off","off",{mean_check})'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from blueprint.layout import Layout
 from sheets import rnn
-from sheets._common import Formulas, Refs
+from sheets._common import Formulas, Refs, masked_moments
 
 SHEET = "KL"
 TITLE = "KL — how far θ_old has drifted from the SFT model θ_ref, as a per-token penalty"
@@ -39,12 +39,7 @@ def formulas(L: Layout) -> Formulas:
             yield "kl_token", (b, t), f"={chosen}*{r('mask', b, t, sheet='Rollout')}"
             yield "non_score_reward", (b, t), f"=-beta*kl_in_reward*{r('kl_token', b, t)}"
             yield "rewards_raw", (b, t), f"={r('non_score_reward', b, t)}+{r('score', b, sheet='Reward')}*{r('is_last', b, t, sheet='Reward')}"
-    mask = r.range("mask", sheet="Rollout")
-    yield "reward_mean", (), f"=SUMPRODUCT({r.range('rewards_raw')},{mask})/n_tokens"
-    for b in range(d.B):
-        for t in range(d.T):
-            yield "reward_dev2", (b, t), f"=({r('rewards_raw', b, t)}-{r('reward_mean')})^2"
-    yield "reward_var", (), f"=SUMPRODUCT({r.range('reward_dev2')},{mask})/MAX(n_tokens-1,1)"
+    yield from masked_moments(r, d.B, d.T, "rewards_raw", "reward", "MAX(n_tokens-1,1)")
     for b in range(d.B):
         for t in range(d.T):
             raw, mean = r("rewards_raw", b, t), r("reward_mean")
