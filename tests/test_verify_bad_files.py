@@ -124,3 +124,27 @@ def test_in_process_bad_file_returns_2(files: dict[str, Path], capsys: pytest.Ca
     assert main(["verify", str(files["archive-bomb"])]) == 2
     assert "archive bomb" in capsys.readouterr().err
 
+
+
+@pytest.mark.parametrize("sheet, quantity, idx, value, needle", [
+    ("Config", "gamma", (), 1.5, "gamma"),
+    ("Config", "kl_estimator", (), "k4", "kl_estimator"),
+    ("Weights", "old.W_hh", (0, 0), "oops", "old.W_hh"),
+    ("Rollout", "draws", (0, 0), 1.5, "draws"),
+    ("Rollout", "prompts", (0, 0), 99, "prompts"),
+])
+def test_unusable_values_in_the_workbook_are_one_line_exit_2(sheet: str, quantity: str, idx: tuple, value: object, needle: str,
+                                                             small_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from blueprint.readback import read_blueprint
+
+    layout = read_blueprint(small_path)[2]
+    wb = openpyxl.load_workbook(small_path)
+    r, c = layout.block(sheet, quantity).pos(idx)
+    wb[sheet].cell(r + 1, c + 1).value = value
+    path = tmp_path / "edited.xlsx"
+    wb.save(path)
+    assert main(["verify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and "Traceback" not in err, err
+    if sheet == "Config":
+        assert layout.qualified(sheet, quantity) in err  # where to fix it
