@@ -228,7 +228,7 @@ def compile_shape(shape: str, vectorised: dict[Any, frozenset[int]], by_referenc
     defaults = {slot[k]: v["value"] for k, v in dsp.default_values.items() if k in slot}
     inputs = []
     for name in fn.inputs:
-        m = _PLACEHOLDER.fullmatch(name) if isinstance(name, str) else None
+        m = _PLACEHOLDER.fullmatch(name)
         if m:
             inputs.append((slot[name], int(m[1] or m[2]) - 1))
         else:

@@ -80,6 +80,9 @@ def test_error_values_are_the_stock_strings_and_cycles_are_marked(tmp_path: Path
         "A10": "=#REF!+1", "A11": "=NOSUCH(A9)+1", "A12": "=MATCH(\"zz\",C1:C3,0)",
         "C1": "a", "C2": "B", "C3": "c", "B1": "T",
         "D1": "=D2+1", "D2": "=D1*2", "D3": "=D3+1", "D4": "=D2+5", "D5": "=SUM(D1:D2)",
+        # one batch per column, each cell its own error (or none): vectorised calls check errors per element
+        **{f"E{r}": f"=LN(G{r})" for r in range(1, 7)}, **{f"F{r}": f"=1/G{r}" for r in range(1, 7)},
+        "G1": 2, "G2": 0, "G3": "x", "G5": "=1/0", "G6": -1,
     }})
     fast, stock = fast_and_stock(path)
     cycle = {("S", r, 3) for r in range(5)}
@@ -88,6 +91,8 @@ def test_error_values_are_the_stock_strings_and_cycles_are_marked(tmp_path: Path
     assert {k: fast[k] for k in fast if k not in cycle} == {k: stock[k] for k in fast if k not in cycle}
     assert [fast["S", r, 0] for r in range(12)] == [
         "#NUM!", "#DIV/0!", "#NAME?", "#NUM!", "#NUM!", True, True, 1, "#VALUE!", "#REF!", "#NAME?", "#N/A"]
+    assert [fast["S", r, 4] for r in range(6)] == [math.log(2), "#NUM!", "#VALUE!", "#NUM!", "#DIV/0!", "#NUM!"]
+    assert [fast["S", r, 5] for r in range(6)] == [0.5, "#DIV/0!", "#VALUE!", "#DIV/0!", "#DIV/0!", -1.0]
 
 
 def test_an_empty_cell_reads_as_zero(tmp_path: Path) -> None:
