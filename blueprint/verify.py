@@ -22,7 +22,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from blueprint.layout import SHEETS
 from blueprint.readback import Cells, load_cells, read_blueprint
 from blueprint.safety import check_archive
-from blueprint.workbook import Blueprint, build
+from blueprint.workbook import Blueprint, Cell, build
 
 ATOL, RTOL = 1e-12, 1e-9
 ENGINES = ("formulas", "formulas-stock", "libreoffice")
@@ -162,10 +162,10 @@ def compare(bp: Blueprint, cells: Cells, cached: dict, recalc: dict, report: Ver
             report.problems.append(Problem("unmapped", sheet, addr, "", formula, None, recalc.get((sheet, r, c))))
             continue
         seen.add((sheet, r, c))
-        name = f"{want.quantity}[{','.join(map(str, want.idx))}]" if want.idx else want.quantity
+        name = _quantity_name(want)
         stats.checked += 1
-        got = recalc.get((sheet, r, c), _MISSING)
-        if got is _MISSING or got is None:
+        got = recalc.get((sheet, r, c))
+        if got is None:
             report.problems.append(Problem("no-value", sheet, addr, name, formula, want.value, None))
             continue
         if isinstance(got, str) and got.startswith(("#", "Err:")) and not isinstance(want.value, str):
@@ -183,15 +183,18 @@ def compare(bp: Blueprint, cells: Cells, cached: dict, recalc: dict, report: Ver
         if not cache_ok:
             report.problems.append(Problem("no-cache" if cache is None else "stale-cache", sheet, addr, name, formula, got, cache))
         stats.agreeing += ok and text_ok and cache_ok
+    formula_sheets = set()
     for cell in bp.formula_cells():
+        formula_sheets.add(cell.sheet)
         if (cell.sheet, cell.row, cell.col) not in seen and cell.sheet not in cells.missing:
-            name = f"{cell.quantity}[{','.join(map(str, cell.idx))}]" if cell.idx else cell.quantity
             got = cells.get(cell.sheet, cell.row, cell.col)
-            report.problems.append(Problem("missing-formula", cell.sheet, xl_rowcol_to_cell(cell.row, cell.col), name, "", cell.formula, got))
-    report.sheets = {s: st for s, st in report.sheets.items() if st.found or s in {c.sheet for c in bp.formula_cells()}}
+            report.problems.append(Problem("missing-formula", cell.sheet, xl_rowcol_to_cell(cell.row, cell.col), _quantity_name(cell), "", cell.formula, got))
+    report.sheets = {s: st for s, st in report.sheets.items() if st.found or s in formula_sheets}
 
 
-_MISSING = object()
+def _quantity_name(cell: Cell) -> str:
+    """`advantages[1,2]`, or just `pg_loss` for a scalar."""
+    return f"{cell.quantity}[{','.join(map(str, cell.idx))}]" if cell.idx else cell.quantity
 
 
 def recalculate(path: Path, engine: str, cells: Cells, progress: Callable[[str], None] | None = None) -> dict[tuple[str, int, int], Any]:
