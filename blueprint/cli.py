@@ -97,6 +97,8 @@ def _generate(args: argparse.Namespace, command: str) -> int:
 
     extra = {} if args.seed is None else {"seed": args.seed}
     config = load_config(args.preset, args.config, args.overrides, args.convention, **extra)
+    if args.output == DEFAULT_OUTPUT:
+        DEFAULT_OUTPUT.parent.mkdir(exist_ok=True)  # the default folder is ours to make; a user's -o folder is not
     report = generate(config, args.output, command=command)
     print(report.summary())
     return _verify(args.output, "formulas", False, None, 20) if args.verify else 0

@@ -146,3 +146,9 @@ def test_fast_formula_preparation_writes_the_same_bytes_as_xlsxwriters_own(tmp_p
     monkeypatch.setattr("blueprint.writer._prepare_formula", xlsxwriter.worksheet.Worksheet()._prepare_formula)
     generate(load_config("small", convention="verl"), stock)
     assert fast.read_bytes() == stock.read_bytes()
+
+
+def test_default_output_folder_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate"]) == 0
+    assert (tmp_path / "output" / "rlhf_ppo_blueprint.xlsx").stat().st_size > 10_000
