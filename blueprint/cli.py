@@ -1,13 +1,15 @@
 """`blueprint` command line: a thin layer over `blueprint.api`.
 
 Exit codes: 0 success; 1 verification found a disagreement; 2 unusable input (config, file,
-environment) — always with one line on stderr saying what, where and how to fix it.
+environment) — always with one line on stderr saying what, where and how to fix it; 3 an
+internal error (a bug: one line, and the traceback with BLUEPRINT_DEBUG=1).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -23,7 +25,7 @@ DEFAULT_OUTPUT = Path("output/rlhf_ppo_blueprint.xlsx")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="blueprint", description="RLHF with PPO as a live-formula Excel workbook, with a NumPy reference and a verifier.",
-                                epilog="exit codes: 0 ok, 1 verification disagreement, 2 unusable input")
+                                epilog="exit codes: 0 ok, 1 verification disagreement, 2 unusable input, 3 internal error")
     p.add_argument("--version", action="version", version=f"blueprint {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     g = sub.add_parser("generate", help="write the workbook", description="Write the RLHF-PPO workbook: one live-formula worksheet per stage.")
@@ -75,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"blueprint {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of ours: one line for the user, the traceback on request
+        if os.environ.get("BLUEPRINT_DEBUG"):
+            raise
+        print(f"blueprint {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(a bug in blueprint; rerun with BLUEPRINT_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        return 3
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -152,3 +152,16 @@ def test_default_output_folder_is_created(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     assert main(["generate"]) == 0
     assert (tmp_path / "output" / "rlhf_ppo_blueprint.xlsx").stat().st_size > 10_000
+
+
+def test_an_internal_error_is_one_line_exit_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003 - stands in for any bug
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr("blueprint.api.generate", broken)
+    assert main(["generate", "-o", str(tmp_path / "x.xlsx")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: ZeroDivisionError: oops" in err and "Traceback" not in err
+    monkeypatch.setenv("BLUEPRINT_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main(["generate", "-o", str(tmp_path / "x.xlsx")])
