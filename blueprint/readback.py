@@ -104,7 +104,7 @@ def canonical_sheets(cells: Cells) -> Cells:
 
 
 def _where(layout: Layout, sheet: str, quantity: str, idx: tuple[int, ...]) -> str:
-    return layout.qualified(sheet, quantity, *idx)
+    return layout.cell(sheet, quantity, *idx)
 
 
 def _number(cells: Cells, layout: Layout, sheet: str, quantity: str, idx: tuple[int, ...]) -> float:
@@ -139,7 +139,7 @@ def read_config(cells: Cells) -> tuple[Config, Layout]:
     for key in DIM_KEYS:
         v = _number(cells, probe, "Config", key, ())
         if v != int(v) or not 1 <= v <= 64:
-            raise BlueprintError(f"{cells.path}: {probe.qualified('Config', key)} ({key}) = {v!r}: not a dimension this layout can have")
+            raise BlueprintError(f"{cells.path}: {probe.cell('Config', key)} ({key}) = {v!r}: not a dimension this layout can have")
         dims[key] = int(v)
     layout = build_layout(Dims(**dims))
     values: dict[str, Any] = {field: dims[key] for key, field in DIM_KEYS.items() if field}
@@ -152,7 +152,7 @@ def read_config(cells: Cells) -> tuple[Config, Layout]:
         return Config(**values), layout
     except ConfigError as exc:
         key = str(exc).split("'")[1] if "'" in str(exc) else ""
-        where = layout.qualified("Config", key) if ("Config", key) in layout.blocks else "Config"
+        where = layout.cell("Config", key) if ("Config", key) in layout.blocks else "Config"
         raise ConfigError(f"{cells.path}: {where}: {exc}") from None
 
 

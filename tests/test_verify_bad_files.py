@@ -147,4 +147,4 @@ def test_unusable_values_in_the_workbook_are_one_line_exit_2(sheet: str, quantit
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err, err
     if sheet == "Config":
-        assert layout.qualified(sheet, quantity) in err  # where to fix it
+        assert layout.cell(sheet, quantity) in err  # where to fix it
