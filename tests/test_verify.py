@@ -20,7 +20,7 @@ from blueprint.writer import write
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 
-@pytest.mark.parametrize("preset", ["small", pytest.param("medium", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("preset", ["small", *(pytest.param(p, marks=pytest.mark.slow) for p in ("medium", "large", "xl"))])
 def test_fresh_workbook_verifies_with_full_coverage(preset: str, tmp_path: Path) -> None:
     path = tmp_path / f"{preset}.xlsx"
     n = generate(load_config(preset), path).total_formula_cells
