@@ -28,7 +28,7 @@ def test_fresh_workbook_verifies_with_full_coverage(preset: str, tmp_path: Path)
     totals = report.totals()
     assert report.ok and report.exit_code == 0, report.text()
     assert totals.found == totals.checked == totals.agreeing == n
-    assert totals.max_error < 1e-12
+    assert totals.max_error < 1e-10  # absolute; the contract is 1e-12 + 1e-9·|want| per cell
 
 
 @pytest.mark.libreoffice
