@@ -203,7 +203,7 @@ def _dress(w: Any, fmt: dict, bp: Blueprint, b: Block) -> None:
     elif b.form == "unroll":
         text = _unroll_heads(b, vocab)[0]
     else:
-        text = label if b.form == "row" else b.quantity
+        text = label if b.form == "row" else _table_head(b.quantity) if b.form == "table" else b.quantity
     w.write_string(lr, lc, text, fmt["label"] if b.form in ("grid", "scalar", "matrix", "row") else fmt["header"])
     w.write_comment(lr, lc, guide.note(b.sheet, b.quantity, label), {"x_scale": 2.2, "y_scale": 1.2})
     if b.form == "grid":
@@ -248,6 +248,11 @@ def _dress(w: Any, fmt: dict, bp: Blueprint, b: Block) -> None:
     elif b.form == "row":
         for k in range(b.shape[0]):
             w.write_string(b.top - 1, b.left + k, f"{k}", fmt["header"])
+
+
+def _table_head(quantity: str) -> str:
+    """Per-sequence columns are 9 characters wide: `pg_seq_sum` reads as Σ_t·m, `pg_seq_mean` as Σ_t·m/n."""
+    return "Σ_t·m" if quantity.endswith("_seq_sum") else "Σ_t·m / n" if quantity.endswith("_seq_mean") else quantity
 
 
 def _unroll_heads(b: Block, vocab: tuple[str, ...]) -> list[str]:
@@ -413,6 +418,6 @@ def _charts(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
 
 def _finish(chart: Any, title: str, x: str, y: str) -> None:
     chart.set_title({"name": title, "name_font": {"size": 11}})
-    chart.set_x_axis({"name": x})
+    chart.set_x_axis({"name": x, "label_position": "low"})  # category labels below negative bars, not on them
     chart.set_y_axis({"name": y, "major_gridlines": {"visible": True, "line": {"color": "#E0E0E0"}}})
     chart.set_legend({"position": "bottom"})
