@@ -16,7 +16,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 SHEETS = ("Guide", "Config", "Weights", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total")
 MODELS = ("ref", "old", "new", "rm")  # parameter sets on the Weights sheet
@@ -155,10 +155,6 @@ def sheet_prefix(sheet: str) -> str:
 
 def _qualify(sheet: str, here: str | None) -> str:
     return "" if here is None or here == sheet else sheet_prefix(sheet)
-
-
-def col_name(col: int) -> str:
-    return xl_col_to_name(col)
 
 
 # ------------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from openpyxl.utils import get_column_letter
 
 from blueprint.config import Config, ConfigError
 from blueprint.errors import BlueprintError
-from blueprint.layout import HYPERPARAMETERS, MODELS, SHEETS, VALUE_HEADS, Dims, Layout, build_layout
-from reference import Inputs, RNNWeights, ValueHead
+from blueprint.layout import HYPERPARAMETERS, SHEETS, Dims, Layout, build_layout
+from blueprint.workbook import inputs_from
+from reference import Inputs
 
 DIM_KEYS = {"B": "batch_size", "P": "prompt_len", "T": "response_len", "V": None, "H": "hidden"}
 
@@ -103,15 +104,11 @@ def canonical_sheets(cells: Cells) -> Cells:
     return cells
 
 
-def _where(layout: Layout, sheet: str, quantity: str, idx: tuple[int, ...]) -> str:
-    return layout.cell(sheet, quantity, *idx)
-
-
 def _number(cells: Cells, layout: Layout, sheet: str, quantity: str, idx: tuple[int, ...]) -> float:
     r, c = layout.block(sheet, quantity).pos(idx)
     v = cells.get(sheet, r, c)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise BlueprintError(f"{cells.path}: {_where(layout, sheet, quantity, idx)} ({quantity}) holds {v!r}, not a number; "
+        raise BlueprintError(f"{cells.path}: {layout.cell(sheet, quantity, *idx)} ({quantity}) holds {v!r}, not a number; "
                              "restore a number there or regenerate the workbook")
     return float(v)
 
@@ -128,7 +125,7 @@ def _text(cells: Cells, layout: Layout, sheet: str, quantity: str, idx: tuple[in
     r, c = layout.block(sheet, quantity).pos(idx)
     v = cells.get(sheet, r, c)
     if not isinstance(v, str):
-        raise BlueprintError(f"{cells.path}: {_where(layout, sheet, quantity, idx)} ({quantity}) holds {v!r}, not text")
+        raise BlueprintError(f"{cells.path}: {layout.cell(sheet, quantity, *idx)} ({quantity}) holds {v!r}, not text")
     return v
 
 
@@ -158,16 +155,13 @@ def read_config(cells: Cells) -> tuple[Config, Layout]:
 
 def read_inputs(cells: Cells, layout: Layout, config: Config) -> Inputs:
     """Weights, prompts and draws from the yellow input cells."""
-    arr = lambda sheet, q: _array(cells, layout, sheet, q)  # noqa: E731
-    models = {m: RNNWeights(**{p: arr("Weights", f"{m}.{p}") for p in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")}) for m in MODELS}
-    heads = {h: ValueHead(arr("Weights", f"{h}.w_v"), float(arr("Weights", f"{h}.b_v"))) for h in VALUE_HEADS}
-    prompts = arr("Rollout", "prompts")
+    arrays = {(b.sheet, b.quantity): _array(cells, layout, b.sheet, b.quantity) for b in layout.blocks.values() if b.kind == "input"}
+    prompts, draws = arrays["Rollout", "prompts"], arrays["Rollout", "draws"]
     if not np.all((prompts == np.round(prompts)) & (prompts >= 0) & (prompts < config.V)):
         raise BlueprintError(f"{cells.path}: Rollout prompts must be token ids 0..{config.V - 1}; found {prompts.tolist()}")
-    draws = arr("Rollout", "draws")
     if not np.all((draws > 0) & (draws < 1)):
         raise BlueprintError(f"{cells.path}: Rollout draws must lie strictly between 0 and 1; found {draws.tolist()}")
-    return Inputs(**models, **heads, prompts=prompts.astype(int), draws=draws)
+    return inputs_from(arrays)
 
 
 def read_blueprint(path: Path) -> tuple[Config, Inputs, Layout, Cells]:

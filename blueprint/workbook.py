@@ -15,8 +15,15 @@ import numpy as np
 import sheets
 from blueprint.config import Config
 from blueprint.inputs import hyper
-from blueprint.layout import HYPERPARAMETERS, Dims, Layout, build_layout
-from reference import Inputs, Quantities, run
+from blueprint.layout import (
+    HYPERPARAMETERS,
+    MODELS,
+    VALUE_HEADS,
+    Dims,
+    Layout,
+    build_layout,
+)
+from reference import Inputs, Quantities, RNNWeights, ValueHead, run
 
 # Workbook-level names for the key quantities (DESIGN.md §4): name -> (sheet, quantity).
 NAMED_QUANTITIES = {
@@ -81,12 +88,12 @@ def expected(config: Config, inputs: Inputs) -> Quantities:
 
 
 def constants(config: Config, inputs: Inputs) -> Quantities:
-    """Input and config cells' values, keyed like the layout's input blocks."""
+    """Input and config cells' values, keyed like the layout's input blocks (inverse: `inputs_from`)."""
     c: Quantities = {("Rollout", "prompts"): inputs.prompts, ("Rollout", "draws"): inputs.draws}
-    for m in ("ref", "old", "new", "rm"):
+    for m in MODELS:
         for name, arr in vars(getattr(inputs, m)).items():
             c["Weights", f"{m}.{name}"] = arr
-    for head in ("value_old", "value_new"):
+    for head in VALUE_HEADS:
         v = getattr(inputs, head)
         c["Weights", f"{head}.w_v"], c["Weights", f"{head}.b_v"] = v.w_v, np.array(v.b_v)
     d = dims_of(config)
@@ -97,6 +104,15 @@ def constants(config: Config, inputs: Inputs) -> Quantities:
     for hp in HYPERPARAMETERS:
         c["Config", hp] = np.array(getattr(config, hp), dtype=object if isinstance(getattr(config, hp), str) else float)
     return c
+
+
+def inputs_from(arrays: Quantities) -> Inputs:
+    """The model inputs from input-block arrays keyed (sheet, quantity), as `constants` gives them."""
+    w = lambda q: np.asarray(arrays["Weights", q], dtype=float)  # noqa: E731
+    models = {m: RNNWeights(**{p: w(f"{m}.{p}") for p in RNNWeights.__dataclass_fields__}) for m in MODELS}
+    heads = {h: ValueHead(w(f"{h}.w_v"), float(w(f"{h}.b_v"))) for h in VALUE_HEADS}
+    return Inputs(**models, **heads, prompts=np.asarray(arrays["Rollout", "prompts"]).astype(int),
+                  draws=np.asarray(arrays["Rollout", "draws"], dtype=float))
 
 
 def build(config: Config, inputs: Inputs) -> Blueprint:

@@ -23,7 +23,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from blueprint.config import load_config
 from blueprint.inputs import make_inputs
 from blueprint.verify import agree, verify
-from blueprint.workbook import Blueprint, Cell, build, constants
+from blueprint.workbook import Blueprint, Cell, build, constants, inputs_from
 from blueprint.writer import write
 from reference import Inputs
 
@@ -133,17 +133,9 @@ def mutate(rng: random.Random, bp: Blueprint, inputs: Inputs, kind: str) -> Muta
 
 def dependants_that_move(bp: Blueprint, inputs: Inputs, changed: Cell) -> set[tuple[str, str]]:
     """Formula cells whose reference value differs once `changed` holds its new value."""
-    consts = constants(bp.config, inputs)
-    arrays = {k: np.array(v, dtype=float if v.dtype != object else object, copy=True) for k, v in consts.items()}
+    arrays = {k: np.array(v, copy=True) for k, v in constants(bp.config, inputs).items()}
     arrays[changed.sheet, changed.quantity][changed.idx] = changed.value
-    def arr(q: str) -> np.ndarray:
-        return arrays["Weights", q]
-    from reference import RNNWeights, ValueHead
-
-    models = {m: RNNWeights(**{p: arr(f"{m}.{p}") for p in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")}) for m in ("ref", "old", "new", "rm")}
-    heads = {h: ValueHead(arr(f"{h}.w_v"), float(arr(f"{h}.b_v"))) for h in ("value_old", "value_new")}
-    new_inputs = Inputs(**models, **heads, prompts=inputs.prompts, draws=arrays["Rollout", "draws"])
-    after = build(bp.config, new_inputs).by_address()
+    after = build(bp.config, inputs_from(arrays)).by_address()
     return {at(c) for c in bp.formula_cells() if not agree(c.value, after[c.sheet, c.row, c.col].value)[0]}
 
 
