@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _child import peak_mb, run_child
+
 PRESETS = ("small", "medium", "large", "xl")
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def child_fast(path: str) -> dict:
@@ -41,7 +36,7 @@ def child_fast(path: str) -> dict:
     evaluate(cells.values, cells.names)
     warm = time.perf_counter() - t0
     errors = sum(isinstance(v, str) and v.startswith("#") for v in values.values())
-    return {"cells": len(values), "read": read, "cold": cold, "warm": warm, "peak": _peak_mb(), "errors": errors}
+    return {"cells": len(values), "read": read, "cold": cold, "warm": warm, "peak": peak_mb(), "errors": errors}
 
 
 def child_stock(path: str) -> dict:
@@ -51,12 +46,7 @@ def child_stock(path: str) -> dict:
     sheets = load_cells(Path(path)).sheets
     t0 = time.perf_counter()
     formulas_values(Path(path), sheets)
-    return {"stock": time.perf_counter() - t0, "stock_peak": _peak_mb()}
-
-
-def run_child(kind: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(path)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {"stock": time.perf_counter() - t0, "stock_peak": peak_mb()}
 
 
 def main() -> None:
@@ -80,12 +70,12 @@ def main() -> None:
         for preset in args.presets:
             path = Path(tmp) / f"{preset}.xlsx"
             generate(load_config(preset), path)
-            r = run_child("fast", path)
+            r = run_child(__file__, "fast", path)
             n = r["cells"]
             line = (f"{preset:<7}{n:>8}{r['read']:>7.2f} | {r['cold']:>6.2f}{n / r['cold']:>8.0f}{r['peak']:>8.0f} | "
                     f"{r['warm']:>6.2f}{n / r['warm']:>10.0f} | ")
             if preset in args.stock:
-                r |= run_child("stock", path)
+                r |= run_child(__file__, "stock", path)
                 line += f"{r['stock']:>6.1f}{n / r['stock']:>8.0f}{r['stock_peak']:>8.0f} | {r['stock'] / r['cold']:>6.1f}{r['stock'] / r['warm']:>6.0f}"
             print(line + (f"   ({r['errors']} error values!)" if r["errors"] else ""), flush=True)
     print("cold: first evaluate() in a fresh process, including the one-time import of the formulas package's "

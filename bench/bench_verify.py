@@ -14,22 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _child import peak_mb, run_child
+
 PRESETS = ("small", "medium", "large", "xl")
-
-
-def peak_mb() -> float:
-    """Peak RSS of this process's own address space (VmHWM); ru_maxrss would include the parent's, inherited at fork."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(engine: str, path: str) -> dict:
@@ -44,8 +35,7 @@ def child(engine: str, path: str) -> dict:
 
 
 def measure(engine: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", engine, str(path)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(__file__, engine, path)
 
 
 def main() -> None:
@@ -65,8 +55,8 @@ def main() -> None:
     with_lo = find_soffice() is not None
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
           f"{__import__('os').cpu_count()} cores; LibreOffice: {'yes' if with_lo else 'not installed'}")
-    head = (f"| preset | formula cells | generate s | gen cells/s | verify s | verify cells/s | peak MB | "
-            f"stock s | stock peak MB | stock ÷ ours | LibreOffice s | ours ÷ LibreOffice |")
+    head = ("| preset | formula cells | generate s | gen cells/s | verify s | verify cells/s | peak MB | "
+            "stock s | stock peak MB | stock ÷ ours | LibreOffice s | ours ÷ LibreOffice |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     with tempfile.TemporaryDirectory() as tmp:
