@@ -20,6 +20,10 @@ How, with no Excel semantics of our own:
    are called per cell with exactly the values stock would pass them, which is cheap without
    schedula.
 
+5. Steps 1 and 3 (`plan`) need none of the package's functions, and the plan is plain data: one
+   process can make it while another rebuilds the reference, and `run` can share each level
+   with a helper process (`assist`) that takes half of its cells, results swapped per level.
+
 Each function receives what stock's dispatcher would hand it: a referenced cell or range as a
 2-D object array (an empty cell as `schedula.EMPTY`), a function result as returned — except that
 numpy scalars are handed on as the Python scalars of the same value (np.float64 → float), which
@@ -33,12 +37,18 @@ ISREF, the reference operators `:` `,` and ` `; all outside DESIGN.md §5) are r
 
 from __future__ import annotations
 
+import copyreg
 import functools
+import importlib
+import io
+import pickle
 import re
+import sys
+import types
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import formulas
 import numpy as np
@@ -188,9 +198,52 @@ class Program:
     out: int
 
 
+class _Deferred(types.ModuleType):
+    """Stands in for a module while `formulas.functions` is imported; the real one is imported on first use.
+
+    Attributes taken while the stand-in is in sys.modules (`from scipy.interpolate import interp1d`)
+    are deferred callables; later ones come from the real module.
+    """
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        if sys.modules.get(self.__name__) is self:
+            return _DeferredCallable(self.__name__, attr)
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+@dataclass(frozen=True)
+class _DeferredCallable:
+    module: str
+    attr: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.attr)(*args, **kwargs)
+
+
+@functools.cache
+def functions() -> dict[str, Any]:
+    """The package's function table (`formulas.functions.get_functions`), imported without loading scipy.
+
+    `formulas.functions.stat` imports scipy.stats, scipy.linalg and scipy.interpolate at its top
+    (~0.9 s: most of a cold verify's start-up) for statistical functions no blueprint calls. While
+    the table is built those modules are `_Deferred` stand-ins, which leave sys.modules right after:
+    every function still works, and the first one needing scipy imports it then.
+    """
+    stand_ins = {name: _Deferred(name) for name in ("scipy.stats", "scipy.linalg", "scipy.interpolate") if name not in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        return get_functions()
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
 def _implementation(name: str) -> Callable[..., Any]:
     """The package's implementation of an Excel function (some are registered as dicts with extra inputs)."""
-    f = get_functions()[name]
+    f = functions()[name]
     return f["function"] if isinstance(f, dict) else f
 
 
@@ -526,12 +579,23 @@ def _dependencies(refs_of: list[tuple[int, ...]], table: RefTable, formula_ids: 
     return deps
 
 
-def evaluate(cells: dict[tuple[str, int, int], object], names: dict[str, str],
-             progress: Callable[[str], None] | None = None) -> dict[tuple[str, int, int], object]:
-    """Every formula cell's value by (sheet, row, col) (0-based).
-    cells: every non-empty cell of the workbook — numbers/str constants, or formula text starting with "=".
-    names: workbook-level defined names -> target text, e.g. {"beta": "Config!$B$25", "mask": "Rollout!$B$48:$E$49"}.
-    progress: called now and then with a short message (which sheet / how far) on long runs."""
+@dataclass
+class Plan:
+    """Everything about a workbook's formulas that needs no function of the package: plain data,
+    so one process can make it and two can run it."""
+
+    keys: list[CellKey]  # formula cells (and pseudo cells of formula-valued names), by id
+    shapes: list[str]
+    shape_of: list[int]  # per formula id
+    refs_of: list[tuple[int, ...]]  # per formula id: its reference ids, by placeholder
+    table: RefTable
+    circular: list[bool]  # per formula id
+    levels: list[list[list[int]]]  # per dependency level, its batches: formula ids of one shape
+    constants: dict[CellKey, Any]  # every other cell (error texts as the package's error values)
+
+
+def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable[[str], None] | None = None) -> Plan:
+    """Cut formulas into shapes and level them by dependency (see `evaluate`)."""
     say = progress or (lambda _msg: None)
     sheets = {key[0].upper(): key[0] for key in cells}
     name_refs, texts = resolve_names(names, sheets)
@@ -540,24 +604,146 @@ def evaluate(cells: dict[tuple[str, int, int], object], names: dict[str, str],
     say(f"fastcalc: cutting {len(keys)} formulas into shapes")
     table = RefTable()
     shapes, shape_of, refs_of = _shapes(list(texts.items()), sheets, name_refs, table)
-    say(f"fastcalc: compiling {len(shapes)} shapes")
-    vectorised, by_reference = implementations()
-    programs = [compile_shape(s, vectorised, by_reference) for s in shapes]
     level, circular = levels(_dependencies(refs_of, table, {k: i for i, k in enumerate(keys)}))
-
-    store = _Store({k: ERRORS.get(v, v) if isinstance(v, str) else v for k, v in cells.items() if k not in texts}, table)
-    batches: dict[tuple[int, int], list[int]] = defaultdict(list)
+    batches: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for i, lv in enumerate(level):
         if lv:
-            batches[lv, shape_of[i]].append(i)
-    say(f"fastcalc: {len(keys) - sum(circular)} cells in {len(batches)} batches on {max(level, default=0)} levels")
-    done, every = 0, max(len(keys) // 10, 5000)
-    for lv, sid in sorted(batches):
-        ids = batches[lv, sid]
-        prog = programs[sid]
-        out = [prog] * len(ids) if isinstance(prog, str) else run_batch(prog, [refs_of[i] for i in ids], store)
-        store.values.update(zip([keys[i] for i in ids], out))
-        if (done + len(ids)) // every > done // every:
-            say(f"fastcalc: {done + len(ids)}/{len(keys)} cells ({keys[ids[0]][0]} …)")
-        done += len(ids)
-    return {k: CIRCULAR if circ else report(store.values[k]) for k, circ in zip(keys, circular) if k[0] != NAMES_SHEET}
+            batches[lv][shape_of[i]].append(i)
+    by_level = [[batches[lv][sid] for sid in sorted(batches[lv])] for lv in sorted(batches)]
+    constants = {k: ERRORS.get(v, v) if isinstance(v, str) else v for k, v in cells.items() if k not in texts}
+    return Plan(keys, shapes, shape_of, refs_of, table, circular, by_level, constants)
+
+
+def _error(text: str) -> XlError:
+    return ERRORS[text]
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles the package's error values as themselves: an XlError is a schedula Token, equal only to
+    itself and not picklable, so it travels as its text and comes back as the package's own instance."""
+
+    dispatch_table: ClassVar[dict] = {**copyreg.dispatch_table, XlError: lambda e: (_error, (str(e),))}
+
+
+class Channel:
+    """One end of a multiprocessing Pipe, sending objects that may hold the package's error values."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def send(self, obj: Any) -> None:
+        buf = io.BytesIO()
+        _Pickler(buf, pickle.HIGHEST_PROTOCOL).dump(obj)
+        self.conn.send_bytes(buf.getbuffer())
+
+    def recv(self) -> Any:
+        return pickle.loads(self.conn.recv_bytes())
+
+    def poll(self) -> bool:
+        return self.conn.poll()
+
+
+class Helper(Protocol):
+    """Another process that can take half of each level (see `assist`), reached through a pipe."""
+
+    def ready(self) -> bool: ...  # has it asked to join? (never blocks)
+    def send(self, obj: Any) -> None: ...
+    def recv(self) -> Any: ...  # raises EOFError/OSError when the process is gone
+
+
+class _Runner:
+    """The package's compiled shapes over one store of values: runs a level, or one side's half of it."""
+
+    def __init__(self, plan: Plan):
+        vectorised, by_reference = implementations()
+        self.plan = plan
+        self.programs = [compile_shape(s, vectorised, by_reference) for s in plan.shapes]
+        self.store = _Store(dict(plan.constants), plan.table)
+
+    def compute(self, batches: list[list[int]]) -> list:
+        """Results of the batches' cells, in order; not yet stored."""
+        out: list = []
+        for ids in batches:
+            prog = self.programs[self.plan.shape_of[ids[0]]]
+            out += [prog] * len(ids) if isinstance(prog, str) else run_batch(prog, [self.plan.refs_of[i] for i in ids], self.store)
+        return out
+
+    def store_results(self, batches: list[list[int]], results: list) -> None:
+        keys = self.plan.keys
+        self.store.values.update(zip([keys[i] for ids in batches for i in ids], results))
+
+
+def _halves(level: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
+    """A level's batches cut in two: the first half of every batch for the main process, the rest for the helper."""
+    first = [ids[: (len(ids) + 1) // 2] for ids in level]
+    return first, [ids[len(f):] for ids, f in zip(level, first) if len(ids) > len(f)]
+
+
+def run(plan: Plan, progress: Callable[[str], None] | None = None, helper: Helper | None = None) -> dict[CellKey, object]:
+    """Compile the plan's shapes and run its levels in order (see `evaluate`).
+
+    With a helper: once it is ready, it gets the results so far, and from then on
+    each level is cut in two (`_halves`), both halves run at once, and the results are swapped
+    before the next level, which may read them. If the helper goes away, its halves are run here.
+    """
+    say = progress or (lambda _msg: None)
+    say(f"fastcalc: compiling {len(plan.shapes)} shapes")
+    runner = _Runner(plan)
+    say(f"fastcalc: {len(plan.keys) - sum(plan.circular)} cells on {len(plan.levels)} levels")
+    joined, done, every = False, 0, max(len(plan.keys) // 10, 5000)
+    for k, level in enumerate(plan.levels):
+        if helper is not None and not joined and helper.ready():
+            so_far = [plan.keys[i] for earlier in plan.levels[:k] for ids in earlier for i in ids]
+            helper.send((k, {key: runner.store.values[key] for key in so_far}))
+            joined = True
+        if joined:
+            mine, theirs = _halves(level)
+            results = runner.compute(mine)
+            runner.store_results(mine, results)
+            try:
+                helper.send(results)  # type: ignore[union-attr]
+                results = helper.recv()  # type: ignore[union-attr]
+            except (EOFError, OSError):  # the helper is gone: its halves are ours
+                joined, helper = False, None
+                results = runner.compute(theirs)
+            runner.store_results(theirs, results)
+        else:
+            runner.store_results(level, runner.compute(level))
+        n = sum(map(len, level))
+        if (done + n) // every > done // every:
+            say(f"fastcalc: {done + n}/{len(plan.keys)} cells ({plan.keys[level[0][0]][0]} …)")
+        done += n
+    if helper is not None and not joined:
+        try:
+            helper.send(None)  # not needed after all
+        except OSError:
+            pass
+    return {k: CIRCULAR if circ else report(runner.store.values[k]) for k, circ in zip(plan.keys, plan.circular) if k[0] != NAMES_SHEET}
+
+
+def assist(conn: Channel, plan: Plan) -> None:
+    """The helper's side of `run` (the main process has the same plan): say "ready" once compiled,
+    wait for the level to start at and the results so far (None: not needed), then run the
+    second half of each level, swapping results with the main process after each."""
+    runner = _Runner(plan)
+    conn.send("ready")
+    start = conn.recv()
+    if start is None:
+        return
+    first, done = start
+    runner.store.values.update(done)
+    for level in plan.levels[first:]:
+        mine, theirs = _halves(level)
+        results = runner.compute(theirs)
+        runner.store_results(mine, conn.recv())
+        conn.send(results)
+        runner.store_results(theirs, results)
+
+
+def evaluate(cells: dict[CellKey, object], names: dict[str, str],
+             progress: Callable[[str], None] | None = None) -> dict[CellKey, object]:
+    """Every formula cell's value by (sheet, row, col) (0-based).
+    cells: every non-empty cell of the workbook — numbers/str constants, or formula text starting with "=".
+    names: workbook-level defined names -> target text, e.g. {"beta": "Config!$B$25", "mask": "Rollout!$B$48:$E$49"}.
+    progress: called now and then with a short message (which sheet / how far) on long runs."""
+    return run(plan(cells, names, progress), progress)

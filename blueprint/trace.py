@@ -238,22 +238,18 @@ class Tracer:
     """A workbook read once (safely: archive check, no external references), traced as often as needed."""
 
     def __init__(self, path: Path):
-        from blueprint.readback import canonical_sheets, load_cells, read_config, refuse_external
-        from blueprint.safety import check_archive
+        from blueprint.readback import read_cells, read_config
 
         self.path = path = Path(path)
-        check_archive(path)
-        cells = load_cells(path)
-        refuse_external(cells)
+        self.cells = cells = read_cells(path)
         self.file_sheets = list(cells.sheets)
-        self.cells = cells = canonical_sheets(cells)
         _, self.layout = read_config(cells)
         self.to_canon = {actual: sheet for sheet, actual in cells.renamed.items()}  # file name -> blueprint name
         self.to_file = dict(cells.renamed)  # blueprint name -> file name
         # Formulas name sheets as the file does (in any case); a renamed sheet may also be given by its blueprint name.
         self.sheet_of = {s.lower(): self.to_canon.get(s, s) for s in self.file_sheets}
         self.sheet_of.update({s.lower(): s for s in cells.renamed if s.lower() not in self.sheet_of})
-        self.cached = {(self.to_canon.get(sh, sh), r, c): v for (sh, r, c), v in load_cells(path, data_only=True).values.items()}
+        self.cached = cells.cached
         extent: dict[str, tuple[int, int]] = {}
         for (sh, r, c) in cells.values:
             rows, cols = extent.get(sh, (0, 0))

@@ -61,6 +61,11 @@ def bad_files(tmp: Path, small: Path) -> dict[str, Path]:
     lol = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
     files["billion-laughs"] = tmp / "lol.xlsx"
     rewrite_member(small, files["billion-laughs"], "xl/worksheets/sheet2.xml", lambda d: lol + d.split(b"?>", 1)[1])
+    files["late-doctype"] = tmp / "late-doctype.xlsx"  # a DOCTYPE may follow any amount of comment
+    rewrite_member(small, files["late-doctype"], "xl/worksheets/sheet2.xml",
+                   lambda d: b'<?xml version="1.0"?><!--' + b"x" * 8192 + b"-->" + lol.split(b"?>", 1)[1] + d.split(b"?>", 1)[1])
+    files["damaged-cell"] = tmp / "damaged-cell.xlsx"
+    rewrite_member(small, files["damaged-cell"], "xl/worksheets/sheet2.xml", lambda d: d.replace(b'r="B5"', b'r="B9"', 1))
     files["external-formula"] = tmp / "external.xlsx"
     wb = openpyxl.load_workbook(small)
     wb["Total"]["B5"] = "='[other.xlsx]Config'!B2*2"
@@ -83,6 +88,7 @@ EXPECTED = {
     "no-config": "sheet 'Config' is missing", "zip-not-xlsx": "not an .xlsx workbook", "archive-bomb": "archive bomb",
     "xml-external-entity": "ENTITY", "billion-laughs": "ENTITY", "external-formula": "another workbook",
     "external-name": "another workbook", "macro": "macros", "missing": "no such file",
+    "late-doctype": "DOCTYPE", "damaged-cell": "cell reference 'B9' in row 5",
 }
 
 

@@ -1,0 +1,119 @@
+"""The one-pass cell reader: what it reads must be what openpyxl reads, for our files, LibreOffice's and Excel-style ones."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from openpyxl.formula.translate import Translator
+
+from blueprint.readback import _read_sheet, load_cells
+from blueprint.verify import verify
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def openpyxl_cells(path: Path) -> tuple[dict, dict]:
+    """Formulas/constants and cached values as openpyxl's two passes read them (the reader it replaced)."""
+    both = []
+    for data_only in (False, True):
+        wb = openpyxl.load_workbook(path, data_only=data_only, read_only=True)
+        both.append({(ws.title, c.row - 1, c.column - 1): c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row
+                     if getattr(c, "value", None) is not None})
+        wb.close()
+    values, cached = both
+    return values, {k: cached.get(k) for k, v in values.items() if isinstance(v, str) and v.startswith("=")}
+
+
+def sheet(xml: str) -> tuple[dict, dict]:
+    values: dict = {}
+    cached: dict = {}
+    _read_sheet(io.BytesIO(f'<worksheet xmlns="{MAIN}"><sheetData>{xml}</sheetData></worksheet>'.encode()), "S", ["zero", "one"], values, cached)
+    return values, cached
+
+
+def test_reads_what_openpyxl_reads(small_path: Path) -> None:
+    cells = load_cells(small_path)
+    values, cached = openpyxl_cells(small_path)
+    assert cells.values == values
+    assert cells.cached == cached
+    assert len(cached) == 1045
+
+
+@pytest.mark.libreoffice
+def test_reads_a_file_saved_by_libreoffice_as_openpyxl_does(small_path: Path, tmp_path: Path) -> None:
+    from blueprint.libreoffice import recalculate
+
+    saved = tmp_path / "saved.xlsx"
+    recalculate(small_path, saved, timeout=300)
+    cells = load_cells(saved)
+    values, cached = openpyxl_cells(saved)
+    assert cells.values == values
+    assert {k: v for k, v in cells.cached.items()} == cached
+
+
+def test_every_cell_type_of_the_format() -> None:
+    values, cached = sheet(
+        '<row r="1"><c r="A1" t="inlineStr"><is><r><t>hel</t></r><r><t>lo</t></r></is></c><c r="B1" t="b"><v>1</v></c>'
+        '<c r="C1" t="e"><v>#N/A</v></c><c r="D1" t="s"><v>1</v></c><c r="E1" s="3"/></row>'
+        '<row><c><v>2.5</v></c><c t="str"><f>"a"&amp;"b"</f><v>ab</v></c><c><f>1/0</f><v></v></c><c r="E2"><v>7</v></c></row>'
+        '<row r="5"><c r="$AB$5"><v>-1E-3</v></c></row>')
+    assert values == {("S", 0, 0): "hello", ("S", 0, 1): True, ("S", 0, 2): "#N/A", ("S", 0, 3): "one",
+                      ("S", 1, 0): 2.5, ("S", 1, 1): '="a"&"b"', ("S", 1, 2): "=1/0", ("S", 1, 4): 7, ("S", 4, 27): -0.001}
+    assert cached == {("S", 1, 1): "ab", ("S", 1, 2): None}
+    assert isinstance(values["S", 1, 4], int)
+
+
+def test_shared_formulas_are_translated_to_each_cell() -> None:
+    values, _ = sheet('<row r="1"><c r="B1"><f t="shared" ref="B1:B3" si="0">A1*$C$1+Other!A1</f><v>1</v></c></row>'
+                      '<row r="2"><c r="B2"><f t="shared" si="0"/><v>2</v></c></row>'
+                      '<row r="3"><c r="B3"><f t="shared" si="0"/><v>3</v></c></row>')
+    assert [values["S", r, 1] for r in range(3)] == ["=A1*$C$1+Other!A1", "=A2*$C$1+Other!A2", "=A3*$C$1+Other!A3"]
+
+
+@pytest.mark.parametrize("bad", ['<row r="1"><c r="A2"><v>1</v></c></row>', '<row r="1"><c r="1A"><v>1</v></c></row>',
+                                 '<row r="1"><c r="A1"><v>x</v></c></row>', '<row r="1"><c r="A1" t="s"><v>9</v></c></row>'])
+def test_damage_inside_a_sheet_is_an_error_not_a_guess(bad: str) -> None:
+    with pytest.raises((ValueError, IndexError)):
+        sheet(bad)
+
+
+def share_formulas(src: Path, dst: Path) -> int:
+    """Rewrite each vertical run of formulas that are fill-downs of their first cell as one shared formula,
+    the way Excel saves a filled range. Returns how many cells became shared references."""
+    cell = re.compile(r'<c r="([A-Z]+)([0-9]+)"([^>]*)><f>([^<]*)</f>')
+    shared = 0
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info).decode()
+            if info.filename.startswith("xl/worksheets/sheet"):
+                found = {(m[1], int(m[2])): m for m in cell.finditer(data)}
+                edits, si = {}, 0
+                for (col, row), m in sorted(found.items()):
+                    if (col, row - 1) in found:
+                        continue  # not the top of a run
+                    text, n = m[4], 1
+                    while (col, row + n) in found and Translator("=" + text, f"{col}{row}").translate_formula(f"{col}{row + n}") == "=" + found[col, row + n][4]:
+                        n += 1
+                    if n < 3:
+                        continue
+                    edits[m.group(0)] = f'<c r="{col}{row}"{m[3]}><f t="shared" ref="{col}{row}:{col}{row + n - 1}" si="{si}">{text}</f>'
+                    for k in range(1, n):
+                        edits[found[col, row + k].group(0)] = f'<c r="{col}{row + k}"{found[col, row + k][3]}><f t="shared" si="{si}"/>'
+                    shared += n - 1
+                    si += 1
+                data = cell.sub(lambda m, edits=edits: edits.get(m.group(0), m.group(0)), data)
+            zout.writestr(info, data.encode())
+    return shared
+
+
+def test_a_workbook_saved_with_shared_formulas_verifies_clean(small_path: Path, tmp_path: Path) -> None:
+    excel_style = tmp_path / "shared.xlsx"
+    assert share_formulas(small_path, excel_style) > 300
+    assert load_cells(excel_style).values == load_cells(small_path).values
+    report = verify(excel_style)
+    assert report.ok and report.totals().checked == 1045
