@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the report as JSON (nothing else on stdout)")
     v.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report (a test case per sheet)")
     v.add_argument("--max-report", type=int, default=20, metavar="N", help="problems to list (default 20)")
+    v.add_argument("--one-process", action="store_true",
+                   help="recalculate in this process only (by default, on Linux and for files over 256 kB, a forked worker plans the recalculation and runs half of it)")
     t = sub.add_parser("trace", help="show a cell's formula, value and precedents down to the inputs",
                        description="Print a cell's formula and value, then its precedents as a tree down to the input cells.")
     t.add_argument("path", type=Path, help="the .xlsx to read")
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "generate":
             return _generate(args, provenance_command(argv))
         if args.command == "verify":
-            return _verify(args.path, args.engine, args.json, args.junit, args.max_report)
+            return _verify(args.path, args.engine, args.json, args.junit, args.max_report, False if args.one_process else None)
         if args.command == "trace":
             return _trace(args.path, args.address, args.depth)
     except BlueprintError as exc:
@@ -112,13 +114,13 @@ def _generate(args: argparse.Namespace, command: str) -> int:
     return _verify(args.output, "formulas", False, None, 20) if args.verify else 0
 
 
-def _verify(path: Path, engine: str, as_json: bool, junit: Path | None, max_report: int) -> int:
+def _verify(path: Path, engine: str, as_json: bool, junit: Path | None, max_report: int, parallel: bool | None = None) -> int:
     from blueprint.verify import verify
 
     if max_report < 0:
         raise BlueprintError(f"--max-report {max_report}: must be >= 0")
     progress = None if as_json or not sys.stderr.isatty() else (lambda msg: print(f"  {msg} ...", file=sys.stderr))
-    report = verify(path, engine, progress)
+    report = verify(path, engine, progress, parallel)
     if junit is not None:
         write_junit(report, junit)
     print(json.dumps(report.as_dict(max_report), indent=1, default=str) if as_json else report.text(max_report))

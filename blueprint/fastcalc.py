@@ -337,7 +337,8 @@ def levels(deps: list[tuple[int, ...]]) -> tuple[list[int], list[bool]]:
             for p in deps[node]:
                 lp = level[p]
                 if lp:
-                    deepest = max(deepest, lp)
+                    if lp > deepest:
+                        deepest = lp
                 elif circular[p] or on_path[p]:
                     blocked = True
                 else:
@@ -711,7 +712,8 @@ def run(plan: Plan, progress: Callable[[str], None] | None = None, helper: Helpe
             runner.store_results(level, runner.compute(level))
         n = sum(map(len, level))
         if (done + n) // every > done // every:
-            say(f"fastcalc: {done + n}/{len(plan.keys)} cells ({plan.keys[level[0][0]][0]} …)")
+            sheets = dict.fromkeys(plan.keys[ids[0]][0] for ids in level)  # the sheets this level writes, in order
+            say(f"fastcalc: {done + n}/{len(plan.keys)} cells (now {', '.join(sheets)})")
         done += n
     if helper is not None and not joined:
         try:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
+import os
 import sys
 import time
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 ATOL, RTOL = 1e-12, 1e-9
 ENGINES = ("formulas", "formulas-stock", "libreoffice")
+TWO_PROCESS_BYTES = 256 * 1024  # medium (5k formula cells) is 120 kB, large (27k) 540 kB
 
 # Problem kinds, in the order a reader should care about them.
 KINDS = {
@@ -131,10 +134,9 @@ def agree(want: Any, got: Any) -> tuple[bool, float]:
     return err <= ATOL + RTOL * abs(want), err
 
 
-# One formula cell of the file, as the recalculated value is judged against it:
-# (sheet, row, col, quantity or "" when unmapped, formula text, reference value, cached value,
-#  the generator's formula when the file's differs, else None).
-Check = tuple[str, int, int, str, str, Any, Any, "str | None"]
+# One formula cell of the file, as its recalculated value is judged: (sheet, row, col, its formula
+# text, the cell the generator writes there (None: it writes no formula there), its cached value).
+Check = tuple[str, int, int, str, "Cell | None", Any]
 
 
 @dataclass
@@ -142,32 +144,38 @@ class Expectations:
     """All that is known about a workbook before recalculating it: the sheet problems, one Check per
     formula cell of the file (sorted by sheet, row, col), and the formula cells the file lacks."""
 
-    renamed: dict[str, str]  # blueprint sheet name -> its name in the file
     problems: list[Problem]
     checks: list[Check]
     missing: list[Problem]
 
 
 def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None] | None = None,
-           parallel: bool = True) -> VerifyReport:
+           parallel: bool | None = None) -> VerifyReport:
     """Check every formula cell of the workbook at `path`; see the module docstring.
 
-    parallel: with the default engine on Linux, read the file and rebuild the reference in a
-    forked process while this one imports the package's functions and recalculates (~1.7x
-    faster on two cores); the report is the same either way.
+    parallel: with the default engine on Linux, a forked worker plans the recalculation while
+    this process rebuilds the reference, then the two run it, half of every dependency level
+    each (`_two_processes`): 1.2-1.3x faster on two cores from ~25k formula cells, slower below
+    ~10k (a level's swap costs more than its half). None: only for files over TWO_PROCESS_BYTES.
+    The report is the same either way.
     """
     t0 = time.perf_counter()
     path = Path(path)
+    if parallel is None:
+        parallel = path.is_file() and path.stat().st_size > TWO_PROCESS_BYTES
+    say = progress or (lambda _msg: None)
     with _without_gc():
         if parallel and engine == "formulas" and sys.platform.startswith("linux"):
-            exp, recalc = _two_processes(path, progress)
+            cells, bp, recalc = _two_processes(path, say)
         else:
-            cells, exp = _expect(path)
+            cells = _read(path, say)
+            bp = _build(cells, say)
             recalc = recalculate(path, engine, cells, progress)
-    if exp.renamed:
-        back = {actual: sheet for sheet, actual in exp.renamed.items()}
-        recalc = {(back.get(sh, sh), r, c): v for (sh, r, c), v in recalc.items()}
-    report = judge(exp, recalc, str(path), engine)
+        if cells.renamed:
+            back = {actual: sheet for sheet, actual in cells.renamed.items()}
+            recalc = {(back.get(sh, sh), r, c): v for (sh, r, c), v in recalc.items()}
+        say(f"verify: comparing {len(recalc)} recalculated cells with the reference")
+        report = judge(expect(bp, cells), recalc, str(path), engine)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -188,23 +196,24 @@ def _without_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _expect(path: Path) -> tuple[Cells, Expectations]:
-    cells = read_cells(path)
-    return cells, _expect_from(cells)
+def _read(path: Path, say: Callable[[str], None]) -> Cells:
+    say(f"verify: reading {path.name}")
+    return read_cells(path)
 
 
-def _expect_from(cells: Cells) -> Expectations:
+def _build(cells: Cells, say: Callable[[str], None]) -> Blueprint:
+    """The blueprint the generator writes for the workbook's own config and inputs: formulas and reference values."""
     config, layout = read_config(cells)
-    return expect(build(config, read_inputs(cells, layout, config)), cells)
+    say(f"verify: rebuilding the reference for B={config.batch_size}, T={config.response_len}, H={config.hidden} from the workbook's config and inputs")
+    return build(config, read_inputs(cells, layout, config))
 
 
-def _two_processes(path: Path, progress: Callable[[str], None] | None) -> tuple[Expectations, dict]:
-    """Rebuild the reference here while a forked worker plans the recalculation, then run it together.
+def _two_processes(path: Path, say: Callable[[str], None]) -> tuple[Cells, Blueprint, dict]:
+    """Read the file and rebuild the reference here while a forked worker plans the recalculation, then run it together.
 
-    Both processes read the file. This one rebuilds the reference (`expect`); the worker cuts
-    the formulas into shapes and levels (fastcalc.plan, the longer job), sends the plan and
-    becomes the helper of `fastcalc.run` (fastcalc.assist), taking half of every level. Should
-    the worker fail, this process makes the plan itself; a bad file fails here first anyway.
+    The worker reads the file too, cuts the formulas into shapes and levels (fastcalc.plan),
+    sends the plan and becomes the helper of `fastcalc.run` (fastcalc.assist), taking half of
+    every level. Should the worker fail, this process makes the plan and runs it alone.
     """
     import multiprocessing
 
@@ -213,16 +222,24 @@ def _two_processes(path: Path, progress: Callable[[str], None] | None) -> tuple[
     ctx = multiprocessing.get_context("fork")
     mine, theirs = ctx.Pipe()
     process = ctx.Process(target=_worker, args=(path, Channel(theirs)), daemon=True, name="blueprint-verify-worker")
-    process.start()
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns when forking a process that has threads (here: numpy's BLAS pool). The
+        # worker only parses XML and runs the package's functions on object arrays: it never enters BLAS.
+        warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning)
+        process.start()
     theirs.close()
     worker = _Worker(Channel(mine))
     try:
-        cells = read_cells(path)
-        exp = _expect_from(cells)
+        cells = _read(path, say)
+        bp = _build(cells, say)
+        say("verify: waiting for the worker's plan")
         the_plan = worker.plan()
         if the_plan is None:
-            the_plan, worker = plan(cells.file_values, cells.names), None
-        return exp, run(the_plan, progress, worker)
+            the_plan, worker = plan(cells.file_values, cells.names, say), None
+        return cells, bp, run(the_plan, say, worker)
+    except BaseException:
+        process.kill()  # a bad config value, Ctrl-C, ...: the worker's work is moot
+        raise
     finally:
         mine.close()
         process.join(timeout=10)
@@ -267,9 +284,10 @@ def _worker(path: Path, conn: Channel) -> None:
         conn.send(the_plan)
         assist(conn, the_plan)
     except BaseException:  # noqa: BLE001 - the main process plans and runs alone, and meets any error itself
-        conn.send(None)
-    finally:
-        conn.conn.close()
+        with contextlib.suppress(OSError):  # the main process may have gone already
+            conn.send(None)
+    conn.conn.close()
+    os._exit(0)  # now: freeing a million objects one by one would keep the main process waiting in join()
 
 
 def expect(bp: Blueprint, cells: Cells) -> Expectations:
@@ -278,21 +296,16 @@ def expect(bp: Blueprint, cells: Cells) -> Expectations:
     problems = [Problem("sheet-renamed", sheet, "A1", "", "", sheet, actual) for sheet, actual in cells.renamed.items()]
     problems += [Problem("sheet-missing", sheet, "A1", "", "", sheet, None) for sheet in cells.missing]
     order = {sheet: i for i, sheet in enumerate(SHEETS)}
+    found = sorted((order.get(key[0], 99), key) for key, v in cells.values.items() if isinstance(v, str) and v.startswith("="))
     checks: list[Check] = []
-    for (sheet, r, c), formula in sorted(cells.values.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1:])):
-        if not (isinstance(formula, str) and formula.startswith("=")):
-            continue
-        want = expected.get((sheet, r, c))
-        if want is None or want.kind != "formula":
-            checks.append((sheet, r, c, "", formula, None, None, None))
-        else:
-            checks.append((sheet, r, c, _quantity_name(want), formula, want.value, cells.cached.get((sheet, r, c)),
-                           None if formula == want.formula else want.formula))
-    present = {(sheet, r, c) for sheet, r, c, quantity, *_ in checks if quantity}
+    for _, key in found:
+        want = expected.get(key)
+        checks.append((*key, cells.values[key], want if want is not None and want.kind == "formula" else None, cells.cached.get(key)))
+    present = {check[:3] for check in checks if check[4] is not None}
     missing = [Problem("missing-formula", cell.sheet, xl_rowcol_to_cell(cell.row, cell.col), _quantity_name(cell), "", cell.formula,
                        cells.get(cell.sheet, cell.row, cell.col))
                for cell in bp.formula_cells() if (cell.sheet, cell.row, cell.col) not in present and cell.sheet not in cells.missing]
-    return Expectations(dict(cells.renamed), problems, checks, missing)
+    return Expectations(problems, checks, missing)
 
 
 def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyReport:
@@ -300,39 +313,40 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyRepo
     report = VerifyReport(path, engine, {s: SheetStats() for s in SHEETS}, list(exp.problems))
     add = report.problems.append
     stats, real = SheetStats(), (float, int)
-    for sheet, r, c, name, formula, want, cache, want_formula in exp.checks:
+    for sheet, r, c, formula, cell, cache in exp.checks:
         if stats is not report.sheets.get(sheet):
             stats = report.sheets.setdefault(sheet, SheetStats())
         stats.found += 1
         got = recalc.get((sheet, r, c))
-        if type(got) in real and type(want) in real and type(cache) in real and want_formula is None:  # the usual case, quickly
-            err = abs(got - want)
-            if err <= ATOL + RTOL * abs(want) and abs(cache - got) <= ATOL + RTOL * abs(got):
-                stats.checked += 1
-                stats.agreeing += 1
-                stats.max_error = max(stats.max_error, err)
-                continue
-        if not name:
+        if cell is None:
             add(Problem("unmapped", sheet, xl_rowcol_to_cell(r, c), "", formula, None, got))
             continue
         stats.checked += 1
+        want = cell.value
+        if type(got) in real and type(want) in real and type(cache) in real and formula == cell.formula:  # the usual case, quickly
+            err = abs(got - want)
+            if err <= ATOL + RTOL * abs(want) and abs(cache - got) <= ATOL + RTOL * abs(got):
+                stats.agreeing += 1
+                stats.max_error = max(stats.max_error, err)
+                continue
+        name, addr = _quantity_name(cell), xl_rowcol_to_cell(r, c)
         if got is None:
-            add(Problem("no-value", sheet, xl_rowcol_to_cell(r, c), name, formula, want, None))
+            add(Problem("no-value", sheet, addr, name, formula, want, None))
             continue
         if isinstance(got, str) and got.startswith(("#", "Err:")) and not isinstance(want, str):
-            add(Problem("error-value", sheet, xl_rowcol_to_cell(r, c), name, formula, want, got))
+            add(Problem("error-value", sheet, addr, name, formula, want, got))
             continue
         ok, err = agree(want, got)
         if err > stats.max_error and math.isfinite(err):
             stats.max_error = err
         cache_ok = cache == got if isinstance(got, str) else agree(float(got), cache)[0]
         if not ok:
-            add(Problem("value", sheet, xl_rowcol_to_cell(r, c), name, formula, want, got))
-        if want_formula is not None:
-            add(Problem("formula-text", sheet, xl_rowcol_to_cell(r, c), name, formula, want_formula, formula))
+            add(Problem("value", sheet, addr, name, formula, want, got))
+        if formula != cell.formula:
+            add(Problem("formula-text", sheet, addr, name, formula, cell.formula, formula))
         if not cache_ok:
-            add(Problem("no-cache" if cache is None else "stale-cache", sheet, xl_rowcol_to_cell(r, c), name, formula, got, cache))
-        stats.agreeing += ok and want_formula is None and cache_ok
+            add(Problem("no-cache" if cache is None else "stale-cache", sheet, addr, name, formula, got, cache))
+        stats.agreeing += ok and formula == cell.formula and cache_ok
     report.problems += exp.missing
     formula_sheets = {p.sheet for p in exp.missing} | {check[0] for check in exp.checks}
     report.sheets = {s: st for s, st in report.sheets.items() if st.found or s in formula_sheets}

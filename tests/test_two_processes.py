@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import multiprocessing
 import os
 import subprocess
@@ -22,6 +23,7 @@ from test_fastcalc import workbook
 
 from blueprint import fastcalc
 from blueprint import verify as verify_module
+from blueprint.api import generate
 from blueprint.config import load_config
 from blueprint.fastcalc import Channel, assist, evaluate, plan, run
 from blueprint.readback import load_cells
@@ -94,15 +96,15 @@ def damaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def same_report(path: Path, **kwargs: object) -> None:
+def same_report(path: Path) -> None:
     one = verify(path, parallel=False).as_dict()
-    two = verify(path, **kwargs).as_dict()  # type: ignore[arg-type]
+    two = verify(path, parallel=True).as_dict()
     one.pop("seconds"), two.pop("seconds")
     assert two == one
 
 
 def test_two_processes_report_what_one_process_reports(damaged: Path) -> None:
-    report = verify(damaged)
+    report = verify(damaged, parallel=True)
     kinds = {p.kind for p in report.problems}
     assert kinds == {"value", "formula-text", "stale-cache", "missing-formula"}, kinds
     same_report(damaged)
@@ -137,7 +139,7 @@ def test_a_worker_that_fails_is_replaced_by_this_process(damaged: Path, monkeypa
 
 def test_collection_is_back_as_it_was(small_path: Path) -> None:
     assert gc.isenabled()
-    verify(small_path)
+    verify(small_path, parallel=True)
     assert gc.isenabled() and gc.get_freeze_count() == 0
     gc.disable()
     try:
@@ -168,3 +170,68 @@ def test_functions_import_without_scipy_and_statistics_still_work() -> None:
     kurt = n * (n + 1) / ((n - 1) * (n - 2) * (n - 3)) * sum(((v - mean) / s) ** 4 for v in x) - 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))
     assert values[2] == pytest.approx(kurt, abs=1e-12)  # Excel's KURT: sample excess kurtosis
     assert out[2] == "norm_gen"  # a real scipy.stats afterwards, for whoever imports it
+
+
+def test_cli_one_process_flag_gives_the_same_json(damaged: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from blueprint.cli import main
+
+    outputs = []
+    monkeypatch.setattr(verify_module, "TWO_PROCESS_BYTES", 0)  # the default, two processes, even for a small file
+    for flags in ([], ["--one-process"]):
+        assert main(["verify", str(damaged), "--json", "--max-report", "1000", *flags]) == 1
+        report = json.loads(capsys.readouterr().out)
+        report.pop("seconds")
+        outputs.append(report)
+    assert outputs[0] == outputs[1]
+    assert outputs[0]["problem_count"] > 1000  # every cached value is wrong
+
+
+def test_two_processes_only_for_files_where_they_pay_off(small_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = verify_module._two_processes
+    monkeypatch.setattr(verify_module, "_two_processes", lambda *args: calls.append(args) or real(*args))
+    assert small_path.stat().st_size < verify_module.TWO_PROCESS_BYTES
+    assert verify(small_path).ok and calls == []
+    monkeypatch.setattr(verify_module, "TWO_PROCESS_BYTES", small_path.stat().st_size - 1)
+    assert verify(small_path).ok and len(calls) == 1
+    assert verify(small_path, parallel=False).ok and len(calls) == 1
+
+
+def stderr_on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run the CLI with stderr on a pseudo-terminal (as a user at a shell has it); exit code and what the terminal showed."""
+    import pty
+
+    main_fd, term_fd = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "blueprint.cli", *args], stdout=subprocess.DEVNULL, stderr=term_fd)
+    os.close(term_fd)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # EIO: the terminal's other side closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    return proc.wait(timeout=120), shown.decode()
+
+
+@pytest.mark.parametrize("preset", ["small", pytest.param("large", marks=pytest.mark.slow)])  # one process, two processes
+def test_progress_shows_on_a_terminal_and_not_with_json(preset: str, small_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = small_path
+    if preset != "small":
+        path = tmp_path / f"{preset}.xlsx"
+        generate(load_config(preset), path)
+    n = load_config(preset)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent.parent))
+    code, shown = stderr_on_a_terminal(["verify", str(path)])
+    assert code == 0
+    lines = [line.strip() for line in shown.splitlines()]
+    assert lines[0] == f"verify: reading {path.name} ..."
+    assert f"verify: rebuilding the reference for B={n.batch_size}, T={n.response_len}, H={n.hidden} from the workbook's config and inputs ..." in lines
+    assert ("verify: waiting for the worker's plan ..." in lines) == (preset != "small")
+    assert any(line.startswith("fastcalc: compiling") for line in lines)
+    assert lines[-1].startswith("verify: comparing ") and lines[-1].endswith(" recalculated cells with the reference ...")
+    code, shown = stderr_on_a_terminal(["verify", str(path), "--json"])
+    assert code == 0 and shown == ""
