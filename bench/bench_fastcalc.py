@@ -1,7 +1,8 @@
 """Benchmark: fastcalc against stock `formulas.ExcelModel` on the presets (not a test).
 
 Each measurement runs in a fresh interpreter, so the cold fastcalc run pays the one-time import
-of the package's function modules (scipy among them) and the peak RSS is that run's alone.
+of the package's function modules (scipy deferred: `fastcalc.functions`) and the peak RSS is that
+run's alone. One process: `bench_verify.py` shows the two-process verifier.
 
     python bench/bench_fastcalc.py                 # small, medium, large, xl; stock on small, medium
     python bench/bench_fastcalc.py --stock large   # also time stock on large (several minutes)
@@ -79,7 +80,7 @@ def main() -> None:
                 line += f"{r['stock']:>6.1f}{n / r['stock']:>8.0f}{r['stock_peak']:>8.0f} | {r['stock'] / r['cold']:>6.1f}{r['stock'] / r['warm']:>6.0f}"
             print(line + (f"   ({r['errors']} error values!)" if r["errors"] else ""), flush=True)
     print("cold: first evaluate() in a fresh process, including the one-time import of the formulas package's "
-          "functions (scipy.stats, ~1 s); warm: a second call. peak MB: the process's peak RSS, reading included.")
+          "functions (~0.15 s, scipy deferred); warm: a second call. peak MB: the process's peak RSS, reading included.")
 
 
 if __name__ == "__main__":

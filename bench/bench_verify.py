@@ -3,12 +3,13 @@
 A verification is the command a user runs, `blueprint verify PATH`, in a fresh interpreter; its
 time is the whole process's wall time (start-up, imports, reading, recalculation, comparison)
 and its memory the peak RSS of the process plus that of its forked worker. Our verifier runs
-`--repeat` times in each mode (the default: two processes for files over 256 kB; `--one-process`) and the median is
-shown. Stock `formulas.ExcelModel` is timed only where it ends in a few minutes, LibreOffice only
-when `soffice` is installed. Every ratio compares figures from the same run.
+`--repeat` times in each mode (the default: two processes for files over 256 kB; and
+`--one-process`), alternating, and the medians are shown. Stock `formulas.ExcelModel` is timed
+only where it ends in a few minutes, LibreOffice only when `soffice` is installed. Every ratio
+compares figures from the same run.
 
 This machine's speed drifts (a shared 2-core VM: the same pure-Python loop takes 0.1-0.2 s from
-one minute to the next), so each row also shows that loop's time, measured right before the row.
+one minute to the next), so each row also shows that loop's time (median of one before each round).
 
     python bench/bench_verify.py                      # small, medium, large, xl
     python bench/bench_verify.py --stock small medium large --repeat 5
@@ -56,10 +57,21 @@ def measure(mode: str, path: Path) -> dict:
     return {"seconds": seconds, "mb": got["peak_mb"] + (got["worker_mb"] if mode == "ours" else 0.0)}  # soffice is not ours to count
 
 
-def median_of(mode: str, path: Path, repeat: int) -> dict:
-    runs = [measure(mode, path) for _ in range(repeat)]
-    return {"seconds": statistics.median(r["seconds"] for r in runs), "mb": max(r["mb"] for r in runs),
-            "spread": (min(r["seconds"] for r in runs), max(r["seconds"] for r in runs))}
+def summary(runs: list[dict]) -> dict:
+    seconds = [r["seconds"] for r in runs]
+    return {"seconds": statistics.median(seconds), "mb": max(r["mb"] for r in runs), "spread": (min(seconds), max(seconds))}
+
+
+def interleaved(path: Path, repeat: int) -> tuple[dict, dict, float]:
+    """Our verifier in both modes, `repeat` rounds, alternating which goes first (the machine's speed drifts
+    over minutes; alternating lets both modes see the same drift), and the CPU loop before each round."""
+    runs: dict[str, list[dict]] = {"ours": [], "one": []}
+    loops = []
+    for k in range(repeat):
+        loops.append(cpu_loop())
+        for mode in ("ours", "one") if k % 2 == 0 else ("one", "ours"):
+            runs[mode].append(measure(mode, path))
+    return summary(runs["ours"]), summary(runs["one"]), statistics.median(loops)
 
 
 def cpu_loop() -> float:
@@ -90,16 +102,15 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} cores; LibreOffice: {'yes' if with_lo else 'not installed'}; median of {args.repeat} runs")
     head = ("| preset | formula cells | CPU loop s | generate s | gen cells/s | verify s (min–max) | verify cells/s | peak MB | "
-            "one-process s | one ÷ two | stock s | stock ÷ ours | LibreOffice s | ours ÷ LibreOffice |")
+            "one-process s | one ÷ default | stock s | stock ÷ ours | LibreOffice s | ours ÷ LibreOffice |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     with tempfile.TemporaryDirectory() as tmp:
         for preset in args.presets:
             path = Path(tmp) / f"{preset}.xlsx"
-            loop = cpu_loop()
             gen = generate(load_config(preset), path)
             n = gen.total_formula_cells
-            ours, one = median_of("ours", path, args.repeat), median_of("one", path, args.repeat)
+            ours, one, loop = interleaved(path, args.repeat)
             row = [preset, f"{n:,}", f"{loop:.3f}", f"{gen.seconds:.2f}", f"{n / gen.seconds:,.0f}",
                    f"{ours['seconds']:.2f} ({ours['spread'][0]:.2f}–{ours['spread'][1]:.2f})", f"{n / ours['seconds']:,.0f}",
                    f"{ours['mb']:.0f}", f"{one['seconds']:.2f}", f"{one['seconds'] / ours['seconds']:.2f}"]

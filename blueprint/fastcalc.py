@@ -704,6 +704,8 @@ def run(plan: Plan, progress: Callable[[str], None] | None = None, helper: Helpe
             try:
                 helper.send(results)  # type: ignore[union-attr]
                 results = helper.recv()  # type: ignore[union-attr]
+                if not isinstance(results, list) or len(results) != sum(map(len, theirs)):
+                    raise EOFError("the helper failed")  # it says so with None before it leaves
             except (EOFError, OSError):  # the helper is gone: its halves are ours
                 joined, helper = False, None
                 results = runner.compute(theirs)

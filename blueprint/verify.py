@@ -253,7 +253,7 @@ class _Worker:
 
     def __init__(self, conn: Channel):
         self.conn = conn
-        self.joined = False
+        self.joined = self.gone = False
 
     def plan(self) -> Any:
         """The worker's fastcalc Plan, or None when it failed."""
@@ -263,8 +263,12 @@ class _Worker:
             return None
 
     def ready(self) -> bool:
-        if not self.joined and self.conn.poll():
-            self.joined = self.conn.recv() == "ready"
+        if not self.joined and not self.gone and self.conn.poll():
+            try:
+                self.joined = self.conn.recv() == "ready"
+            except (EOFError, OSError):
+                pass
+            self.gone = not self.joined  # anything but "ready" (None: it failed) is its last word
         return self.joined
 
     def send(self, obj: Any) -> None:

@@ -125,6 +125,24 @@ def test_a_worker_that_dies_after_joining_changes_nothing(damaged: Path, monkeyp
     same_report(damaged)
 
 
+def test_a_worker_that_fails_after_joining_changes_nothing(damaged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails_after_joining(conn: Channel, the_plan: fastcalc.Plan) -> None:
+        conn.send("ready")
+        conn.recv()
+        raise MemoryError  # the worker answers None, then leaves
+
+    monkeypatch.setattr(fastcalc, "assist", fails_after_joining)
+    same_report(damaged)
+
+
+def test_a_worker_that_fails_before_joining_changes_nothing(damaged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails_compiling(conn: Channel, the_plan: fastcalc.Plan) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(fastcalc, "assist", fails_compiling)
+    same_report(damaged)
+
+
 def test_a_worker_that_fails_is_replaced_by_this_process(damaged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     main_pid, real_plan = os.getpid(), fastcalc.plan
 
