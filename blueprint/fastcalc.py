@@ -202,24 +202,34 @@ class _Deferred(types.ModuleType):
     """Stands in for a module while `formulas.functions` is imported; the real one is imported on first use.
 
     Attributes taken while the stand-in is in sys.modules (`from scipy.interpolate import interp1d`)
-    are deferred callables; later ones come from the real module.
+    are `_DeferredAttribute`s; later ones come from the real module.
     """
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
         if sys.modules.get(self.__name__) is self:
-            return _DeferredCallable(self.__name__, attr)
+            return _DeferredAttribute(self.__name__, attr)
         return getattr(importlib.import_module(self.__name__), attr)
 
 
 @dataclass(frozen=True)
-class _DeferredCallable:
+class _DeferredAttribute:
+    """`module.attr`, looked up when first called or asked for an attribute of its own (`norm.ppf`)."""
+
     module: str
     attr: str
 
+    def _real(self) -> Any:
+        return getattr(importlib.import_module(self.module), self.attr)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(self.module), self.attr)(*args, **kwargs)
+        return self._real()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._real(), name)
 
 
 @functools.cache

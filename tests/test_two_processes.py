@@ -253,3 +253,12 @@ def test_progress_shows_on_a_terminal_and_not_with_json(preset: str, small_path:
     assert lines[-1].startswith("verify: comparing ") and lines[-1].endswith(" recalculated cells with the reference ...")
     code, shown = stderr_on_a_terminal(["verify", str(path), "--json"])
     assert code == 0 and shown == ""
+
+
+def test_a_deferred_attribute_behaves_as_the_real_one_when_used() -> None:
+    from blueprint.fastcalc import _DeferredAttribute
+
+    assert _DeferredAttribute("math", "sqrt")(6.25) == 2.5  # called
+    assert _DeferredAttribute("os", "path").join("a", "b") == os.path.join("a", "b")  # asked for an attribute
+    with pytest.raises(AttributeError):
+        _DeferredAttribute("os", "path").no_such_thing  # noqa: B018
