@@ -76,6 +76,7 @@ def load_cells(path: Path) -> Cells:
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _ROW, _V, _F, _T = _MAIN + "row", _MAIN + "v", _MAIN + "f", _MAIN + "t"
+_ROWS, _COLUMNS = 1048576, 16384  # the grid of an .xlsx
 _A1 = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})")
 
 
@@ -92,6 +93,8 @@ def _read_sheet(part: IO[bytes], title: str, strings: list, values: dict[CellKey
         if el.tag != _ROW:
             continue
         row = int(el.get("r") or row + 1)
+        if not 1 <= row <= _ROWS:
+            raise ValueError(f"row {row} of sheet {title!r} is off the grid")
         col = 0
         for c in el:
             ref = c.get("r")
@@ -102,6 +105,8 @@ def _read_sheet(part: IO[bytes], title: str, strings: list, values: dict[CellKey
                 col = _column(m[1])
             else:
                 col += 1
+            if col > _COLUMNS:
+                raise ValueError(f"column {col} in row {row} of sheet {title!r} is off the grid")
             kind, v = c.get("t", "n"), c.findtext(_V) or None  # openpyxl writes formula cells with an empty <v/>
             if kind == "inlineStr":
                 value: Any = "".join(t.text or "" for t in c.iter(_T))

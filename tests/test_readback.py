@@ -76,7 +76,9 @@ def test_shared_formulas_are_translated_to_each_cell() -> None:
 
 
 @pytest.mark.parametrize("bad", ['<row r="1"><c r="A2"><v>1</v></c></row>', '<row r="1"><c r="1A"><v>1</v></c></row>',
-                                 '<row r="1"><c r="A1"><v>x</v></c></row>', '<row r="1"><c r="A1" t="s"><v>9</v></c></row>'])
+                                 '<row r="1"><c r="A1"><v>x</v></c></row>', '<row r="1"><c r="A1" t="s"><v>9</v></c></row>',
+                                 '<row r="0"><c><v>1</v></c></row>', '<row r="2000000"><c><v>1</v></c></row>',
+                                 '<row r="1"><c r="XFE1"><v>1</v></c></row>', '<row r="x"><c><v>1</v></c></row>'])
 def test_damage_inside_a_sheet_is_an_error_not_a_guess(bad: str) -> None:
     with pytest.raises((ValueError, IndexError)):
         sheet(bad)
