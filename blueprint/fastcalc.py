@@ -42,8 +42,10 @@ import functools
 import importlib
 import io
 import pickle
+import queue
 import re
 import sys
+import threading
 import types
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -605,8 +607,13 @@ class Plan:
     constants: dict[CellKey, Any]  # every other cell (error texts as the package's error values)
 
 
-def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable[[str], None] | None = None) -> Plan:
-    """Cut formulas into shapes and level them by dependency (see `evaluate`)."""
+def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable[[str], None] | None = None,
+         on_shapes: Callable[[list[str]], None] | None = None) -> Plan:
+    """Cut formulas into shapes and level them by dependency (see `evaluate`).
+
+    on_shapes: called with the shapes as soon as they are known, a third of the way in (another
+    process can compile them meanwhile: `compile_shapes`).
+    """
     say = progress or (lambda _msg: None)
     sheets = {key[0].upper(): key[0] for key in cells}
     name_refs, texts = resolve_names(names, sheets)
@@ -615,6 +622,8 @@ def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable
     say(f"fastcalc: cutting {len(keys)} formulas into shapes")
     table = RefTable()
     shapes, shape_of, refs_of = _shapes(list(texts.items()), sheets, name_refs, table)
+    if on_shapes is not None:
+        on_shapes(shapes)
     level, circular = levels(_dependencies(refs_of, table, {k: i for i, k in enumerate(keys)}))
     batches: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for i, lv in enumerate(level):
@@ -637,21 +646,49 @@ class _Pickler(pickle.Pickler):
 
 
 class Channel:
-    """One end of a multiprocessing Pipe, sending objects that may hold the package's error values."""
+    """One end of a multiprocessing Pipe, sending objects that may hold the package's error values.
 
-    def __init__(self, conn: Any):
-        self.conn = conn
+    background: writes go through a thread, in order, so `send` never waits for the other side to
+    read (a 2.5 MB plan does not fit a pipe's buffer): the worker compiles while its plan is on
+    its way. `close` waits for them.
+    """
+
+    def __init__(self, conn: Any, background: bool = False):
+        self.conn, self.background = conn, background
+        self._pending: queue.Queue | None = None
+        self._writer: threading.Thread | None = None
 
     def send(self, obj: Any) -> None:
         buf = io.BytesIO()
         _Pickler(buf, pickle.HIGHEST_PROTOCOL).dump(obj)
-        self.conn.send_bytes(buf.getbuffer())
+        if not self.background:
+            self.conn.send_bytes(buf.getbuffer())
+            return
+        if self._pending is None:
+            self._pending = queue.Queue()
+            self._writer = threading.Thread(target=self._write, daemon=True)
+            self._writer.start()
+        self._pending.put(buf.getvalue())
+
+    def _write(self) -> None:
+        assert self._pending is not None
+        while (data := self._pending.get()) is not None:
+            try:
+                self.conn.send_bytes(data)
+            except OSError:  # the other side is gone: so is the point of writing
+                return
 
     def recv(self) -> Any:
         return pickle.loads(self.conn.recv_bytes())
 
     def poll(self) -> bool:
         return self.conn.poll()
+
+    def close(self) -> None:
+        if self._writer is not None and self._pending is not None:
+            self._pending.put(None)
+            self._writer.join()
+        self.conn.close()
 
 
 class Helper(Protocol):
@@ -662,13 +699,18 @@ class Helper(Protocol):
     def recv(self) -> Any: ...  # raises EOFError/OSError when the process is gone
 
 
+def compile_shapes(shapes: list[str]) -> list[Program | str]:
+    """Each shape compiled into a Program (or UNSUPPORTED), in order."""
+    vectorised, by_reference = implementations()
+    return [compile_shape(s, vectorised, by_reference) for s in shapes]
+
+
 class _Runner:
     """The package's compiled shapes over one store of values: runs a level, or one side's half of it."""
 
-    def __init__(self, plan: Plan):
-        vectorised, by_reference = implementations()
+    def __init__(self, plan: Plan, programs: list[Program | str] | None = None):
         self.plan = plan
-        self.programs = [compile_shape(s, vectorised, by_reference) for s in plan.shapes]
+        self.programs = compile_shapes(plan.shapes) if programs is None else programs
         self.store = _Store(dict(plan.constants), plan.table)
 
     def compute(self, batches: list[list[int]]) -> list:
@@ -690,16 +732,18 @@ def _halves(level: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
     return first, [ids[len(f):] for ids, f in zip(level, first) if len(ids) > len(f)]
 
 
-def run(plan: Plan, progress: Callable[[str], None] | None = None, helper: Helper | None = None) -> dict[CellKey, object]:
-    """Compile the plan's shapes and run its levels in order (see `evaluate`).
+def run(plan: Plan, progress: Callable[[str], None] | None = None, helper: Helper | None = None,
+        programs: list[Program | str] | None = None) -> dict[CellKey, object]:
+    """Compile the plan's shapes (unless `programs` has them) and run its levels in order (see `evaluate`).
 
     With a helper: once it is ready, it gets the results so far, and from then on
     each level is cut in two (`_halves`), both halves run at once, and the results are swapped
     before the next level, which may read them. If the helper goes away, its halves are run here.
     """
     say = progress or (lambda _msg: None)
-    say(f"fastcalc: compiling {len(plan.shapes)} shapes")
-    runner = _Runner(plan)
+    if programs is None:
+        say(f"fastcalc: compiling {len(plan.shapes)} shapes")
+    runner = _Runner(plan, programs)
     say(f"fastcalc: {len(plan.keys) - sum(plan.circular)} cells on {len(plan.levels)} levels")
     joined, done, every = False, 0, max(len(plan.keys) // 10, 5000)
     for k, level in enumerate(plan.levels):

@@ -164,7 +164,7 @@ def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None]
     if parallel is None:
         parallel = path.is_file() and path.stat().st_size > TWO_PROCESS_BYTES
     say = progress or (lambda _msg: None)
-    with _without_gc():
+    with _without_gc() if engine == "formulas" else contextlib.nullcontext():  # stock makes garbage cycles by the million
         if parallel and engine == "formulas" and sys.platform.startswith("linux"):
             cells, bp, recalc = _two_processes(path, say)
         else:
@@ -211,17 +211,18 @@ def _build(cells: Cells, say: Callable[[str], None]) -> Blueprint:
 def _two_processes(path: Path, say: Callable[[str], None]) -> tuple[Cells, Blueprint, dict]:
     """Read the file and rebuild the reference here while a forked worker plans the recalculation, then run it together.
 
-    The worker reads the file too, cuts the formulas into shapes and levels (fastcalc.plan),
-    sends the plan and becomes the helper of `fastcalc.run` (fastcalc.assist), taking half of
-    every level. Should the worker fail, this process makes the plan and runs it alone.
+    The worker reads the file too, cuts the formulas into shapes (sent at once: this process
+    compiles them while the worker levels the formulas) and levels (fastcalc.plan), sends the
+    plan and becomes the helper of `fastcalc.run` (fastcalc.assist), taking half of every level.
+    Should the worker fail, this process makes the plan and runs it alone.
     """
     import multiprocessing
 
-    from blueprint.fastcalc import Channel, plan, run
+    from blueprint.fastcalc import Channel, Plan, compile_shapes, plan, run
 
     ctx = multiprocessing.get_context("fork")
     mine, theirs = ctx.Pipe()
-    process = ctx.Process(target=_worker, args=(path, Channel(theirs)), daemon=True, name="blueprint-verify-worker")
+    process = ctx.Process(target=_worker, args=(path, Channel(theirs, background=True)), daemon=True, name="blueprint-verify-worker")
     with warnings.catch_warnings():
         # Python >= 3.12 warns when forking a process that has threads (here: numpy's BLAS pool). The
         # worker only parses XML and runs the package's functions on object arrays: it never enters BLAS.
@@ -232,11 +233,15 @@ def _two_processes(path: Path, say: Callable[[str], None]) -> tuple[Cells, Bluep
     try:
         cells = _read(path, say)
         bp = _build(cells, say)
-        say("verify: waiting for the worker's plan")
-        the_plan = worker.plan()
+        say("verify: waiting for the worker's shapes and plan")
+        shapes = worker.receive(list)
+        if shapes is not None:
+            say(f"verify: compiling {len(shapes)} formula shapes while the worker levels the formulas")
+        programs = None if shapes is None else compile_shapes(shapes)
+        the_plan = worker.receive(Plan) if shapes is not None else None
         if the_plan is None:
-            the_plan, worker = plan(cells.file_values, cells.names, say), None
-        return cells, bp, run(the_plan, say, worker)
+            the_plan, worker, programs = plan(cells.file_values, cells.names, say), None, None
+        return cells, bp, run(the_plan, say, worker, programs)
     except BaseException:
         process.kill()  # a bad config value, Ctrl-C, ...: the worker's work is moot
         raise
@@ -249,18 +254,19 @@ def _two_processes(path: Path, say: Callable[[str], None]) -> tuple[Cells, Bluep
 
 
 class _Worker:
-    """The forked worker as seen from here: it sends its plan, then is fastcalc's Helper."""
+    """The forked worker as seen from here: it sends its shapes and its plan, then is fastcalc's Helper."""
 
     def __init__(self, conn: Channel):
         self.conn = conn
         self.joined = self.gone = False
 
-    def plan(self) -> Any:
-        """The worker's fastcalc Plan, or None when it failed."""
+    def receive(self, kind: type) -> Any:
+        """The worker's next message if it is a `kind` (its shapes, then its plan), or None when it failed."""
         try:
-            return self.conn.recv()
+            got = self.conn.recv()
         except (EOFError, OSError):
             return None
+        return got if isinstance(got, kind) else None
 
     def ready(self) -> bool:
         if not self.joined and not self.gone and self.conn.poll():
@@ -283,14 +289,14 @@ def _worker(path: Path, conn: Channel) -> None:
 
     try:
         cells = read_cells(path)
-        the_plan = plan(cells.file_values, cells.names)
+        the_plan = plan(cells.file_values, cells.names, on_shapes=conn.send)
         del cells
         conn.send(the_plan)
         assist(conn, the_plan)
     except BaseException:  # noqa: BLE001 - the main process plans and runs alone, and meets any error itself
         with contextlib.suppress(OSError):  # the main process may have gone already
             conn.send(None)
-    conn.conn.close()
+    conn.close()
     os._exit(0)  # now: freeing a million objects one by one would keep the main process waiting in join()
 
 

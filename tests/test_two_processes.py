@@ -248,8 +248,8 @@ def test_progress_shows_on_a_terminal_and_not_with_json(preset: str, small_path:
     lines = [line.strip() for line in shown.splitlines()]
     assert lines[0] == f"verify: reading {path.name} ..."
     assert f"verify: rebuilding the reference for B={n.batch_size}, T={n.response_len}, H={n.hidden} from the workbook's config and inputs ..." in lines
-    assert ("verify: waiting for the worker's plan ..." in lines) == (preset != "small")
-    assert any(line.startswith("fastcalc: compiling") for line in lines)
+    assert ("verify: waiting for the worker's shapes and plan ..." in lines) == (preset != "small")
+    assert any(line.startswith(("fastcalc: compiling", "verify: compiling")) for line in lines)
     assert lines[-1].startswith("verify: comparing ") and lines[-1].endswith(" recalculated cells with the reference ...")
     code, shown = stderr_on_a_terminal(["verify", str(path), "--json"])
     assert code == 0 and shown == ""
@@ -262,3 +262,18 @@ def test_a_deferred_attribute_behaves_as_the_real_one_when_used() -> None:
     assert _DeferredAttribute("os", "path").join("a", "b") == os.path.join("a", "b")  # asked for an attribute
     with pytest.raises(AttributeError):
         _DeferredAttribute("os", "path").no_such_thing  # noqa: B018
+
+
+def test_a_background_channel_delivers_in_order_without_waiting_for_the_reader() -> None:
+    from formulas.tokens.operand import Error
+
+    mine, theirs = multiprocessing.Pipe()
+    sender = Channel(theirs, background=True)
+    big = list(range(300_000))  # ~1.5 MB pickled: far more than a pipe holds, yet send returns at once
+    for k in range(5):
+        sender.send((k, big, Error.errors["#N/A"]))
+    receiver = Channel(mine)
+    got = [receiver.recv() for _ in range(5)]
+    sender.close()
+    assert [g[0] for g in got] == list(range(5)) and got[4][1] == big
+    assert got[0][2] is Error.errors["#N/A"]  # the package's own instance, not a copy
