@@ -155,7 +155,7 @@ def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None]
 
     parallel: with the default engine on Linux, a forked worker plans the recalculation while
     this process rebuilds the reference, then the two run it, half of every dependency level
-    each (`_two_processes`): 1.2-1.3x faster on two cores from ~25k formula cells, slower below
+    each (`_two_processes`): 1.2-1.5x faster on two cores from ~25k formula cells, slower below
     ~10k (a level's swap costs more than its half). None: only for files over TWO_PROCESS_BYTES.
     The report is the same either way.
     """
