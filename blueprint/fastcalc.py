@@ -681,8 +681,8 @@ class Channel:
     def recv(self) -> Any:
         return pickle.loads(self.conn.recv_bytes())
 
-    def poll(self) -> bool:
-        return self.conn.poll()
+    def poll(self, timeout: float = 0.0) -> bool:
+        return self.conn.poll(timeout)
 
     def close(self) -> None:
         if self._writer is not None and self._pending is not None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 ATOL, RTOL = 1e-12, 1e-9
 ENGINES = ("formulas", "formulas-stock", "libreoffice")
 TWO_PROCESS_BYTES = 256 * 1024  # medium (5k formula cells) is 120 kB, large (27k) 540 kB
+WORKER_TIMEOUT = 120.0  # seconds without a word from the worker before this process goes on alone (xl: ~1.5 s at most)
 
 # Problem kinds, in the order a reader should care about them.
 KINDS = {
@@ -247,7 +248,7 @@ def _two_processes(path: Path, say: Callable[[str], None]) -> tuple[Cells, Bluep
         raise
     finally:
         mine.close()
-        process.join(timeout=10)
+        process.join(timeout=2)  # a worker that is done leaves at once (os._exit); one that is not is stuck
         if process.is_alive():
             process.kill()
             process.join()
@@ -263,8 +264,8 @@ class _Worker:
     def receive(self, kind: type) -> Any:
         """The worker's next message if it is a `kind` (its shapes, then its plan), or None when it failed."""
         try:
-            got = self.conn.recv()
-        except (EOFError, OSError):
+            got = self.recv()
+        except (EOFError, OSError):  # TimeoutError included
             return None
         return got if isinstance(got, kind) else None
 
@@ -281,6 +282,10 @@ class _Worker:
         self.conn.send(obj)
 
     def recv(self) -> Any:
+        """The next message; TimeoutError when none comes within WORKER_TIMEOUT (a worker that hangs is a
+        worker that failed: fastcalc.run then does its share, as for one that died)."""
+        if not self.conn.poll(WORKER_TIMEOUT):
+            raise TimeoutError(f"the verify worker said nothing for {WORKER_TIMEOUT} s")
         return self.conn.recv()
 
 

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,25 @@ def test_a_worker_that_fails_before_joining_changes_nothing(damaged: Path, monke
         raise MemoryError
 
     monkeypatch.setattr(fastcalc, "assist", fails_compiling)
+    same_report(damaged)
+
+
+def test_a_worker_that_hangs_is_left_behind(damaged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def hangs_after_joining(conn: Channel, the_plan: fastcalc.Plan) -> None:
+        conn.send("ready")
+        conn.recv()
+        time.sleep(3600)
+
+    monkeypatch.setattr(verify_module, "WORKER_TIMEOUT", 1.0)
+    monkeypatch.setattr(fastcalc, "assist", hangs_after_joining)
+    t0 = time.perf_counter()
+    same_report(damaged)
+    assert time.perf_counter() - t0 < 30  # the timeout, once, and the kill: not the hour
+
+
+def test_a_worker_that_hangs_before_planning_is_left_behind(damaged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_module, "WORKER_TIMEOUT", 1.0)
+    monkeypatch.setattr(verify_module, "_worker", lambda path, conn: time.sleep(3600))
     same_report(damaged)
 
 
