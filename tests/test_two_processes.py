@@ -144,9 +144,10 @@ def _fail() -> None:
     raise MemoryError  # the worker answers None, then leaves
 
 
+# End to end, whether the worker joins before the main process is done is a race: the path itself is
+# test_a_helper_that_leaves_mid_run_leaves_its_halves_here.
 @pytest.mark.parametrize("then", [lambda: os._exit(1), _fail, lambda: time.sleep(3600)], ids=["dies", "fails", "hangs"])
-def test_a_worker_that_leaves_after_joining_changes_nothing(  # end to end: joining is a race here; see the test above for the path itself
-then: Callable[[], None], damaged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_that_leaves_after_joining_changes_nothing(then: Callable[[], None], damaged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def joins_then_leaves(conn: Channel, the_plan: fastcalc.Plan) -> None:
         conn.send("ready")
         conn.recv()
