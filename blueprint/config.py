@@ -27,7 +27,7 @@ SWITCHES: dict[str, tuple[str, ...]] = {
     "adv_whiten": ("unbiased", "population", "off"),
     "loss_agg": ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum"),
 }
-FORBIDDEN_TOKEN_CHARS = "*?~\"'"  # MATCH wildcards and quote marks (EXCEL_NOTES.md §2)
+FORBIDDEN_TOKEN_CHARS = "*?~\"'"  # MATCH wildcards and quote marks (docs/excel_notes.md §2)
 
 
 class ConfigError(BlueprintError):
@@ -186,7 +186,7 @@ def _check_values(c: Config) -> None:
         _refuse("preset", c.preset, f"must be one of {', '.join(PRESETS)}")
 
 
-# Each framework's defaults for the switches (PPO_MATH.md §10); `--convention NAME` applies them
+# Each framework's defaults for the switches (docs/ppo_math.md §10); `--convention NAME` applies them
 # over the preset, and `--set` still overrides single keys.
 CONVENTIONS: dict[str, dict[str, Any]] = {
     "trl": dict(  # TRL PPOTrainer (ex-PPOv2): one loss, KL in the reward, whitening with unbiased variance

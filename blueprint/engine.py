@@ -1,7 +1,7 @@
 """Recalculate a workbook with the `formulas` package (a pure-Python Excel engine).
 
 Stock `ExcelModel().loads(path).finish().calculate()`; results come keyed
-`'[file.xlsx]SHEET'!C3` with the sheet name upper-cased (EXCEL_NOTES.md §2), mapped back here
+`'[file.xlsx]SHEET'!C3` with the sheet name upper-cased (docs/excel_notes.md §2), mapped back here
 to (sheet, row, col) with the workbook's own sheet names.
 """
 

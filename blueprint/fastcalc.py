@@ -1,7 +1,7 @@
 """Recalculate every formula cell of a workbook fast, through the `formulas` package's own parser and functions.
 
 Why: stock `formulas.ExcelModel` parses every cell and gives each its own schedula dispatcher
-(about 300 formula cells/s and gigabytes on the xl preset; EXCEL_NOTES.md §3), although a
+(about 300 formula cells/s and gigabytes on the xl preset; docs/excel_notes.md §3), although a
 blueprint repeats a few dozen formula *shapes* thousands of times.
 
 How, with no Excel semantics of our own:
@@ -31,7 +31,7 @@ the package's kernels check two to three times faster. Results are settled as st
 (one scalar per cell, empty → 0) and reported with error values as their text ("#NUM!").
 Stock gives INDEX a reference (a `Ranges`); we give it the range's values, which is what makes it
 vectorise. Hence functions that need a reference rather than values (ROW, COLUMN, ROWS, COLUMNS,
-ISREF, the reference operators `:` `,` and ` `; all outside DESIGN.md §5) are refused with
+ISREF, the reference operators `:` `,` and ` `; all outside docs/design.md §5) are refused with
 "#UNSUPPORTED!", as are formulas the package's parser rejects.
 """
 

@@ -41,7 +41,7 @@ TAB_COLOURS = {
     "KL": "#C55A11", "GAE": "#548235", "Ratio": "#7030A0", "Clip": "#7030A0", "Value Loss": "#7030A0", "Total": "#7030A0",
 }
 
-# The pieces of the RLHF-PPO loss (PPO_MATH.md §11): name, equation, where it lives (sheet, quantity).
+# The pieces of the RLHF-PPO loss (docs/ppo_math.md §11): name, equation, where it lives (sheet, quantity).
 PIECES = (
     ("Rollout sampling from θ_old", "y_t ~ softmax(z_t/τ) by inverse CDF on u_t", "Rollout", "tokens"),
     ("Token log-prob", "ℓ_t = z_t[y_t]/τ - logsumexp(z_t/τ)", "Rollout", "logp_old"),
@@ -75,7 +75,7 @@ PIECES = (
     ("Parameter roles", "θ ← optimiser; θ_old ← θ each iteration; θ_ref frozen; φ_old ← φ", "Weights", "old.W_xh"),
 )
 
-# The same step in each framework's code (PPO_MATH.md §§2-8): quantity -> (TRL, OpenRLHF, verl).
+# The same step in each framework's code (docs/ppo_math.md §§2-8): quantity -> (TRL, OpenRLHF, verl).
 CODE = {
     "logp_old": ("logprob = selective_log_softmax(logits / (temperature + 1e-7), response)",
                  "log_probs_from_logits(logits, labels, temperature)", "logprobs_from_logits(logits.div_(temperature), responses)"),

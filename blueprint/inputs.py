@@ -2,7 +2,7 @@
 
 Deterministic: one `numpy.random.default_rng(seed)` stream, consumed in a fixed order.
 Every value is rounded to 4 decimals, so it reads well in a cell and survives the round trip
-through .xlsx exactly (xlsxwriter writes 16 significant digits; EXCEL_NOTES.md §2).
+through .xlsx exactly (xlsxwriter writes 16 significant digits; docs/excel_notes.md §2).
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ class Layout:
         return _qualify(sheet, here) + f"{xl_rowcol_to_cell(*b.pos(first))}:{xl_rowcol_to_cell(*b.pos(last))}"
 
     def cell(self, sheet: str, quantity: str, *idx: int) -> str:
-        """`GAE!F7`: where one quantity index lives (DESIGN.md §2: `layout.cell("GAE", "advantages", b, t)`)."""
+        """`GAE!F7`: where one quantity index lives (docs/design.md §2: `layout.cell("GAE", "advantages", b, t)`)."""
         return self.a1(sheet, quantity, *idx, here="")
 
     # --- reverse: cell -> quantity ---------------------------------------------------------

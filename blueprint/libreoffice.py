@@ -2,7 +2,7 @@
 
 Our workbooks carry a cached value next to every formula. A second, independent engine
 must recompute them so that tests can compare LibreOffice with the NumPy reference. Plain
-``soffice --convert-to`` is not enough; these traps were measured (EXCEL_NOTES.md, section 4):
+``soffice --convert-to`` is not enough; these traps were measured (docs/excel_notes.md, section 4):
 
 * ``--convert-to`` keeps the cached values unless the profile sets
   ``Formula/Load/OOXMLRecalcMode = 0`` (always recalculate on load).

@@ -1,7 +1,7 @@
-"""Formula linter: the rules of DESIGN.md section 5, checked cell by cell.
+"""Formula linter: the rules of docs/design.md section 5, checked cell by cell.
 
 Every rule exists because Excel, LibreOffice and the Python ``formulas`` engine would
-otherwise compute different numbers from the same formula (EXCEL_NOTES.md section 2), or
+otherwise compute different numbers from the same formula (docs/excel_notes.md section 2), or
 because a rule makes the blueprint traceable (constants live in input cells, not in
 formulas). Formulas are split into tokens by openpyxl's ``Tokenizer``; on top of the token
 stream a small stack of function/parenthesis frames tells which argument a token is in.

@@ -1,6 +1,6 @@
 """`blueprint verify`: recalculate a workbook and prove every formula cell against the reference.
 
-Contract (DESIGN.md §6): config and inputs are read back from the workbook (so edits count),
+Contract (docs/design.md §6): config and inputs are read back from the workbook (so edits count),
 the reference is recomputed from them, an engine recalculates every formula cell of the file,
 and each cell is compared with the reference value at its address (|got - want| ≤ 1e-12 +
 1e-9·|want|). Beyond values, a cell is reported when its formula text is not what the generator

@@ -25,7 +25,7 @@ from blueprint.layout import (
 )
 from reference import Inputs, Quantities, RNNWeights, ValueHead, run
 
-# Workbook-level names for the key quantities (DESIGN.md §4): name -> (sheet, quantity).
+# Workbook-level names for the key quantities (docs/design.md §4): name -> (sheet, quantity).
 NAMED_QUANTITIES = {
     "vocab": ("Config", "vocab"), "eos_id": ("Config", "eos_id"), "n_tokens": ("Rollout", "n_tokens"),
     "kl_in_reward": ("Config", "kl_in_reward"), "kl_in_loss": ("Config", "kl_in_loss"), "kl_loss": ("Total", "kl_loss"),

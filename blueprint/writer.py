@@ -159,7 +159,7 @@ def _setup_sheet(w: Any, name: str, bp: Blueprint) -> None:
 def _prepare_formula(formula: str, expand_future_functions: bool = False) -> str:
     """xlsxwriter's formula preparation without its ~30 regex passes for Excel 365 functions.
 
-    Our formulas use classic functions only (DESIGN.md §5, enforced by the linter), for which
+    Our formulas use classic functions only (docs/design.md §5, enforced by the linter), for which
     xlsxwriter's own preparation reduces to dropping the leading `=`; its regexes for dynamic
     arrays cost half of generation time. tests/test_generate.py holds the output byte-identical
     to stock preparation.

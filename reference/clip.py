@@ -54,7 +54,7 @@ def pg_loss_grad_logp(adv: np.ndarray, ratio: np.ndarray, mask: np.ndarray, eps:
 
 
 def aggregate(loss: np.ndarray, mask: np.ndarray, mode: str = "token-mean", scale: float | None = None) -> float:
-    """verl `agg_loss` / OpenRLHF `aggregate_loss` (PPO_MATH.md §7.5)."""
+    """verl `agg_loss` / OpenRLHF `aggregate_loss` (docs/ppo_math.md §7.5)."""
     if mode == "token-mean":
         return float((loss * mask).sum() / mask.sum())
     if mode == "seq-mean-token-mean":

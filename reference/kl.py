@@ -10,7 +10,7 @@
     rewards_t        = ((r - μ_r)/√(var_r + eps) + μ_r)·m  if reward_whiten = "on", else rewards_raw
                        (μ_r, var_r: masked mean and unbiased variance; shift_mean=False as TRL and OpenAI-2019)
 
-The KL here is θ_old vs θ_ref: computed once per batch, no gradient (PPO_MATH.md §4).
+The KL here is θ_old vs θ_ref: computed once per batch, no gradient (docs/ppo_math.md §4).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def log_ratio(logp_new: np.ndarray, logp_old: np.ndarray, mask: np.ndarray, clam
 
 
 def policy_kl(logratio: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Current-vs-previous policy KL diagnostics (PPO_MATH.md §8)."""
+    """Current-vs-previous policy KL diagnostics (docs/ppo_math.md §8)."""
     n = mask.sum()
     return {"approx_kl": np.array(0.5 * (logratio**2).sum() / n), "ppo_kl": np.array(-logratio.sum() / n)}
 

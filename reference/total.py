@@ -46,7 +46,7 @@ def reward_objectives(score: np.ndarray, kl_token: np.ndarray, non_score_reward:
 
 
 def explained_variance(returns: np.ndarray, values: np.ndarray, mask: np.ndarray, kind: str = "verl") -> float:
-    """1 - Var(R - V)/Var(R) over masked tokens, as each codebase writes it (PPO_MATH.md §8)."""
+    """1 - Var(R - V)/Var(R) over masked tokens, as each codebase writes it (docs/ppo_math.md §8)."""
     r, v = returns[mask > 0], values[mask > 0]
     if kind == "verl":
         return float(1.0 - np.var(r - v, ddof=1) / (np.var(r, ddof=1) + 1e-5))

@@ -28,14 +28,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     pytest.skip("LibreOffice (soffice) not found on PATH")
 
 
-# --- shared workbooks ---------------------------------------------------------------------
+# --- test data and shared workbooks -------------------------------------------------------
 
+import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from blueprint.config import Config, load_config  # noqa: E402
 from blueprint.inputs import make_inputs  # noqa: E402
 from blueprint.workbook import Blueprint, build  # noqa: E402
 from blueprint.writer import write  # noqa: E402
+
+
+# The hand-checked worked case of docs/ppo_math.md §13 (provenance: tests/data/README.md).
+GOLDEN_CASE = json.loads((Path(__file__).parent / "data" / "ppo_golden.json").read_text(encoding="utf-8"))
 
 
 def blueprint_of(config: Config) -> Blueprint:

@@ -22,7 +22,7 @@ DESIGN_DEFAULTS = dict(beta=0.05, gamma=1.0, lam=0.95, eps=0.2, eps_v=0.2, vf_co
 
 @pytest.mark.parametrize(("key", "value"), sorted(DESIGN_DEFAULTS.items()))
 def test_defaults_match_design(key: str, value: float) -> None:
-    """DESIGN.md §4: k1 in the reward, β=0.05, γ=1, λ=0.95, ε=0.2, ε_v=0.2, vf_coef=0.1, τ=1, 1e-8 whitening."""
+    """docs/design.md §4: k1 in the reward, β=0.05, γ=1, λ=0.95, ε=0.2, ε_v=0.2, vf_coef=0.1, τ=1, 1e-8 whitening."""
     assert getattr(load_config(), key) == value
     assert getattr(Config(), key) == value
 

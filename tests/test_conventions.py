@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import openpyxl
 import pytest
+from conftest import GOLDEN_CASE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +20,7 @@ from reference.clip import agg_parts, clipped_surrogate
 from reference.gae import whiten_advantages
 from reference.total import adaptive_kl
 
-GOLDEN = json.loads((Path(__file__).resolve().parents[2] / "shared" / "golden" / "ppo_golden.json").read_text())
+GOLDEN = GOLDEN_CASE
 
 
 def test_switch_functions_reproduce_the_golden_variants() -> None:

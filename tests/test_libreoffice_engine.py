@@ -40,7 +40,7 @@ ERRORS: dict[tuple[str, str], tuple[str, str]] = {
 
 
 def _close(a: float, b: float) -> bool:
-    """LibreOffice returns ~15 significant digits through xlsx (EXCEL_NOTES.md section 4)."""
+    """LibreOffice returns ~15 significant digits through xlsx (docs/excel_notes.md section 4)."""
     return abs(a - b) <= 1e-12 + 1e-9 * abs(b)
 
 

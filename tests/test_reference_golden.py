@@ -1,7 +1,7 @@
-"""The NumPy reference reproduces every number of the golden worked case (PPO_MATH.md §13).
+"""The NumPy reference reproduces every number of the golden worked case (docs/ppo_math.md §13).
 
-The golden file `shared/golden/ppo_golden.json` sits beside the repository (`../shared` from the
-repo root, both in the dev tree and in CI). Each golden number is its own test id:
+The golden file is the project's own test data, `tests/data/ppo_golden.json` (where its numbers
+come from: `tests/data/README.md`). Each golden number is its own test id:
 `case_a::logp_old[1]`, `agg_demo::token-mean (...)`, ... Every key of every checked section
 must have a computation here, so a number added to the golden file cannot go unchecked.
 
@@ -11,14 +11,13 @@ The computations call the reference's stage functions only: golden logits go thr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import GOLDEN_CASE
 
 from reference.clip import aggregate, clipped_surrogate, pg_loss_grad_logp
 from reference.gae import gae, masked_whiten
@@ -30,35 +29,8 @@ from reference.total import adaptive_kl, explained_variance, masked_mean, reward
 from reference.value_loss import clipped_value_loss, vf_loss_grad_values
 
 TOL = 1e-6
-_HERE = Path(__file__).resolve()
-GOLDEN_CANDIDATES = (
-    _HERE.parents[2] / "shared" / "golden" / "ppo_golden.json",  # /work/main/tests -> /work/shared
-    _HERE.parents[1] / "shared" / "golden" / "ppo_golden.json",  # a copy inside the checkout
-)
 SECTIONS = ("case_a", "case_a_variants", "case_b_lam095", "case_b_lam1", "dual_clip_demo", "agg_demo", "kl_controller_demo")
-
-
-def _find_golden() -> Path | None:
-    return next((p for p in GOLDEN_CANDIDATES if p.is_file()), None)
-
-
-def _load_golden() -> dict[str, Any] | None:
-    path = _find_golden()
-    return None if path is None else json.loads(path.read_text(encoding="utf-8"))
-
-
-GOLDEN = _load_golden()
-MISSING_MSG = (
-    "golden file ppo_golden.json not found; looked at: "
-    + ", ".join(str(p) for p in GOLDEN_CANDIDATES)
-    + " (the repo expects a copy of shared/ beside the checkout, i.e. ../shared/golden/ppo_golden.json)"
-)
-
-
-def _golden() -> dict[str, Any]:
-    if GOLDEN is None:
-        pytest.fail(MISSING_MSG, pytrace=False)
-    return GOLDEN
+GOLDEN = GOLDEN_CASE
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,7 +76,7 @@ def _pipeline(inp: dict[str, Any], estimator: str = "k1", lam: float | None = No
 
 @cache
 def case_a() -> dict[str, Any]:
-    return _pipeline(_golden()["case_a_inputs"])
+    return _pipeline(GOLDEN["case_a_inputs"])
 
 
 def _grad_logits(c: dict[str, Any], inp: dict[str, Any]) -> np.ndarray:
@@ -116,7 +88,7 @@ def _grad_logits(c: dict[str, Any], inp: dict[str, Any]) -> np.ndarray:
 
 
 def _case_a_map() -> dict[str, Callable[[], Any]]:
-    inp = lambda: _golden()["case_a_inputs"]  # noqa: E731
+    inp = lambda: GOLDEN["case_a_inputs"]  # noqa: E731
     c = case_a
     n = lambda: c()["mask"].sum()  # noqa: E731
     return {
@@ -185,12 +157,12 @@ def _case_a_map() -> dict[str, Callable[[], Any]]:
 
 @cache
 def case_a_k3() -> dict[str, Any]:
-    return _pipeline(_golden()["case_a_inputs"], estimator="k3")
+    return _pipeline(GOLDEN["case_a_inputs"], estimator="k3")
 
 
 @cache
 def case_a_lam1() -> dict[str, Any]:
-    return _pipeline(_golden()["case_a_inputs"], lam=1.0)
+    return _pipeline(GOLDEN["case_a_inputs"], lam=1.0)
 
 
 def _variants_map() -> dict[str, Callable[[], Any]]:
@@ -202,7 +174,7 @@ def _variants_map() -> dict[str, Callable[[], Any]]:
         "adv_whitened_openrlhf(biased var, clamp)": openrlhf,
         "adv_whitened_openai(biased var, +1e-8)": lambda: masked_whiten(A(), m(), unbiased=False)["adv_whitened"],
         "adv_whitened_verl(unbiased, denom+1e-8)": lambda: masked_whiten(A(), m(), denom_eps=1e-8)["adv_whitened"],
-        "pg_loss_with_openrlhf_whitening": lambda: clipped_surrogate(openrlhf(), c()["lr"]["ratio"], m(), _golden()["case_a_inputs"]["cliprange"])["pg_loss"],
+        "pg_loss_with_openrlhf_whitening": lambda: clipped_surrogate(openrlhf(), c()["lr"]["ratio"], m(), GOLDEN["case_a_inputs"]["cliprange"])["pg_loss"],
         "rewards_k3": lambda: case_a_k3()["sr"]["rewards"],
         "advantages_raw_k3": lambda: case_a_k3()["adv"]["advantages"],
         "pg_loss_k3": lambda: case_a_k3()["cs"]["pg_loss"],
@@ -221,7 +193,7 @@ CASE_B_MASK = np.array([[1.0, 1.0, 0.0, 0.0]])
 
 @cache
 def case_b(lam: float) -> dict[str, Any]:
-    inp = _golden()["case_b_inputs"]
+    inp = GOLDEN["case_b_inputs"]
     mask = CASE_B_MASK
     T = mask.shape[1]
     pad = lambda xs: np.array([list(xs) + [0.0] * (T - len(xs))])  # noqa: E731
@@ -320,8 +292,6 @@ COMPUTE: dict[str, dict[str, Callable[[], Any]]] = {
 
 
 def _params() -> list[Any]:
-    if GOLDEN is None:
-        return [pytest.param(None, None, None, id="golden-file-missing")]
     out = []
     for section in SECTIONS:
         for key, val in GOLDEN.get(section, {}).items():
@@ -334,7 +304,7 @@ def _params() -> list[Any]:
 
 @pytest.mark.parametrize(("section", "key", "index"), _params())
 def test_golden_number(section: str | None, key: str | None, index: int | None) -> None:
-    golden = _golden()
+    golden = GOLDEN
     assert section is not None and key is not None
     compute = COMPUTE[section].get(key)
     assert compute is not None, f"golden key {section}::{key} has no computation in this test: add one"
@@ -349,15 +319,10 @@ def test_golden_number(section: str | None, key: str | None, index: int | None) 
     assert abs(val - exp) <= TOL, f"{section}::{key}[{index}]: reference {val!r} vs golden {exp!r} (|Δ| = {abs(val - exp):.3g})"
 
 
-def test_golden_file_present() -> None:
-    """Fail loudly (not skip) when the golden file is absent: the numbers above would go unchecked."""
-    assert _find_golden() is not None, MISSING_MSG
-
-
 @pytest.mark.parametrize("section", SECTIONS)
 def test_golden_section_checked(section: str) -> None:
     """Every section exists and every computation here has a golden number (and vice versa, via the ids above)."""
-    golden = _golden()
+    golden = GOLDEN
     assert section in golden, f"golden file lost section {section!r}"
     assert set(COMPUTE[section]) == set(golden[section]), (
         f"{section}: keys without golden {sorted(set(COMPUTE[section]) - set(golden[section]))}, "
@@ -367,7 +332,7 @@ def test_golden_section_checked(section: str) -> None:
 
 def test_golden_inputs_match_stated_setup() -> None:
     """The setup the brief states (T = 3, all-ones mask, EOS last, τ = 1; Case B e = 1) is what the file holds."""
-    golden = _golden()
+    golden = GOLDEN
     a = golden["case_a_inputs"]
     assert len(a["response"]) == 3 and a["response"][-1] == a["vocab"].index("<eos>")
     assert a["temperature"] == 1.0
