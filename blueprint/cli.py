@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     g = sub.add_parser("generate", help="write the workbook", description="Write the RLHF-PPO workbook: one live-formula worksheet per stage.")
     g.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"where to write the .xlsx (default {DEFAULT_OUTPUT})")
-    g.add_argument("--preset", default="small", choices=sorted(PRESETS), help="size of the model and batch (default small)")
+    g.add_argument("--preset", choices=sorted(PRESETS), help="size of the model and batch (default small; a TOML file or --set may say it instead)")
     g.add_argument("--convention", choices=sorted(CONVENTIONS), help="set the switches to a framework's defaults (over the preset)")
     g.add_argument("--config", type=Path, help="TOML file of config keys, applied over the preset and convention")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one config key (repeatable)")

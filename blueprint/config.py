@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
-from dataclasses import dataclass, fields
+import unicodedata
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from blueprint.errors import BlueprintError
 
 KL_ESTIMATORS = ("k1", "k2", "k3")
-# Text switches: the values each may take (the workbook's data validation lists them too).
-SWITCHES: dict[str, tuple[str, ...]] = {
-    "eos_handling": ("subtract", "replace", "off"),
-    "kl_placement": ("reward", "loss", "both", "none"),
-    "kl_estimator": KL_ESTIMATORS,
-    "kl_loss_estimator": KL_ESTIMATORS,
-    "reward_whiten": ("off", "on"),
-    "adv_whiten": ("unbiased", "population", "off"),
-    "loss_agg": ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum"),
-}
 FORBIDDEN_TOKEN_CHARS = "*?~\"'"  # MATCH wildcards and quote marks (docs/excel_notes.md §2)
+MAX_MAGNITUDE = 1e6  # coefficients, penalties and scores: anything larger only overflows downstream
+TOKEN_RULE = (f"1-16 characters, not blank, without any of {FORBIDDEN_TOKEN_CHARS}, control/invisible characters "
+              "or an _xHHHH_ escape, distinct case-insensitively")
+XML_ESCAPE = re.compile(r"_x[0-9A-Fa-f]{4}_")  # .xlsx strings spell characters so: `_x0041_` is read back as `A`
 
 
 class ConfigError(BlueprintError):
@@ -35,56 +31,121 @@ class ConfigError(BlueprintError):
 
 
 @dataclass(frozen=True)
+class Range:
+    """The numbers a key allows: lo..hi, each end closed unless said open; `also` lists single values allowed outside.
+
+    The same object checks a value here, reads as text in error messages and the README, and
+    becomes the Excel data validation on the Config sheet (blueprint.writer)."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    also: tuple[float, ...] = ()
+
+    def __contains__(self, x: float) -> bool:
+        if x in self.also:
+            return True
+        above = self.lo is None or (x > self.lo if self.lo_open else x >= self.lo)
+        below = self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)
+        return above and below
+
+    @property
+    def text(self) -> str:
+        """`[0, 1]`, `(0, 1000000]`, `0 or (1, 1000000]`."""
+        lo, hi = ("-inf" if self.lo is None else f"{self.lo:.15g}"), ("inf" if self.hi is None else f"{self.hi:.15g}")
+        interval = f"{'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
+        return " or ".join([*(f"{a:.15g}" for a in self.also), interval])
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A text switch: the values it may take (the workbook's data validation lists them too)."""
+
+    choices: tuple[str, ...]
+
+    def __contains__(self, x: str) -> bool:
+        return x in self.choices
+
+    @property
+    def text(self) -> str:
+        return " | ".join(self.choices)
+
+
+def key(default: Any, meaning: str, allowed: Range | OneOf | str) -> Any:
+    """One configuration key, declared once: its default, what it means, what it allows (a Range, a
+    OneOf, or a sentence for keys checked by hand). Validation, the Excel data validation and the
+    README's table of keys all read this declaration."""
+    return field(default=default, metadata={"meaning": meaning, "allowed": allowed})
+
+
+def positive(hi: float = MAX_MAGNITUDE) -> Range:
+    return Range(0.0, hi, lo_open=True)
+
+
+def non_negative(hi: float = MAX_MAGNITUDE) -> Range:
+    return Range(0.0, hi)
+
+
+UNIT = Range(0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class Config:
     """Dimensions, seed and hyperparameters of one blueprint (defaults: the `small` preset, TRL conventions)."""
 
     # --- dimensions -------------------------------------------------------------------------
-    batch_size: int = 2  # B: sequences in the rollout batch
-    prompt_len: int = 2  # P: prompt tokens per sequence
-    response_len: int = 4  # T: response window; sampling always fills it, the mask cuts at EOS
-    hidden: int = 3  # H: hidden units of every RNN (θ_ref, θ_old, θ, reward model)
-    vocab: tuple[str, ...] = ("a", "b", "c", "d", "<eos>")  # V named tokens, one of them EOS
-    eos: str = "<eos>"  # name of the end-of-sequence token
-    seed: int = 0  # seeds weights, prompts and uniform draws; same seed -> same bits
+    batch_size: int = key(2, "B: sequences in the rollout batch", Range(1, 64))
+    prompt_len: int = key(2, "P: prompt tokens per sequence", Range(1, 32))
+    response_len: int = key(4, "T: response window; sampling always fills it, the mask cuts at EOS", Range(1, 64))
+    hidden: int = key(3, "H: hidden units of every RNN (θ_ref, θ_old, θ, reward model)", Range(1, 32))
+    vocab: tuple[str, ...] = key(("a", "b", "c", "d", "<eos>"), "the V named tokens, one of them EOS", f"2-64 tokens, each {TOKEN_RULE}")
+    eos: str = key("<eos>", "name of the end-of-sequence token", "one of the vocab tokens")
+    seed: int = key(0, "seeds weights, prompts and uniform draws; same seed, same bits", Range(0, 2**32, hi_open=True))
     # --- sampling and log-probs -------------------------------------------------------------
-    tau: float = 1.0  # τ: temperature; sampling and every log-prob use z/τ (TRL-new, OpenRLHF, verl)
+    tau: float = key(1.0, "τ: temperature; sampling and every log-prob use z/τ (TRL-new, OpenRLHF, verl)", positive(1e3))
     # --- reward and reference KL ------------------------------------------------------------
-    eos_handling: str = "subtract"  # a response with no EOS: "subtract" the penalty (TRL), "replace" the score (N+/OpenAI), "off"
-    missing_eos_penalty: float = 1.0  # subtracted from the score when eos_handling = "subtract"
-    missing_eos_score: float = -1.0  # the score given when eos_handling = "replace"
-    kl_placement: str = "reward"  # where KL to θ_ref enters: "reward" (TRL), "loss" (verl use_kl_loss), "both", "none" (verl default)
-    kl_estimator: str = "k1"  # KL(θ_old‖θ_ref) in the reward: k1 = d, k2 = d²/2, k3 = e^-d - 1 + d
-    beta: float = 0.05  # β: KL coefficient in the shaped reward (TRL kl_coef)
-    kl_loss_estimator: str = "k3"  # KL(θ‖θ_ref) as a loss term (verl kl_loss_type low_var_kl = k3)
-    kl_loss_coef: float = 0.001  # weight of the KL loss term (verl kl_loss_coef)
-    reward_whiten: str = "off"  # "on": r ← (r - μ)/√(var + eps) + μ over real tokens (TRL whiten_rewards, OpenAI-2019)
+    eos_handling: str = key("subtract", "a response with no EOS: subtract the penalty (TRL), replace the score (N+/OpenAI), or off",
+                            OneOf(("subtract", "replace", "off")))
+    missing_eos_penalty: float = key(1.0, "subtracted from the score when eos_handling = subtract", non_negative())
+    missing_eos_score: float = key(-1.0, "the score given when eos_handling = replace", Range(-MAX_MAGNITUDE, MAX_MAGNITUDE))
+    kl_placement: str = key("reward", "where KL to θ_ref enters: reward (TRL), loss (verl use_kl_loss), both, none (verl default)",
+                            OneOf(("reward", "loss", "both", "none")))
+    kl_estimator: str = key("k1", "KL(θ_old‖θ_ref) in the reward: k1 = d, k2 = d²/2, k3 = e^-d - 1 + d", OneOf(KL_ESTIMATORS))
+    beta: float = key(0.05, "β: KL coefficient in the shaped reward (TRL kl_coef)", non_negative())
+    kl_loss_estimator: str = key("k3", "KL(θ‖θ_ref) as a loss term (verl kl_loss_type low_var_kl = k3)", OneOf(KL_ESTIMATORS))
+    kl_loss_coef: float = key(0.001, "weight of the KL loss term (verl kl_loss_coef)", non_negative())
+    reward_whiten: str = key("off", "on: r ← (r - μ)/√(var + eps) + μ over real tokens (TRL whiten_rewards, OpenAI-2019)", OneOf(("off", "on")))
     # --- advantages -------------------------------------------------------------------------
-    gamma: float = 1.0  # γ: discount
-    lam: float = 0.95  # λ: GAE trace parameter (TRL 0.95; OpenRLHF and verl use 1.0)
-    adv_whiten: str = "unbiased"  # advantage whitening: "unbiased" (TRL, verl), "population" (OpenRLHF, OpenAI), "off"
-    whiten_eps: float = 1e-8  # added to the variance inside the square root when whitening
+    gamma: float = key(1.0, "γ: discount", UNIT)
+    lam: float = key(0.95, "λ: GAE trace parameter (TRL 0.95; OpenRLHF and verl 1.0)", UNIT)
+    adv_whiten: str = key("unbiased", "advantage whitening: unbiased variance (TRL, verl), population (OpenRLHF, OpenAI), off",
+                          OneOf(("unbiased", "population", "off")))
+    whiten_eps: float = key(1e-8, "added to the variance inside the square root when whitening", positive(1.0))
     # --- losses -----------------------------------------------------------------------------
-    logratio_clamp: float = 0.0  # clamp ℓ_θ - ℓ_old to ±this before exp (OpenRLHF, verl: 20); 0 = off (TRL)
-    eps: float = 0.2  # ε (ε_low): policy clip range, ρ kept in [1-ε, 1+ε_high]
-    eps_high: float = 0.2  # ε_high: upper clip range ("clip-higher" when > ε; DAPO 0.28)
-    dual_clip: float = 0.0  # c: for Â < 0 the loss is capped at -c·Â (verl 3.0); 0 = off (TRL, OpenRLHF)
-    eps_v: float = 0.2  # ε_v: value clip range around V_old (TRL 0.2; OpenRLHF, verl 0.5)
-    loss_agg: str = "token-mean"  # "token-mean", "seq-mean-token-mean" (GRPO paper), "seq-mean-token-sum" (Dr.GRPO)
-    vf_coef: float = 0.1  # c_v: weight of the value loss in the total loss (TRL)
-    ent_coef: float = 0.0  # c_H: entropy bonus weight (TRL: 0, entropy is a diagnostic only)
+    logratio_clamp: float = key(0.0, "clamp ℓ_θ - ℓ_old to ±this before exp (OpenRLHF, verl: 20); 0 = off (TRL)", non_negative(100.0))
+    eps: float = key(0.2, "ε (ε_low): policy clip range, ρ kept in [1-ε, 1+ε_high]", Range(0.0, 1.0, lo_open=True, hi_open=True))
+    eps_high: float = key(0.2, "ε_high: upper clip range (clip-higher when > ε; DAPO 0.28)", positive(1e3))
+    dual_clip: float = key(0.0, "c: for Â < 0 the loss is capped at -c·Â (verl 3.0); 0 = off (TRL, OpenRLHF)",
+                           Range(1.0, MAX_MAGNITUDE, lo_open=True, also=(0.0,)))
+    eps_v: float = key(0.2, "ε_v: value clip range around V_old (TRL 0.2; OpenRLHF, verl 0.5)", positive())
+    loss_agg: str = key("token-mean", "token-mean, seq-mean-token-mean (GRPO paper), seq-mean-token-sum (Dr. GRPO)",
+                        OneOf(("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")))
+    vf_coef: float = key(0.1, "c_v: weight of the value loss in the total loss (TRL)", non_negative())
+    ent_coef: float = key(0.0, "c_H: entropy bonus weight (TRL: 0, entropy is a diagnostic only)", non_negative())
     # --- adaptive KL controller (shown beside the fixed β) ----------------------------------
-    kl_target: float = 6.0  # target of objective/kl (Ziegler et al.: 6)
-    kl_horizon: float = 10000.0  # horizon of the controller
-    kl_ctl_clip: float = 0.2  # the proportional error is clipped to ±this
+    kl_target: float = key(6.0, "target of objective/kl (Ziegler et al.: 6)", positive())
+    kl_horizon: float = key(10000.0, "horizon of the adaptive KL controller", positive(1e9))
+    kl_ctl_clip: float = key(0.2, "the controller's proportional error is clipped to ±this", positive(1e3))
     # --- check rows -------------------------------------------------------------------------
-    check_tol: float = 1e-6  # a check row shows OK when its identity holds to within this
+    check_tol: float = key(1e-6, "a check row shows OK when its identity holds to within this", positive(1.0))
     # --- how the seeded inputs are drawn ----------------------------------------------------
-    init_scale: float = 1.0  # std of the θ_old and reward-model weights
-    ref_shift: float = 0.3  # std of θ_old - θ_ref: how far RL has already moved from the SFT model
-    update_scale: float = 0.3  # std of θ - θ_old: the simulated PPO update (large enough to clip)
-    eos_bias: float = 0.5  # added to θ_ref's EOS logit bias (inherited by θ_old, θ): responses end mid-window
-    preset: str = "small"  # which preset these values started from (provenance only)
-    convention: str = "default"  # which framework's switches were applied (provenance only)
+    init_scale: float = key(1.0, "std of the θ_old and reward-model weights", non_negative(5.0))
+    ref_shift: float = key(0.3, "std of θ_old - θ_ref: how far RL has already moved from the SFT model", non_negative(5.0))
+    update_scale: float = key(0.3, "std of θ - θ_old: the simulated PPO update (large enough to clip)", non_negative(5.0))
+    eos_bias: float = key(0.5, "added to θ_ref's EOS logit bias (inherited by θ_old, θ): responses end mid-window", non_negative(5.0))
+    preset: str = key("small", "the preset the values start from", "a preset name (see Presets)")
+    convention: str = key("default", "the framework whose switches are applied over the preset", "default or a convention name (see Conventions)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -102,6 +163,12 @@ class Config:
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
+
+
+ALLOWED: dict[str, Range | OneOf | str] = {f.name: f.metadata["allowed"] for f in fields(Config)}
+MEANING: dict[str, str] = {f.name: f.metadata["meaning"] for f in fields(Config)}
+# Text switches: the values each may take.
+SWITCHES: dict[str, tuple[str, ...]] = {k: a.choices for k, a in ALLOWED.items() if isinstance(a, OneOf)}
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -145,45 +212,35 @@ def _refuse(key: str, value: Any, allowed: str) -> None:
 
 
 def _check_values(c: Config) -> None:
-    """Ranges that keep every formula finite and every engine in agreement."""
-    limits = dict(batch_size=(1, 64), prompt_len=(1, 32), response_len=(1, 64), hidden=(1, 32))
-    for key, (lo, hi) in limits.items():
-        if not lo <= getattr(c, key) <= hi:
-            _refuse(key, getattr(c, key), f"must be an integer in [{lo}, {hi}]")
+    """Each key against its declared range or choices, then the vocabulary, which has rules of its own."""
+    for name, allowed in ALLOWED.items():
+        if isinstance(allowed, (Range, OneOf)) and getattr(c, name) not in allowed:
+            _refuse(name, getattr(c, name), f"must be {'one of ' if isinstance(allowed, OneOf) else 'in '}{allowed.text}")
     if not 2 <= c.V <= 64:
         _refuse("vocab", list(c.vocab), "must name between 2 and 64 tokens")
     if len(set(v.lower() for v in c.vocab)) != c.V:
         _refuse("vocab", list(c.vocab), "token names must be distinct (case-insensitively, as Excel compares)")
     for tok in c.vocab:
-        if not tok.strip() or any(ch in tok for ch in FORBIDDEN_TOKEN_CHARS) or len(tok) > 16:
-            _refuse("vocab", tok, f"a token name must be 1-16 characters, not blank, without any of {FORBIDDEN_TOKEN_CHARS}")
+        if not token_ok(tok):
+            _refuse("vocab", tok, f"a token name must be {TOKEN_RULE.removesuffix(', distinct case-insensitively')}")
     if c.eos not in c.vocab:
         _refuse("eos", c.eos, f"must be one of the vocab tokens {list(c.vocab)}")
-    if c.seed < 0 or c.seed >= 2**32:
-        _refuse("seed", c.seed, "must be an integer in [0, 2^32)")
-    for key in ("gamma", "lam"):
-        if not 0.0 <= getattr(c, key) <= 1.0:
-            _refuse(key, getattr(c, key), "must be in [0, 1]")
-    for key in ("tau", "eps", "eps_high", "eps_v", "whiten_eps", "kl_target", "kl_horizon", "kl_ctl_clip", "check_tol"):
-        if not getattr(c, key) > 0.0:
-            _refuse(key, getattr(c, key), "must be > 0")
-    if c.eps >= 1.0:
-        _refuse("eps", c.eps, "must be < 1 (the clip band is [1-ε, 1+ε_high] and ratios are positive)")
-    if c.dual_clip != 0.0 and c.dual_clip <= 1.0:
-        _refuse("dual_clip", c.dual_clip, "must be 0 (off) or > 1 (verl uses 3)")
-    for key in ("beta", "kl_loss_coef", "vf_coef", "ent_coef", "missing_eos_penalty", "logratio_clamp", "init_scale", "ref_shift", "update_scale", "eos_bias"):
-        if getattr(c, key) < 0.0:
-            _refuse(key, getattr(c, key), "must be >= 0")
-    for key, allowed in SWITCHES.items():
-        if getattr(c, key) not in allowed:
-            _refuse(key, getattr(c, key), f"must be one of {', '.join(allowed)}")
-    for key in ("init_scale", "ref_shift", "update_scale", "eos_bias"):
-        if getattr(c, key) > 5.0:
-            _refuse(key, getattr(c, key), "must be <= 5 (larger weights saturate tanh and softmax)")
     if c.convention not in ("default", *CONVENTIONS):
         _refuse("convention", c.convention, f"must be one of default, {', '.join(CONVENTIONS)}")
     if c.preset not in PRESETS:
         _refuse("preset", c.preset, f"must be one of {', '.join(PRESETS)}")
+
+
+def token_ok(tok: str) -> bool:
+    """A token name every engine treats as the same plain text, in a cell, in MATCH and in the file's XML.
+
+    Refused: blank; longer than 16; MATCH's wildcards and quote marks; control, format and
+    unassigned characters (Unicode category C*: invisible, and XML 1.0 cannot hold most of
+    them); `_xHHHH_`, which the .xlsx format decodes as one character (LibreOffice does, in a
+    formula's text result too). Anything else, `=1+1`, `#N/A`, `TRUE` or `1` included, is written and read as text
+    (tests/test_tokens.py holds every engine to that)."""
+    return (bool(tok.strip()) and len(tok) <= 16 and not XML_ESCAPE.search(tok)
+            and not any(ch in FORBIDDEN_TOKEN_CHARS or unicodedata.category(ch).startswith("C") for ch in tok))
 
 
 # Each framework's defaults for the switches (docs/ppo_math.md §10); `--convention NAME` applies them
@@ -248,23 +305,46 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_config(
-    preset: str = "small",
+    preset: str | None = None,
     toml_path: Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     convention: str | None = None,
     **values: Any,
 ) -> Config:
-    """Defaults <- preset <- convention <- TOML file <- overrides (`key=value` strings) <- keyword values."""
-    if preset not in PRESETS:
-        raise ConfigError(f"preset {preset!r}: must be one of {', '.join(PRESETS)}")
-    if convention is not None and convention not in CONVENTIONS:
-        raise ConfigError(f"convention {convention!r}: must be one of {', '.join(CONVENTIONS)}")
-    merged: dict[str, Any] = {"preset": preset, **PRESETS[preset], "convention": convention or "default", **CONVENTIONS.get(convention or "", {})}
+    """Defaults <- preset <- convention <- TOML file <- overrides (`key=value` strings) <- keyword values.
+
+    `preset` and `convention` choose the two layers under every other key, wherever they are
+    given (these arguments, the TOML file, `--set`), so `preset = "large"` in a file is exactly
+    `--preset large`. Given twice with different values they are refused: the workbook's labels
+    must never disagree with its numbers.
+    """
+    sources = [("the command line", {k: v for k, v in (("preset", preset), ("convention", convention)) if v is not None})]
     if toml_path is not None:
-        merged.update(read_toml(toml_path))
-    merged.update(parse_override(text) for text in overrides)
-    merged.update({key: _coerce(key, value) for key, value in values.items()})
-    return Config(**merged)
+        sources.append((f"config file {toml_path}", read_toml(toml_path)))
+    sources.append(("--set", dict(parse_override(text) for text in overrides)))
+    sources.append(("the keyword arguments", {key: _coerce(key, value) for key, value in values.items()}))
+    chosen = {"preset": "small", "convention": "default"}
+    given: dict[str, str] = {}
+    for where, layer in sources:
+        for k in chosen.keys() & layer.keys():
+            if k in given and layer[k] != chosen[k]:
+                raise ConfigError(f"config key '{k}' is given twice: {chosen[k]!r} in {given[k]} and {layer[k]!r} in {where}; keep one")
+            chosen[k], given[k] = layer[k], where
+    if chosen["preset"] not in PRESETS:
+        raise ConfigError(f"preset {chosen['preset']!r} ({given['preset']}): must be one of {', '.join(PRESETS)}")
+    if chosen["convention"] not in ("default", *CONVENTIONS):
+        raise ConfigError(f"convention {chosen['convention']!r} ({given['convention']}): must be one of default, {', '.join(CONVENTIONS)}")
+    merged: dict[str, Any] = {**PRESETS[chosen["preset"]], **CONVENTIONS.get(chosen["convention"], {})}
+    for _, layer in sources:
+        merged.update(layer)
+    return Config(**{**merged, **chosen})
+
+
+def departures(config: Config) -> list[str]:
+    """The keys whose value is not what the config's preset and convention give: set by hand, and
+    named beside the preset and convention wherever the workbook shows them."""
+    base = load_config(config.preset, convention=config.convention)
+    return [f.name for f in fields(Config) if getattr(config, f.name) != getattr(base, f.name)]
 
 
 def as_dict(config: Config) -> dict[str, Any]:
@@ -272,4 +352,5 @@ def as_dict(config: Config) -> dict[str, Any]:
     return {f.name: (list(v) if isinstance(v := getattr(config, f.name), tuple) else v) for f in fields(config)}
 
 
-__all__ = ["Config", "ConfigError", "PRESETS", "KL_ESTIMATORS", "SWITCHES", "CONVENTIONS", "load_config", "parse_override", "as_dict"]
+__all__ = ["Config", "ConfigError", "PRESETS", "KL_ESTIMATORS", "SWITCHES", "CONVENTIONS", "ALLOWED", "MEANING", "Range", "OneOf",
+           "load_config", "departures", "parse_override", "as_dict"]

@@ -60,6 +60,8 @@ from formulas.functions.operators import OPERATORS
 from formulas.ranges import _reshape_array_as_excel
 from formulas.tokens.operand import Error, XlError
 
+from blueprint.cellvalues import ErrorValue, Formula
+
 CellKey = tuple[str, int, int]
 Ref = tuple[str, int, int, int, int]  # sheet, first row, first col, last row, last col (0-based, inclusive)
 
@@ -617,7 +619,7 @@ def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable
     say = progress or (lambda _msg: None)
     sheets = {key[0].upper(): key[0] for key in cells}
     name_refs, texts = resolve_names(names, sheets)
-    texts.update((k, v) for k, v in cells.items() if isinstance(v, str) and v.startswith("="))
+    texts.update((k, v) for k, v in cells.items() if isinstance(v, Formula))
     keys = list(texts)
     say(f"fastcalc: cutting {len(keys)} formulas into shapes")
     table = RefTable()
@@ -630,7 +632,7 @@ def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable
         if lv:
             batches[lv][shape_of[i]].append(i)
     by_level = [[batches[lv][sid] for sid in sorted(batches[lv])] for lv in sorted(batches)]
-    constants = {k: ERRORS.get(v, v) if isinstance(v, str) else v for k, v in cells.items() if k not in texts}
+    constants = {k: ERRORS.get(v, v) if isinstance(v, ErrorValue) else v for k, v in cells.items() if k not in texts}
     return Plan(keys, shapes, shape_of, refs_of, table, circular, by_level, constants)
 
 
@@ -801,7 +803,8 @@ def assist(conn: Channel, plan: Plan) -> None:
 def evaluate(cells: dict[CellKey, object], names: dict[str, str],
              progress: Callable[[str], None] | None = None) -> dict[CellKey, object]:
     """Every formula cell's value by (sheet, row, col) (0-based).
-    cells: every non-empty cell of the workbook — numbers/str constants, or formula text starting with "=".
+    cells: every non-empty cell of the workbook — constants (numbers, bools, text, ErrorValue), or a Formula
+    (blueprint.cellvalues: text starting with "=" is text unless it is a Formula).
     names: workbook-level defined names -> target text, e.g. {"beta": "Config!$B$25", "mask": "Rollout!$B$48:$E$49"}.
     progress: called now and then with a short message (which sheet / how far) on long runs."""
     return run(plan(cells, names, progress), progress)

@@ -160,9 +160,7 @@ def recalculated_values(src: Path, timeout: float = 300) -> dict[tuple[str, str]
             for ws in formulas.worksheets
             for row in ws.iter_rows()
             for cell in row
-            if cell.data_type == "f"
-            or isinstance(cell.value, ArrayFormula)
-            or (isinstance(cell.value, str) and cell.value.startswith("="))
+            if cell.data_type == "f" or isinstance(cell.value, ArrayFormula)  # text that starts with `=` is text
         ]
     finally:
         formulas.close()

@@ -16,6 +16,7 @@ from xml.etree.ElementTree import iterparse
 import numpy as np
 from xlsxwriter.utility import xl_col_to_name
 
+from blueprint.cellvalues import ErrorValue, Formula, is_formula
 from blueprint.config import Config, ConfigError
 from blueprint.errors import BlueprintError
 from blueprint.layout import HYPERPARAMETERS, SHEETS, Dims, Layout, build_layout
@@ -28,7 +29,7 @@ DIM_KEYS = {"B": "batch_size", "P": "prompt_len", "T": "response_len", "V": None
 
 
 class Cells:
-    """A workbook's cells by (sheet, row, col), 0-based: constants, or formula text starting with `=`."""
+    """A workbook's cells by (sheet, row, col), 0-based: constants (text, numbers, ErrorValue), or a Formula."""
 
     def __init__(self, values: dict[CellKey, Any], sheets: list[str], path: Path, names: dict[str, str] | None = None,
                  cached: dict[CellKey, Any] | None = None):
@@ -118,7 +119,9 @@ def _read_sheet(part: IO[bytes], title: str, strings: list, values: dict[CellKey
                 value = strings[int(v)]
             elif kind == "b":
                 value = v.strip() in ("1", "true")
-            else:  # str, e (an error value's text), d (an ISO date, left as text)
+            elif kind == "e":
+                value = ErrorValue(v)
+            else:  # str (a formula's text result), d (an ISO date, left as text)
                 value = v
             f = c.find(_F)
             key = (title, row - 1, col - 1)
@@ -136,7 +139,7 @@ def _column(letters: str) -> int:
     return functools.reduce(lambda n, ch: n * 26 + ord(ch) - 64, letters.upper(), 0)
 
 
-def _formula(f: Any, where: str, shared: dict[str, Any]) -> str:
+def _formula(f: Any, where: str, shared: dict[str, Any]) -> Formula:
     """A `<f>` element's formula text for the cell at `where`, with `=`."""
     text = "=" + (f.text or "")
     if f.get("t") == "shared":
@@ -147,7 +150,7 @@ def _formula(f: Any, where: str, shared: dict[str, Any]) -> str:
             shared[si] = Translator(text, where)
         elif si in shared:
             text = shared[si].translate_formula(where)
-    return text
+    return Formula(text)
 
 
 def refuse_external(cells: Cells) -> None:
@@ -158,7 +161,7 @@ def refuse_external(cells: Cells) -> None:
         if "[" in target:
             raise BlueprintError(f"{cells.path}: defined name {name!r} points at another workbook ({target}); a blueprint never does — remove the name or regenerate")
     for (sheet, r, c), v in cells.values.items():
-        if isinstance(v, str) and v.startswith("=") and "[" in v:  # cheap filter, then the linter's exact rule
+        if is_formula(v) and "[" in v:  # cheap filter, then the linter's exact rule
             if any(i.rule == "external-reference" for i in lint_formula(v)):
                 cell = f"{sheet}!{xl_col_to_name(c)}{r + 1}"
                 raise BlueprintError(f"{cells.path}: formula at {cell} points at another workbook ({v[:80]}); a blueprint never does and we never open external files — fix the formula or regenerate")
@@ -210,8 +213,9 @@ def _array(cells: Cells, layout: Layout, sheet: str, quantity: str) -> np.ndarra
 def _text(cells: Cells, layout: Layout, sheet: str, quantity: str, idx: tuple[int, ...] = ()) -> str:
     r, c = layout.block(sheet, quantity).pos(idx)
     v = cells.get(sheet, r, c)
-    if not isinstance(v, str):
-        raise BlueprintError(f"{cells.path}: {layout.cell(sheet, quantity, *idx)} ({quantity}) holds {v!r}, not text")
+    if not isinstance(v, str) or is_formula(v) or isinstance(v, ErrorValue):
+        what = "a formula" if is_formula(v) else "an error value" if isinstance(v, ErrorValue) else repr(v)
+        raise BlueprintError(f"{cells.path}: {layout.cell(sheet, quantity, *idx)} ({quantity}) holds {what}, not text; type the text back")
     return v
 
 

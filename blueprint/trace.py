@@ -20,6 +20,7 @@ from typing import Any
 from openpyxl.formula.tokenizer import Token, Tokenizer
 from openpyxl.utils import column_index_from_string, get_column_letter
 
+from blueprint.cellvalues import is_formula
 from blueprint.errors import BlueprintError
 
 MAX_ROWS, MAX_COLS = 1_048_576, 16_384  # Excel's grid: rows 1..1048576, columns A..XFD
@@ -312,7 +313,7 @@ class Tracer:
 
 
 def _is_formula(v: Any) -> bool:
-    return isinstance(v, str) and v.startswith("=") and len(v) > 1
+    return is_formula(v) and len(v) > 1
 
 
 # ------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from xlsxwriter.utility import xl_rowcol_to_cell
 
+from blueprint.cellvalues import is_formula
 from blueprint.layout import SHEETS
 from blueprint.readback import Cells, read_cells, read_config, read_inputs
 from blueprint.workbook import Blueprint, Cell, build
@@ -311,7 +312,7 @@ def expect(bp: Blueprint, cells: Cells) -> Expectations:
     problems = [Problem("sheet-renamed", sheet, "A1", "", "", sheet, actual) for sheet, actual in cells.renamed.items()]
     problems += [Problem("sheet-missing", sheet, "A1", "", "", sheet, None) for sheet in cells.missing]
     order = {sheet: i for i, sheet in enumerate(SHEETS)}
-    found = sorted((order.get(key[0], 99), key) for key, v in cells.values.items() if isinstance(v, str) and v.startswith("="))
+    found = sorted((order.get(key[0], 99), key) for key, v in cells.values.items() if is_formula(v))
     checks: list[Check] = []
     for _, key in found:
         want = expected.get(key)

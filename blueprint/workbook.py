@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 import sheets
-from blueprint.config import Config
+from blueprint.config import Config, ConfigError, departures, load_config
 from blueprint.inputs import hyper
 from blueprint.layout import (
     HYPERPARAMETERS,
@@ -23,7 +23,7 @@ from blueprint.layout import (
     Layout,
     build_layout,
 )
-from reference import Inputs, Quantities, RNNWeights, ValueHead, run
+from reference import Hyper, Inputs, Quantities, RNNWeights, ValueHead, run
 
 # Workbook-level names for the key quantities (docs/design.md §4): name -> (sheet, quantity).
 NAMED_QUANTITIES = {
@@ -77,8 +77,11 @@ def dims_of(config: Config) -> Dims:
 
 
 def expected(config: Config, inputs: Inputs) -> Quantities:
-    """The reference's quantities plus the few the workbook shows as text or on Config."""
-    q = run(inputs, hyper(config))
+    """The reference's quantities plus the few the workbook shows as text or on Config.
+
+    Overflow is not warned about here: `refuse_non_finite` turns it into one line for the user."""
+    with np.errstate(all="ignore"):
+        q = run(inputs, hyper(config))
     vocab = np.array(config.vocab, dtype=object)
     for sheet in ("Rollout", "Reward", "KL", "Ratio"):
         q[sheet, "x_name"] = vocab[q[sheet, "x"]]
@@ -120,6 +123,7 @@ def build(config: Config, inputs: Inputs) -> Blueprint:
     layout = build_layout(dims_of(config))
     bp = Blueprint(config, layout)
     consts, q = constants(config, inputs), expected(config, inputs)
+    refuse_non_finite(config, inputs, layout, q)
     for block in layout.blocks.values():
         if block.kind != "formula":
             arr = consts[block.sheet, block.quantity]
@@ -133,6 +137,37 @@ def build(config: Config, inputs: Inputs) -> Blueprint:
         block = layout.block(sheet, quantity)
         bp.names[name] = layout.range(sheet, quantity, here="", absolute=True) if block.shape else layout.a1(sheet, quantity, here="", absolute=True)
     return bp
+
+
+def first_non_finite(layout: Layout, q: Quantities) -> tuple[str, Any] | None:
+    """The first formula cell, in reading order (upstream first), whose reference value is inf or nan:
+    its `Sheet!A1 quantity[idx]` and the value."""
+    for block in layout.blocks.values():
+        arr = q.get((block.sheet, block.quantity))
+        if block.kind != "formula" or arr is None or not np.issubdtype(np.asarray(arr).dtype, np.number):
+            continue
+        bad = np.argwhere(~np.isfinite(arr))
+        if len(bad):
+            idx = tuple(int(i) for i in bad[0])
+            return f"{layout.cell(block.sheet, block.quantity, *idx)} {block.quantity}{list(idx) if idx else ''}", arr[idx]
+    return None
+
+
+def refuse_non_finite(config: Config, inputs: Inputs, layout: Layout, q: Quantities) -> None:
+    """Every number of a blueprint is finite, or nothing is written or judged: one line naming the cell
+    and, when resetting one hyperparameter to its preset's value makes everything finite, that key."""
+    bad = first_non_finite(layout, q)
+    if bad is None:
+        return
+    where, value = bad
+    base = load_config(config.preset, convention=config.convention)
+    for key in departures(config):
+        if isinstance(getattr(config, key), float) and key in Hyper.__dataclass_fields__:
+            if first_non_finite(layout, expected(config.replace(**{key: getattr(base, key)}), inputs)) is None:
+                raise ConfigError(f"config key '{key}' = {getattr(config, key)!r} makes {where} {value}: every number of the blueprint "
+                                  f"must be finite; bring {key} closer to {getattr(base, key)!r}")
+    raise ConfigError(f"{where} would be {value}: the weights and hyperparameters overflow a double; "
+                      "use smaller weights on Weights or less extreme values on Config")
 
 
 def _plain(x: Any) -> Any:

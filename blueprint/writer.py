@@ -20,9 +20,9 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 import sheets
 from blueprint import __version__, guide
-from blueprint.config import SWITCHES, as_dict
+from blueprint.config import ALLOWED, SWITCHES, Config, OneOf, Range, as_dict, departures
 from blueprint.errors import BlueprintError
-from blueprint.layout import SHEETS, TITLE_ROWS, Block, Layout, sheet_prefix
+from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, sheet_prefix
 from blueprint.workbook import Blueprint, Cell
 
 CREATED = _dt.datetime(2024, 1, 1)  # fixed, so equal content gives a byte-identical file
@@ -301,7 +301,7 @@ def _write_guide(w: Any, fmt: dict, bp: Blueprint, command: str) -> None:
         w.write_url(row + k, 2, f"internal:{target}", fmt["link"], string=target.replace("'", ""))
     row += len(guide.PIECES) + 2
     c = bp.config
-    w.write_string(row, 0, f"Convention: {c.convention}", fmt["label"])
+    w.write_string(row, 0, f"Convention: {with_departures(c, 'convention')}", fmt["label"])
     w.write_string(row, 1, "the switches on Config, as this workbook was generated (flip them on Config: everything re-flows)")
     config_labels = labels_of("Config")
     for k, key in enumerate(SWITCHES, start=1):
@@ -309,33 +309,43 @@ def _write_guide(w: Any, fmt: dict, bp: Blueprint, command: str) -> None:
         w.write_string(row + k, 1, config_labels[key])
     row += len(SWITCHES) + 2
     w.write_string(row, 0, "Provenance", fmt["label"])
-    prov = {"tool": f"rlhf-ppo-blueprint {__version__}", "command": command or "blueprint generate", **{k: str(v) for k, v in as_dict(c).items()}}
+    prov = {"tool": f"rlhf-ppo-blueprint {__version__}", "command": command or "blueprint generate", **{k: str(v) for k, v in as_dict(c).items()},
+            "preset": with_departures(c, "preset"), "convention": with_departures(c, "convention")}
     for k, (key, value) in enumerate(prov.items(), start=1):
         w.write_string(row + k, 0, key)
         w.write_string(row + k, 1, value)
 
 
+def with_departures(c: Config, which: str) -> str:
+    """`verl`, or `verl (set by hand: beta, dual_clip)`: a preset or convention label never claims numbers it does not
+    give. The convention owns the keys on Config; the preset the dimensions, vocabulary, seed and input scales."""
+    own = [k for k in departures(c) if (k in HYPERPARAMETERS) == (which == "convention") and k not in ("preset", "convention")]
+    return getattr(c, which) + (f" (set by hand: {', '.join(own)})" if own else "")
+
+
 def _validate_config(w: Any, bp: Blueprint) -> None:
-    """Refuse a bad edit in Excel and LibreOffice themselves, with the rule as the input message."""
+    """Refuse a bad edit in Excel and LibreOffice themselves: each cell's rule is its key's declared range or choices."""
     labels = labels_of("Config")
-    rules: dict[str, dict[str, Any]] = {}
-    for key, allowed in SWITCHES.items():
-        rules[key] = {"validate": "list", "source": list(allowed)}
-    for key in ("gamma", "lam"):
-        rules[key] = {"validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1}
-    for key in ("tau", "eps_high", "eps_v", "whiten_eps", "kl_target", "kl_horizon", "kl_ctl_clip", "check_tol"):
-        rules[key] = {"validate": "decimal", "criteria": ">", "value": 0}
-    for key in ("beta", "kl_loss_coef", "vf_coef", "ent_coef", "missing_eos_penalty", "logratio_clamp"):
-        rules[key] = {"validate": "decimal", "criteria": ">=", "value": 0}
-    rules["eps"] = {"validate": "decimal", "criteria": "between", "minimum": 1e-9, "maximum": 0.999999999}
-    rules["missing_eos_score"] = {"validate": "decimal", "criteria": "between", "minimum": -1e9, "maximum": 1e9}
-    dual = bp.layout.a1("Config", "dual_clip")
-    rules["dual_clip"] = {"validate": "custom", "value": f"=OR({dual}=0,{dual}>1)"}
-    for key, rule in rules.items():
+    for key in HYPERPARAMETERS:
         r, c = bp.layout.block("Config", key).pos(())
-        message = labels[key][:250]
-        w.data_validation(r, c, r, c, {**rule, "input_title": key[:32], "input_message": message,
+        message = f"{labels[key]}; allowed: {ALLOWED[key].text}"[:250]
+        w.data_validation(r, c, r, c, {**excel_rule(ALLOWED[key], xl_rowcol_to_cell(r, c)), "input_title": key[:32], "input_message": message,
                                         "error_title": f"{key}: not allowed"[:32], "error_message": f"{key}: {message}"[:250]})
+
+
+def excel_rule(allowed: Range | OneOf, cell: str) -> dict[str, Any]:
+    """xlsxwriter's data validation for a declared Range or OneOf: a list, `decimal between` for a closed
+    interval, otherwise a custom formula over the cell (open ends, single values allowed outside)."""
+    if isinstance(allowed, OneOf):
+        return {"validate": "list", "source": list(allowed.choices)}
+    if not (allowed.lo_open or allowed.hi_open or allowed.also) and None not in (allowed.lo, allowed.hi):
+        return {"validate": "decimal", "criteria": "between", "minimum": allowed.lo, "maximum": allowed.hi}
+    ends = [f"{cell}{op}{bound:.15g}" for bound, op in ((allowed.lo, ">" if allowed.lo_open else ">="), (allowed.hi, "<" if allowed.hi_open else "<="))
+            if bound is not None]
+    test = f"AND({','.join(ends)})"
+    if allowed.also:
+        test = f"OR({','.join(f'{cell}={a:.15g}' for a in allowed.also)},{test})"
+    return {"validate": "custom", "value": f"={test}"}
 
 
 def _conditional_formats(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:

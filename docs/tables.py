@@ -1,13 +1,14 @@
-"""Print the README's generated tables: presets and their formula cells, conventions and their switches.
+"""Print the README's generated tables: presets and their formula cells, every configuration key, conventions and their switches.
 
     python docs/tables.py          # paste into README.md; tests/test_readme.py checks they match
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
-from blueprint.config import CONVENTIONS, PRESETS, SWITCHES, load_config
+from blueprint.config import ALLOWED, CONVENTIONS, MEANING, PRESETS, SWITCHES, Config, load_config
 from blueprint.inputs import make_inputs
 from blueprint.layout import SHEETS
 from blueprint.workbook import build
@@ -27,6 +28,27 @@ def presets_table() -> str:
     return "\n".join(lines)
 
 
+def config_keys_table() -> str:
+    """Every key of Config, as declared: name, default, what it allows, what it means."""
+    lines = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    for name, allowed in ALLOWED.items():
+        default = getattr(Config(), name)
+        shown = ", ".join(default) if isinstance(default, tuple) else default
+        allowed_cell = _text(allowed) if isinstance(allowed, str) else _code(allowed.text)
+        lines.append(f"| `{name}` | {_code(shown)} | {allowed_cell} | {_text(MEANING[name])} |")
+    return "\n".join(lines)
+
+
+def _code(value: object) -> str:
+    """A code span in a Markdown table cell (pipes still need escaping there)."""
+    return "`" + str(value).replace("|", "\\|") + "`"
+
+
+def _text(value: str) -> str:
+    """Plain text in a Markdown table cell: characters Markdown would read as markup escaped."""
+    return re.sub(r"([\\|*_<>~`])", r"\\\1", value)
+
+
 def conventions_table() -> str:
     default = load_config()
     lines = ["| switch | default | " + " | ".join(CONVENTIONS) + " |", "|---" * (2 + len(CONVENTIONS)) + "|"]
@@ -38,4 +60,5 @@ def conventions_table() -> str:
 
 if __name__ == "__main__":
     print(presets_table(), end="\n\n")
+    print(config_keys_table(), end="\n\n")
     print(conventions_table())

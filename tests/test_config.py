@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from blueprint.config import PRESETS, Config, ConfigError, as_dict, load_config, parse_override
+from blueprint.config import PRESETS, Config, ConfigError, as_dict, departures, load_config, parse_override
 from blueprint.errors import BlueprintError
 
 
@@ -152,6 +153,18 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("seed<0", dict(seed=-1), "seed", r"-1"),
     ("kl_estimator", dict(kl_estimator="k4"), "kl_estimator", r"k4"),
     ("hidden-too-big", dict(hidden=33), "hidden", r"33"),
+    ("beta-too-big", dict(beta=1e7), "beta", r"10000000\.0"),
+    ("missing_eos_penalty-1e300-set", dict(overrides=["missing_eos_penalty=1e300"]), "missing_eos_penalty", r"1e\+300"),
+    ("dual_clip=1", dict(dual_clip=1.0), "dual_clip", r"= 1\.0:"),
+    ("vocab-control", dict(vocab=["a\x01", "b", "<eos>"]), "vocab", r"'a\\x01'"),
+    ("vocab-newline", dict(vocab=["a\nb", "b", "<eos>"]), "vocab", r"'a\\nb'"),
+    ("vocab-tab", dict(vocab=["a\tb", "b", "<eos>"]), "vocab", r"'a\\tb'"),
+    ("vocab-zero-width", dict(vocab=["a\u200b", "b", "<eos>"]), "vocab", r"'a\\u200b'"),
+    ("vocab-apostrophe", dict(vocab=["'a", "b", "<eos>"]), "vocab", r"\"'a\""),
+    ("vocab-xml-escape", dict(vocab=["_x0041_", "b", "<eos>"]), "vocab", r"'_x0041_'"),
+    ("vocab-too-long", dict(vocab=["a" * 17, "b", "<eos>"]), "vocab", r"a{17}"),
+    ("convention-unknown-set", dict(overrides=["convention=trlx"]), "convention", r"trlx"),
+    ("preset-unknown-set", dict(overrides=["preset=huge"]), "preset", r"huge"),
 ]
 
 
@@ -223,3 +236,92 @@ def test_set_without_equals_refused(text: str) -> None:
         load_config(overrides=[text])
     msg = str(info.value)
     assert "KEY=VALUE" in msg and repr(text) in msg
+
+
+# --------------------------------------------------------------------------------------------
+# preset and convention: applied wherever they are given, refused when given twice differently
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["toml", "set", "argument"])
+def test_preset_and_convention_apply_from_any_source(tmp_path: Path, where: str) -> None:
+    """`preset = "large"` in a file, `--set convention=verl`: the numbers are those of --preset / --convention."""
+    kwargs: dict[str, Any] = {
+        "toml": dict(toml_path=_toml(tmp_path, 'preset = "large"\nconvention = "verl"\n')),
+        "set": dict(overrides=["preset=large", "convention=verl"]),
+        "argument": dict(preset="large", convention="verl"),
+    }[where]
+    c = load_config(**kwargs)
+    assert (c.preset, c.convention) == ("large", "verl")
+    assert (c.batch_size, c.response_len, c.V) == (8, 16, 12)
+    assert (c.beta, c.kl_placement, c.dual_clip, c.lam, c.eps_v) == (0.001, "none", 3.0, 1.0, 0.5)
+    assert departures(c) == []
+
+
+def test_a_key_in_the_toml_file_beats_the_convention_it_names(tmp_path: Path) -> None:
+    c = load_config(toml_path=_toml(tmp_path, 'convention = "verl"\nbeta = 0.5\n'))
+    assert (c.convention, c.beta, c.dual_clip) == ("verl", 0.5, 3.0)
+    assert departures(c) == ["beta"]
+
+
+@pytest.mark.parametrize(("kwargs", "shown"), [
+    (dict(preset="medium", overrides=["preset=large"]), r"'medium' in the command line and 'large' in --set"),
+    (dict(convention="trl", overrides=["convention=verl"]), r"'trl' in the command line and 'verl' in --set"),
+    (dict(overrides=["convention=default"], convention="verl"), r"'verl' in the command line and 'default' in --set"),
+])
+def test_preset_or_convention_given_twice_differently_is_refused(kwargs: dict[str, Any], shown: str) -> None:
+    with pytest.raises(ConfigError, match=shown) as info:
+        load_config(**kwargs)
+    assert "\n" not in str(info.value) and "keep one" in str(info.value)
+
+
+def test_preset_given_twice_alike_is_fine(tmp_path: Path) -> None:
+    assert load_config("large", toml_path=_toml(tmp_path, 'preset = "large"\n'), overrides=["preset=large"]).batch_size == 8
+
+
+def test_cli_set_convention_writes_the_conventions_numbers_and_labels(tmp_path: Path) -> None:
+    """The issue's case: `--set convention=verl` used to change only the Guide's label."""
+    import openpyxl
+
+    from blueprint.cli import main
+    from blueprint.readback import read_blueprint
+
+    path = tmp_path / "v.xlsx"
+    assert main(["generate", "-o", str(path), "--set", "convention=verl", "--set", "beta=0.25"]) == 0
+    config, _, _, _ = read_blueprint(path)
+    assert (config.beta, config.kl_placement, config.dual_clip, config.logratio_clamp) == (0.25, "none", 3.0, 20.0)
+    guide = [c.value for row in openpyxl.load_workbook(path, read_only=True)["Guide"].iter_rows() for c in row if isinstance(c.value, str)]
+    assert "Convention: verl (set by hand: beta)" in guide
+
+
+def test_cli_toml_preset_writes_the_presets_dimensions(tmp_path: Path) -> None:
+    from blueprint.cli import main
+    from blueprint.readback import read_blueprint
+
+    path = tmp_path / "large.xlsx"
+    assert main(["generate", "-o", str(path), "--config", str(_toml(tmp_path, 'preset = "large"\n'))]) == 0
+    config, _, _, _ = read_blueprint(path)
+    assert (config.batch_size, config.prompt_len, config.response_len, config.V, config.hidden) == (8, 4, 16, 12, 8)
+
+
+# --------------------------------------------------------------------------------------------
+# Every number finite, or nothing written
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("override", "key", "where"), [
+    ("tau=1e-300", "tau", r"KL!B\d+ k2\[0, 0\] inf"),
+    ("tau=1e-6", "tau", r"Total!B\d+ total_loss nan"),
+])
+def test_a_configuration_whose_reference_is_not_finite_is_refused_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                                  override: str, key: str, where: str) -> None:
+    from blueprint.cli import main
+
+    path = tmp_path / "never.xlsx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a NumPy RuntimeWarning on the way fails the test
+        assert main(["generate", "-o", str(path), "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"config key '{key}' = [^ ]+ makes {where}: every number of the blueprint must be finite", err), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # not even a temporary file

@@ -14,6 +14,7 @@ import pytest
 import xlsxwriter
 
 from blueprint.api import generate
+from blueprint.cellvalues import Formula, is_formula
 from blueprint.config import load_config
 from blueprint.engine import formulas_values
 from blueprint.fastcalc import CIRCULAR, UNSUPPORTED, RefTable, evaluate, split_formula
@@ -28,7 +29,7 @@ def same(got: object, want: object) -> bool:
 
 
 def formula_cells(path: Path) -> dict[tuple[str, int, int], str]:
-    return {k: v for k, v in load_cells(path).values.items() if isinstance(v, str) and v.startswith("=")}
+    return {k: v for k, v in load_cells(path).values.items() if is_formula(v)}
 
 
 def fast_and_stock(path: Path) -> tuple[dict, dict]:
@@ -119,8 +120,8 @@ def test_names_sheets_and_strings_resolve_as_stock_does(tmp_path: Path) -> None:
 
 def test_functions_that_need_references_and_unparsable_formulas_are_refused_not_guessed() -> None:
     said: list[str] = []
-    fast = evaluate({("S", 0, 0): "=ROW(B7)", ("S", 1, 0): "=COLUMNS(B1:D1)+1", ("S", 2, 0): "=(B1:B2,B3)", ("S", 3, 0): "=1+",
-                     ("S", 4, 0): "=SUM(B1:B2 B2:B3)", ("S", 5, 0): "=A1+1"}, {}, said.append)
+    texts = ["=ROW(B7)", "=COLUMNS(B1:D1)+1", "=(B1:B2,B3)", "=1+", "=SUM(B1:B2 B2:B3)", "=A1+1"]
+    fast = evaluate({("S", r, 0): Formula(text) for r, text in enumerate(texts)}, {}, said.append)
     assert [fast["S", r, 0] for r in range(6)] == [UNSUPPORTED] * 5 + ["#VALUE!"]
     assert said and all(m.startswith("fastcalc: ") for m in said)
 

@@ -26,7 +26,7 @@ def openpyxl_cells(path: Path) -> tuple[dict, dict]:
                      if getattr(c, "value", None) is not None})
         wb.close()
     values, cached = both
-    return values, {k: cached.get(k) for k, v in values.items() if isinstance(v, str) and v.startswith("=")}
+    return values, {k: cached.get(k) for k, v in values.items() if isinstance(v, str) and v.startswith("=")}  # openpyxl's formulas
 
 
 def sheet(xml: str) -> tuple[dict, dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
 
-from tables import conventions_table, presets_table  # noqa: E402
+from tables import config_keys_table, conventions_table, presets_table  # noqa: E402
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -22,6 +22,10 @@ def block(name: str) -> str:
 
 def test_presets_table_is_current() -> None:
     assert block("presets-table") == presets_table()
+
+
+def test_config_keys_table_is_current() -> None:
+    assert block("config-keys-table") == config_keys_table()
 
 
 def test_conventions_table_is_current() -> None:
