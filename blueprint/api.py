@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blueprint.config import Config
+from blueprint.files import check_target
 from blueprint.inputs import make_inputs
 from blueprint.layout import SHEETS
 from blueprint.workbook import build
@@ -31,8 +32,9 @@ class GenerateReport:
 
 
 def generate(config: Config, path: Path, command: str = "") -> GenerateReport:
-    """Build the blueprint for `config` and write it atomically to `path`."""
+    """Build the blueprint for `config` and write it atomically to `path` (a path that cannot take it is refused first)."""
     t0 = time.perf_counter()
+    check_target(Path(path), "output", ".xlsx")
     bp = build(config, make_inputs(config))
     write(bp, Path(path), command)
     counts = Counter(c.sheet for c in bp.formula_cells())

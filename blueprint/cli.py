@@ -17,6 +17,7 @@ from pathlib import Path
 from blueprint import __version__
 from blueprint.config import CONVENTIONS, PRESETS
 from blueprint.errors import BlueprintError
+from blueprint.files import emit
 from blueprint.junit import write_junit
 from blueprint.verify import ENGINES
 
@@ -25,7 +26,7 @@ DEFAULT_OUTPUT = Path("output/rlhf_ppo_blueprint.xlsx")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="blueprint", description="RLHF with PPO as a live-formula Excel workbook, with a NumPy reference and a verifier.",
-                                epilog="exit codes: 0 ok, 1 verification disagreement, 2 unusable input, 3 internal error")
+                                epilog="exit codes: 0 ok, 1 verification disagreement, 2 unusable input or a file that cannot be written, 3 internal error")
     p.add_argument("--version", action="version", version=f"blueprint {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     g = sub.add_parser("generate", help="write the workbook", description="Write the RLHF-PPO workbook: one live-formula worksheet per stage.")
@@ -63,9 +64,9 @@ def _depth(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
-    if args.command is None:
-        _parser().print_help()
-        return 0
+    if args.command is None:  # argparse's convention for a missing sub-command: usage on stderr, exit 2
+        _parser().print_help(sys.stderr)
+        return 2
     try:
         if args.command == "generate":
             return _generate(args, provenance_command(argv))
@@ -110,7 +111,7 @@ def _generate(args: argparse.Namespace, command: str) -> int:
     if args.output == DEFAULT_OUTPUT:
         DEFAULT_OUTPUT.parent.mkdir(exist_ok=True)  # the default folder is ours to make; a user's -o folder is not
     report = generate(config, args.output, command=command)
-    print(report.summary())
+    emit(report.summary())
     return _verify(args.output, "formulas", False, None, 20) if args.verify else 0
 
 
@@ -123,14 +124,14 @@ def _verify(path: Path, engine: str, as_json: bool, junit: Path | None, max_repo
     report = verify(path, engine, progress, parallel)
     if junit is not None:
         write_junit(report, junit)
-    print(json.dumps(report.as_dict(max_report), indent=1, default=str) if as_json else report.text(max_report))
+    emit(json.dumps(report.as_dict(max_report), indent=1, default=str) if as_json else report.text(max_report))
     return report.exit_code
 
 
 def _trace(path: Path, address: str, depth: int) -> int:
     from blueprint.trace import render, trace
 
-    print(render(trace(path, address, depth)))
+    emit(render(trace(path, address, depth)))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from blueprint.errors import BlueprintError
+from blueprint.files import write_atomically
 from blueprint.verify import VerifyReport
 
 
@@ -24,7 +24,5 @@ def junit_xml(report: VerifyReport) -> ET.ElementTree:
 
 
 def write_junit(report: VerifyReport, path: Path) -> None:
-    try:
-        junit_xml(report).write(path, encoding="utf-8", xml_declaration=True)
-    except OSError as exc:
-        raise BlueprintError(f"--junit {path}: cannot write ({exc.strerror}); choose a writable path") from None
+    """The JUnit file, whole or not at all (blueprint.files)."""
+    write_atomically(Path(path), ET.tostring(junit_xml(report).getroot(), encoding="utf-8", xml_declaration=True), "--junit")

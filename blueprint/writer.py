@@ -10,8 +10,7 @@ name and renamed into place, so a failure never leaves half a workbook at the pa
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 import sheets
 from blueprint import __version__, guide
 from blueprint.config import ALLOWED, SWITCHES, Config, OneOf, Range, as_dict, departures
-from blueprint.errors import BlueprintError
+from blueprint.files import write_atomically
 from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, sheet_prefix
 from blueprint.workbook import Blueprint, Cell
 
@@ -68,25 +67,10 @@ CLIP_HIGHLIGHTS = {
 
 
 def write(bp: Blueprint, path: Path, command: str = "") -> None:
-    """Write the workbook atomically: a temp file in the target folder, renamed into place at the end."""
-    path = Path(path)
-    if path.suffix.lower() != ".xlsx":
-        raise BlueprintError(f"output {path}: the file name must end in .xlsx")
-    if not path.parent.exists():
-        raise BlueprintError(f"output {path}: folder {path.parent} does not exist; create it or choose another -o PATH")
-    if path.is_dir():
-        raise BlueprintError(f"output {path}: is a folder; give a file name ending in .xlsx")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".xlsx.tmp", dir=path.parent)
-    except OSError as exc:
-        raise BlueprintError(f"output {path}: cannot write in {path.parent} ({exc.strerror}); choose another -o PATH") from None
-    os.close(fd)
-    try:
-        _write_xlsx(bp, Path(tmp), command)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the workbook whole or not at all (blueprint.files): built in memory, then written and renamed into place."""
+    data = io.BytesIO()
+    _write_xlsx(bp, data, command)
+    write_atomically(Path(path), data.getvalue(), "output", ".xlsx")
 
 
 def label_position(layout: Layout, block: Block) -> tuple[int, int]:
@@ -109,8 +93,8 @@ def labels_of(sheet: str) -> dict[str, str]:
     return {m.SHEET: m.LABELS for m in sheets.MODULES}.get(sheet, {})
 
 
-def _write_xlsx(bp: Blueprint, path: Path, command: str) -> None:
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
+def _write_xlsx(bp: Blueprint, out: io.BytesIO, command: str) -> None:
+    wb = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
     wb.set_properties({"title": guide.TITLE, "author": "rlhf-ppo-blueprint", "created": CREATED, "comments": f"rlhf-ppo-blueprint {__version__}"})
     wb.set_calc_mode("auto")
     fmt = {k: wb.add_format(v) for k, v in STYLE.items()}

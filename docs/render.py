@@ -13,6 +13,7 @@ found by walking out from the chart's title. An optional argument writes the PNG
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -20,12 +21,26 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageOps
-
 from blueprint import guide
 from blueprint.api import generate
 from blueprint.config import load_config
-from blueprint.libreoffice import convert
+from blueprint.libreoffice import convert, find_soffice
+
+
+def require() -> None:
+    """What is missing, as one line and exit code 2, before any work (not a traceback from deep inside)."""
+    missing = [f"{', '.join(tools)} ({how})" for tools, how in (
+        ([t for t in ("pdftoppm", "pdftotext", "pdfinfo") if shutil.which(t) is None], "apt-get install poppler-utils"),
+        ([] if find_soffice() else ["soffice"], "apt-get install libreoffice-calc-nogui"),
+        ([] if importlib.util.find_spec("PIL") else ["Pillow"], "pip install pillow"),
+    ) if tools]
+    if missing:
+        print(f"docs/render.py: needs {'; '.join(missing)}", file=sys.stderr)
+        sys.exit(2)
+
+
+require()
+from PIL import Image, ImageOps  # noqa: E402 - after the check that it is installed
 
 PAGE_DPI = 200  # wide sheets print at about 50 % on A4 landscape: 11 pt text comes out ~15 px high
 CHART_DPI = 300

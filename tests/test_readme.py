@@ -39,3 +39,16 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_same_tests() -> Non
     assert f"pip install -e '.[test]' && {test_command}" in first
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(rf"^{re.escape(test_command)}\b", ci, re.M)
+
+
+def test_render_script_says_what_to_install_when_poppler_is_missing(tmp_path: Path) -> None:
+    """docs/render.py died with a traceback without poppler; now one line naming the package, exit 2."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PATH": str(tmp_path)}  # no pdftoppm, no soffice on this PATH
+    done = subprocess.run([sys.executable, str(ROOT / "docs" / "render.py"), str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "pdftoppm" in done.stderr and "apt-get install poppler-utils" in done.stderr
+    assert list(tmp_path.iterdir()) == []
