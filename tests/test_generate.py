@@ -95,8 +95,8 @@ def test_failure_part_way_leaves_earlier_file_untouched(tmp_path: Path, monkeypa
     generate(load_config("small"), path)
     before = path.read_bytes()
 
-    def explode(bp, tmp, command):  # noqa: ANN001 - stands in for the xlsxwriter pass
-        Path(tmp).write_bytes(b"half a workbook")
+    def explode(bp, out, command):  # noqa: ANN001 - stands in for the xlsxwriter pass (into memory)
+        out.write(b"half a workbook")
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("blueprint.writer._write_xlsx", explode)
