@@ -13,6 +13,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from blueprint import __version__
 from blueprint.config import CONVENTIONS, PRESETS
@@ -24,11 +25,18 @@ from blueprint.verify import ENGINES
 DEFAULT_OUTPUT = Path("output/rlhf_ppo_blueprint.xlsx")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line like every other error: what, and where to read more."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="blueprint", description="RLHF with PPO as a live-formula Excel workbook, with a NumPy reference and a verifier.",
+    p = _Parser(prog="blueprint", description="RLHF with PPO as a live-formula Excel workbook, with a NumPy reference and a verifier.",
                                 epilog="exit codes: 0 ok, 1 verification disagreement, 2 unusable input or a file that cannot be written, 3 internal error")
     p.add_argument("--version", action="version", version=f"blueprint {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     g = sub.add_parser("generate", help="write the workbook", description="Write the RLHF-PPO workbook: one live-formula worksheet per stage.")
     g.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"where to write the .xlsx (default {DEFAULT_OUTPUT})")
     g.add_argument("--preset", choices=sorted(PRESETS), help="size of the model and batch (default small; a TOML file or --set may say it instead)")

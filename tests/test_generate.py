@@ -165,3 +165,17 @@ def test_an_internal_error_is_one_line_exit_3(monkeypatch: pytest.MonkeyPatch, c
     monkeypatch.setenv("BLUEPRINT_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         main(["generate", "-o", str(tmp_path / "x.xlsx")])
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["generate", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    (["generate", "--preset", "huge"], "argument --preset: invalid choice: 'huge'"),
+    (["verify", "x.xlsx", "--engine", "foo"], "argument --engine: invalid choice: 'foo'"),
+    (["trace", "x.xlsx", "GAE!A1", "--depth", "-1"], "argument --depth: -1: must be >= 0"),
+    (["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
+])
+def test_a_usage_mistake_is_one_line_exit_2(argv: list[str], says: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and says in err and "--help`)" in err and "usage:" not in err
