@@ -91,7 +91,7 @@ def test_each_quantity_and_framework_has_one_main_entry_and_roles_are_unique() -
             assert (quantity, framework) in mains, f"no main quote for {quantity}/{framework}"
     for quantity in EXTRA:
         for framework in FRAMEWORKS:
-            assert (quantity, framework) in pairs, f"nothing for {quantity}/{framework}"
+            assert (quantity, framework) in mains, f"no main entry for {quantity}/{framework}"
     assert {q for q, _ in pairs} <= set(CODE) | set(EXTRA)
 
 
