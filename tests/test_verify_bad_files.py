@@ -80,6 +80,8 @@ def bad_files(tmp: Path, small: Path) -> dict[str, Path]:
             zout.writestr(info, zin.read(info))
         zout.writestr("xl/vbaProject.bin", b"\0" * 64)
     files["missing"] = tmp / "does-not-exist.xlsx"
+    files["folder"] = tmp / "a-folder"
+    files["folder"].mkdir()
     return files
 
 
@@ -89,6 +91,7 @@ EXPECTED = {
     "xml-external-entity": "ENTITY", "billion-laughs": "ENTITY", "external-formula": "another workbook",
     "external-name": "another workbook", "macro": "macros", "missing": "no such file",
     "late-doctype": "DOCTYPE", "damaged-cell": "cell reference 'B9' in row 5",
+    "folder": "is a folder, not a workbook; give the path of the .xlsx",
 }
 
 
@@ -154,3 +157,9 @@ def test_unusable_values_in_the_workbook_are_one_line_exit_2(sheet: str, quantit
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err, err
     if sheet == "Config":
         assert layout.cell(sheet, quantity) in err  # where to fix it
+
+
+def test_a_folder_names_the_workbooks_it_holds(small_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["verify", str(small_path.parent)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a folder" in err and f"e.g. {small_path}" in err, err
