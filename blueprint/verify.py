@@ -45,6 +45,7 @@ KINDS = {
     "missing-formula": "an expected formula cell is empty or holds a constant",
     "unmapped": "formula cell that maps to no reference quantity",
     "stale-cache": "cached value disagrees with the recalculated one",
+    "non-finite-cache": "cached value is not a finite number",
     "no-cache": "no cached value: a viewer that does not recalculate shows an empty cell",
     "sheet-renamed": "a blueprint sheet has another name in the file",
     "sheet-missing": "a blueprint sheet is not in the file",
@@ -360,12 +361,20 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyRepo
         if formula != cell.formula:
             add(Problem("formula-text", sheet, addr, name, formula, cell.formula, formula))
         if not cache_ok:
-            add(Problem("no-cache" if cache is None else "stale-cache", sheet, addr, name, formula, got, cache))
+            add(Problem(_cache_problem(cache), sheet, addr, name, formula, got, cache))
         stats.agreeing += ok and formula == cell.formula and cache_ok
     report.problems += exp.missing
     formula_sheets = {p.sheet for p in exp.missing} | {check[0] for check in exp.checks}
     report.sheets = {s: st for s, st in report.sheets.items() if st.found or s in formula_sheets}
     return report
+
+
+def _cache_problem(cache: Any) -> str:
+    """The kind of a cached value that disagrees with the recalculated one: none saved, inf or nan (which other
+    tools write, and a viewer shows as such), or a stale number or text."""
+    if cache is None:
+        return "no-cache"
+    return "non-finite-cache" if isinstance(cache, float) and not math.isfinite(cache) else "stale-cache"
 
 
 def compare(bp: Blueprint, cells: Cells, recalc: dict, path: str = "", engine: str = "") -> VerifyReport:

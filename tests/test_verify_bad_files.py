@@ -163,3 +163,44 @@ def test_a_folder_names_the_workbooks_it_holds(small_path: Path, capsys: pytest.
     assert main(["verify", str(small_path.parent)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is a folder" in err and f"e.g. {small_path}" in err, err
+
+
+def with_number_text(src: Path, dst: Path, sheet: str, addr: str, text: str) -> Path:
+    """A copy of the blueprint at `src` whose cell `sheet!addr` holds `<v>text</v>`, as other tools write inf and nan."""
+    import re
+
+    from blueprint.layout import SHEETS
+
+    def edit(data: bytes) -> bytes:
+        out, n = re.subn(rb'(<c r="' + addr.encode() + rb'"[^>]*>(?:<f>[^<]*</f>)?<v>)[^<]*(</v>)', rb"\g<1>" + text.encode() + rb"\g<2>", data)
+        assert n == 1, f"{sheet}!{addr} is not a number cell of the part"
+        return out
+
+    rewrite_member(src, dst, f"xl/worksheets/sheet{SHEETS.index(sheet) + 1}.xml", edit)
+    return dst
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "INF", "NaN"])
+def test_a_non_finite_cached_value_is_reported_at_its_cell(text: str, small_path: Path, tmp_path: Path) -> None:
+    path = with_number_text(small_path, tmp_path / "cached.xlsx", "Total", "B5", text)
+    code, out, err, _ = run_verify(path)
+    assert (code, err) == (1, ""), (out, err)
+    problems = [line for line in out.splitlines() if line.startswith("Total!")]
+    assert len(problems) == 1 and problems[0].startswith("Total!B5 total_loss: non-finite-cache: cached value is not a finite number"), out
+    assert f"got {float(text)!r}" in problems[0], problems[0]
+
+
+@pytest.mark.parametrize("sheet, quantity, idx, text", [
+    ("Weights", "old.W_hh", (0, 0), "inf"),
+    ("Config", "beta", (), "-inf"),
+    ("Rollout", "draws", (1, 0), "nan"),
+])
+def test_a_non_finite_input_is_one_line_exit_2(sheet: str, quantity: str, idx: tuple, text: str, small_path: Path, tmp_path: Path) -> None:
+    from blueprint.readback import read_blueprint
+
+    layout = read_blueprint(small_path)[2]
+    path = with_number_text(small_path, tmp_path / "input.xlsx", sheet, layout.cell(sheet, quantity, *idx).split("!")[-1], text)
+    code, out, err, _ = run_verify(path)
+    assert code == 2 and out == "", (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{layout.cell(sheet, quantity, *idx)} ({quantity}) holds {float(text)!r}, not a finite number; put a finite number there" in err, err
