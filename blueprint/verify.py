@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
 
 from blueprint.layout import SHEETS
 from blueprint.readback import Cells, read_cells, read_config, read_inputs
@@ -36,20 +36,24 @@ ENGINES = ("formulas", "formulas-stock", "libreoffice")
 TWO_PROCESS_BYTES = 256 * 1024  # medium (5k formula cells) is 120 kB, large (27k) 540 kB
 WORKER_TIMEOUT = 120.0  # seconds without a word from the worker before this process goes on alone (xl: ~1.5 s at most)
 
-# Problem kinds, in the order a reader should care about them.
+# Problem kinds, in the order a user should fix them (the report lists problems in this order): a sheet
+# gone or renamed breaks every formula that reads it; a changed, stray or missing formula spoils the
+# values downstream of it; the values follow; stale or missing caches only mislead a viewer.
 KINDS = {
+    "sheet-missing": "a blueprint sheet is not in the file",
+    "sheet-renamed": "a blueprint sheet has another name in the file",
+    "formula-text": "formula differs from what the generator writes for this cell",
+    "unmapped": "formula cell that maps to no reference quantity",
+    "missing-formula": "an expected formula cell is empty or holds a constant",
     "value": "recalculated value disagrees with the reference",
     "error-value": "the engine produced an error value",
     "no-value": "the engine produced no value (circular or unsupported)",
-    "formula-text": "formula differs from what the generator writes for this cell",
-    "missing-formula": "an expected formula cell is empty or holds a constant",
-    "unmapped": "formula cell that maps to no reference quantity",
     "stale-cache": "cached value disagrees with the recalculated one",
     "non-finite-cache": "cached value is not a finite number",
     "no-cache": "no cached value: a viewer that does not recalculate shows an empty cell",
-    "sheet-renamed": "a blueprint sheet has another name in the file",
-    "sheet-missing": "a blueprint sheet is not in the file",
 }
+_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+_SHEET_ORDER = {sheet: i for i, sheet in enumerate(SHEETS)}
 
 
 @dataclass(frozen=True)
@@ -311,8 +315,7 @@ def expect(bp: Blueprint, cells: Cells) -> Expectations:
     expected = bp.by_address()
     problems = [Problem("sheet-renamed", sheet, "A1", "", "", sheet, actual) for sheet, actual in cells.renamed.items()]
     problems += [Problem("sheet-missing", sheet, "A1", "", "", sheet, None) for sheet in cells.missing]
-    order = {sheet: i for i, sheet in enumerate(SHEETS)}
-    found = sorted((order.get(key[0], 99), key) for key, v in cells.values.items() if isinstance(v, str) and v.startswith("="))
+    found = sorted((_SHEET_ORDER.get(key[0], len(SHEETS)), key) for key, v in cells.values.items() if isinstance(v, str) and v.startswith("="))
     checks: list[Check] = []
     for _, key in found:
         want = expected.get(key)
@@ -363,10 +366,21 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyRepo
         if not cache_ok:
             add(Problem(_cache_problem(cache), sheet, addr, name, formula, got, cache))
         stats.agreeing += ok and formula == cell.formula and cache_ok
-    report.problems += exp.missing
+    report.problems = cause_first(report.problems + exp.missing)
     formula_sheets = {p.sheet for p in exp.missing} | {check[0] for check in exp.checks}
     report.sheets = {s: st for s, st in report.sheets.items() if st.found or s in formula_sheets}
     return report
+
+
+def cause_first(problems: list[Problem]) -> list[Problem]:
+    """Problems in the order a user should fix them: by kind (KINDS), then sheet, row, column.
+
+    One changed formula spoils the values downstream of it, and a file saved by a tool that does not
+    calculate lacks every cache: listed as found, the cause drowns among its effects."""
+    def key(p: Problem) -> tuple[int, int, str, int, int]:
+        return (_KIND_ORDER[p.kind], _SHEET_ORDER.get(p.sheet, len(SHEETS)), p.sheet, *xl_cell_to_rowcol(p.cell))
+
+    return sorted(problems, key=key)
 
 
 def _cache_problem(cache: Any) -> str:

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 from conftest import blueprint_of
 
@@ -151,6 +152,35 @@ def test_cli_text_report_names_the_cell(bp: Blueprint, tmp_path: Path, capsys: p
     assert f"GAE!{addr} delta[1,0]: value" in out and "FAILED" in out
     failures = [c for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
     assert {c.get("name") for c in failures} >= {"GAE"}
+
+
+@pytest.fixture(scope="module")
+def saved_by_openpyxl(bp: Blueprint, small_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The small workbook saved by openpyxl (which keeps no cached value), as is and with one formula changed."""
+    folder = tmp_path_factory.mktemp("openpyxl")
+    cell = bp.cells[pick(bp, "advantages", (0, 1))]
+    out = {"clean": folder / "clean.xlsx", "changed": folder / "changed.xlsx"}
+    openpyxl.load_workbook(small_path).save(out["clean"])
+    wb = openpyxl.load_workbook(small_path)
+    wb[cell.sheet].cell(cell.row + 1, cell.col + 1).value = cell.formula.replace("gamma*lam", "gamma*gamma")
+    wb.save(out["changed"])
+    return out
+
+
+def test_the_changed_formula_comes_first(bp: Blueprint, saved_by_openpyxl: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    """Problems are sorted by what to fix first: the changed formula before the values it spoils, both before the caches."""
+    sheet, addr = where(bp.cells[pick(bp, "advantages", (0, 1))])
+    first = f"{sheet}!{addr} advantages[0,1]: formula-text: "
+    assert main(["verify", str(saved_by_openpyxl["changed"])]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failed = next(k for k, line in enumerate(lines) if line.startswith("FAILED"))
+    assert lines[failed + 1].startswith(first), lines[failed:failed + 3]
+    assert ": value: " in lines[failed + 2], lines[failed:failed + 3]
+    assert main(["verify", str(saved_by_openpyxl["changed"]), "--json", "--max-report", "1"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [(p["kind"], p["sheet"], p["cell"]) for p in doc["problems"]] == [("formula-text", sheet, addr)]
+    kinds = [p.kind for p in verify(saved_by_openpyxl["changed"]).problems]
+    assert kinds == sorted(kinds, key=["formula-text", "value", "no-cache"].index)
 
 
 def test_generate_verify_in_one_go(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
