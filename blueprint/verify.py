@@ -123,7 +123,7 @@ class VerifyReport:
         probs = self.problems if max_report is None else self.problems[:max_report]
         return {"path": self.path, "engine": self.engine, "ok": self.ok, "seconds": round(self.seconds, 3),
                 "sheets": {k: asdict(v) for k, v in self.sheets.items()}, "totals": asdict(self.totals()),
-                "problem_count": len(self.problems), "problems": [asdict(p) for p in probs]}
+                "problem_count": len(self.problems), "listed": len(probs), "problems": [asdict(p) for p in probs]}
 
 
 def _qualify(sheet: str) -> str:

@@ -183,6 +183,20 @@ def test_the_changed_formula_comes_first(bp: Blueprint, saved_by_openpyxl: dict[
     assert kinds == sorted(kinds, key=["formula-text", "value", "no-cache"].index)
 
 
+def test_json_lists_every_problem_unless_limited(saved_by_openpyxl: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    path = str(saved_by_openpyxl["changed"])
+    assert main(["verify", path, "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["problem_count"] == doc["listed"] == len(doc["problems"]) > 20  # more than the text report shows by default
+    assert main(["verify", path, "--json", "--max-report", "3"]) == 1
+    limited = json.loads(capsys.readouterr().out)
+    assert (limited["problem_count"], limited["listed"]) == (doc["problem_count"], 3)
+    assert limited["problems"] == doc["problems"][:3]
+    assert main(["verify", path]) == 1
+    out = capsys.readouterr().out
+    assert f"... and {doc['problem_count'] - 20} more (--max-report N shows more)" in out  # the text report keeps to 20
+
+
 def test_generate_verify_in_one_go(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["generate", "-o", str(tmp_path / "g.xlsx"), "--verify"]) == 0
     assert "OK: all 1045 formula cells agree" in capsys.readouterr().out
