@@ -16,10 +16,10 @@ def junit_xml(report: VerifyReport) -> ET.ElementTree:
         case = ET.SubElement(suite, "testcase", classname=f"blueprint.{report.engine}", name=sheet, time="0")
         problems = [p for p in report.problems if p.sheet == sheet]
         if problems:
-            fail = ET.SubElement(case, "failure", message=f"{len(problems)} of {stats.found} formula cells disagree", type="verify")
+            fail = ET.SubElement(case, "failure", message=f"{len(problems)} problems; {stats.summary()}", type="verify")
             fail.text = "\n".join(p.line() for p in problems)
         else:
-            ET.SubElement(case, "system-out").text = f"{stats.checked} formula cells agree; max error {stats.max_error:.1e}"
+            ET.SubElement(case, "system-out").text = stats.summary()
     return ET.ElementTree(suite)
 
 

@@ -72,12 +72,31 @@ class Problem:
         return f"{where}{what}: {self.kind}: {KINDS[self.kind]}; formula {self.formula or '(none)'}; expected {self.expected!r}, got {self.got!r}"
 
 
+# The counting columns of the report's per-sheet table (SheetStats' fields) and their headings.
+COLUMNS = {"formula_cells": "formula cells", "mapped": "mapped", "value_ok": "value ok", "formula_text_ok": "formula text ok", "cache_ok": "cache ok"}
+
+
 @dataclass
 class SheetStats:
-    found: int = 0  # formula cells in the file
-    checked: int = 0  # of those, compared with a reference value
-    agreeing: int = 0
-    max_error: float = 0.0
+    """What was compared on one sheet, each count on its own: a cell can have a right value under a
+    changed formula text, or right value and text beside a missing cache."""
+
+    formula_cells: int = 0  # in the file
+    mapped: int = 0  # of those, at a cell where the generator writes a formula: compared with the reference
+    value_ok: int = 0  # of the mapped, the recalculated value agrees with the reference's
+    formula_text_ok: int = 0  # of the mapped, the formula text is the generator's
+    cache_ok: int = 0  # of the mapped, the cached value agrees with the recalculated one
+    max_error: float = 0.0  # largest |recalculated - reference| over the mapped cells with a number
+
+    def add(self, other: SheetStats) -> None:
+        """Count `other` in too: the total row."""
+        for name in COLUMNS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_error = max(self.max_error, other.max_error)
+
+    def summary(self) -> str:
+        """`formula cells 291, mapped 291, value ok 291, ..., max |error| 8.9e-16`: a row of the table in words."""
+        return ", ".join([*(f"{label} {getattr(self, name)}" for name, label in COLUMNS.items()), f"max |error| {self.max_error:.1e}"])
 
 
 @dataclass
@@ -99,18 +118,21 @@ class VerifyReport:
     def totals(self) -> SheetStats:
         t = SheetStats()
         for s in self.sheets.values():
-            t.found, t.checked, t.agreeing = t.found + s.found, t.checked + s.checked, t.agreeing + s.agreeing
-            t.max_error = max(t.max_error, s.max_error)
+            t.add(s)
         return t
 
+    def table(self) -> list[str]:
+        """The per-sheet table, a row per sheet and a total, each column saying what it compared."""
+        widths = {name: max(len(label), 7) for name, label in COLUMNS.items()}
+        lines = [f"{'sheet':<12}" + "".join(f"  {label:>{widths[name]}}" for name, label in COLUMNS.items()) + f"  {'max |error|':>11}"]
+        for name, s in [*self.sheets.items(), ("total", self.totals())]:
+            lines.append(f"{name:<12}" + "".join(f"  {getattr(s, k):>{w}}" for k, w in widths.items()) + f"  {s.max_error:>11.1e}")
+        return lines
+
     def text(self, max_report: int = 20) -> str:
-        lines = [f"{self.path}: engine {self.engine}, {self.seconds:.1f} s", f"{'sheet':<12} {'found':>7} {'checked':>8} {'agree':>7} {'max error':>10}"]
-        for name, s in self.sheets.items():
-            lines.append(f"{name:<12} {s.found:>7} {s.checked:>8} {s.agreeing:>7} {s.max_error:>10.1e}")
-        t = self.totals()
-        lines.append(f"{'total':<12} {t.found:>7} {t.checked:>8} {t.agreeing:>7} {t.max_error:>10.1e}")
+        lines = [f"{self.path}: engine {self.engine}, {self.seconds:.1f} s", *self.table()]
         if self.ok:
-            lines.append(f"OK: all {t.checked} formula cells agree with the reference")
+            lines.append(f"OK: all {self.totals().mapped} formula cells agree with the reference")
         else:
             counts = Counter(p.kind for p in self.problems)
             lines.append(f"FAILED: {len(self.problems)} problems ({', '.join(f'{k} {n}' for k, n in counts.items())})")
@@ -335,20 +357,26 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyRepo
     for sheet, r, c, formula, cell, cache in exp.checks:
         if stats is not report.sheets.get(sheet):
             stats = report.sheets.setdefault(sheet, SheetStats())
-        stats.found += 1
+        stats.formula_cells += 1
         got = recalc.get((sheet, r, c))
         if cell is None:
             add(Problem("unmapped", sheet, xl_rowcol_to_cell(r, c), "", formula, None, got))
             continue
-        stats.checked += 1
+        stats.mapped += 1
         want = cell.value
         if type(got) in real and type(want) in real and type(cache) in real and formula == cell.formula:  # the usual case, quickly
             err = abs(got - want)
             if err <= ATOL + RTOL * abs(want) and abs(cache - got) <= ATOL + RTOL * abs(got):
-                stats.agreeing += 1
+                stats.value_ok += 1
+                stats.formula_text_ok += 1
+                stats.cache_ok += 1
                 stats.max_error = max(stats.max_error, err)
                 continue
         name, addr = _quantity_name(cell), xl_rowcol_to_cell(r, c)
+        if formula == cell.formula:  # compared first: a changed formula is the cause, whatever value it gives
+            stats.formula_text_ok += 1
+        else:
+            add(Problem("formula-text", sheet, addr, name, formula, cell.formula, formula))
         if got is None:
             add(Problem("no-value", sheet, addr, name, formula, want, None))
             continue
@@ -361,14 +389,13 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyRepo
         cache_ok = cache == got if isinstance(got, str) else agree(float(got), cache)[0]
         if not ok:
             add(Problem("value", sheet, addr, name, formula, want, got))
-        if formula != cell.formula:
-            add(Problem("formula-text", sheet, addr, name, formula, cell.formula, formula))
         if not cache_ok:
             add(Problem(_cache_problem(cache), sheet, addr, name, formula, got, cache))
-        stats.agreeing += ok and formula == cell.formula and cache_ok
+        stats.value_ok += ok
+        stats.cache_ok += cache_ok
     report.problems = cause_first(report.problems + exp.missing)
     formula_sheets = {p.sheet for p in exp.missing} | {check[0] for check in exp.checks}
-    report.sheets = {s: st for s, st in report.sheets.items() if st.found or s in formula_sheets}
+    report.sheets = {s: st for s, st in report.sheets.items() if st.formula_cells or s in formula_sheets}
     return report
 
 

@@ -123,4 +123,4 @@ def test_libreoffice_follows_edited_switches(small_path: Path, tmp_path: Path) -
     assert total(before) != pytest.approx(total(after))
     report = verify(edited, engine="libreoffice")
     assert not [p for p in report.problems if p.kind != "no-cache"], report.text(5)
-    assert report.totals().checked == len(after.formula_cells())
+    assert report.totals().mapped == len(after.formula_cells())

@@ -28,7 +28,7 @@ def test_fresh_workbook_verifies_with_full_coverage(preset: str, tmp_path: Path)
     report = verify(path)
     totals = report.totals()
     assert report.ok and report.exit_code == 0, report.text()
-    assert totals.found == totals.checked == totals.agreeing == n
+    assert (totals.formula_cells, totals.mapped, totals.value_ok, totals.formula_text_ok, totals.cache_ok) == (n, n, n, n, n)
     assert totals.max_error < 1e-10  # absolute; the contract is 1e-12 + 1e-9·|want| per cell
 
 
@@ -39,7 +39,7 @@ def test_big_presets_verify_through_libreoffice(preset: str, tmp_path: Path) -> 
     n = generate(load_config(preset), path).total_formula_cells
     report = verify(path, engine="libreoffice")
     assert report.ok, report.text()
-    assert report.totals().checked == n
+    assert report.totals().mapped == n
 
 
 def written(bp: Blueprint, path: Path, cells: list[Cell]) -> Path:
@@ -75,6 +75,17 @@ def test_changed_formula_is_reported_at_its_cell(bp: Blueprint, tmp_path: Path) 
     cells[k] = dataclasses.replace(cells[k], formula=cells[k].formula.replace("gamma*lam", "gamma*gamma"))
     found = problems_at(written(bp, tmp_path / "x.xlsx", cells))
     assert found[where(cells[k])] >= {"formula-text", "value"}
+
+
+def test_changed_formula_giving_an_error_is_reported_as_changed(bp: Blueprint, tmp_path: Path) -> None:
+    """The formula text is compared whatever the value: a changed formula is the cause of its error value."""
+    cells = list(bp.cells)
+    k = pick(bp, "ratio", (0, 0))
+    cells[k] = dataclasses.replace(cells[k], formula="=1/0")
+    report = verify(written(bp, tmp_path / "x.xlsx", cells))
+    assert (report.problems[0].kind, report.problems[0].cell) == ("formula-text", where(cells[k])[1])
+    assert {p.kind for p in report.problems if (p.sheet, p.cell) == where(cells[k])} == {"formula-text", "error-value"}
+    assert report.sheets["Ratio"].formula_text_ok == report.sheets["Ratio"].mapped - 1
 
 
 def test_deleted_formula_is_reported_missing(bp: Blueprint, tmp_path: Path) -> None:
@@ -133,7 +144,7 @@ def test_cli_json_and_junit(small_path: Path, tmp_path: Path, capsys: pytest.Cap
     junit = tmp_path / "report.xml"
     assert main(["verify", str(small_path), "--json", "--junit", str(junit)]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["ok"] is True and doc["totals"]["checked"] == doc["totals"]["found"] == 1045
+    assert doc["ok"] is True and doc["totals"]["mapped"] == doc["totals"]["formula_cells"] == 1045
     assert set(doc["sheets"]) == {"Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total"}
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == "9" and suite.get("failures") == "0"
@@ -197,6 +208,47 @@ def test_json_lists_every_problem_unless_limited(saved_by_openpyxl: dict[str, Pa
     assert f"... and {doc['problem_count'] - 20} more (--max-report N shows more)" in out  # the text report keeps to 20
 
 
+def table_of(text: str) -> dict[str, dict[str, str]]:
+    """The text report's per-sheet table, from its heading to its total row: {sheet: {column heading: cell}}.
+    Headings may hold one space, sheet names too: columns are apart by two or more."""
+    lines = text.splitlines()
+    head = [h.strip() for h in lines[1].split("  ") if h.strip()]
+    rows = {}
+    for line in lines[2:]:
+        rows[line[:12].strip()] = dict(zip(head[1:], line[12:].split()))
+        if line.startswith("total "):
+            return rows
+    raise AssertionError(f"no total row in {text}")
+
+
+COLUMNS = ["formula cells", "mapped", "value ok", "formula text ok", "cache ok", "max |error|"]
+
+
+def test_table_says_what_it_compared(small_path: Path, saved_by_openpyxl: dict[str, Path], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture) -> None:
+    """A clean file: every count equals the formula cells. The same file saved by openpyxl: values and
+    formula texts all fine, the same max |error| beside them, and cache ok 0 (the one thing that is wrong)."""
+    junit = tmp_path / "r.xml"
+    assert main(["verify", str(small_path)]) == 0
+    clean = table_of(capsys.readouterr().out)
+    assert main(["verify", str(saved_by_openpyxl["clean"]), "--junit", str(junit)]) == 1
+    saved = table_of(capsys.readouterr().out)
+    assert list(clean) == list(saved) == ["Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total", "total"]
+    assert list(clean["total"]) == COLUMNS
+    assert [clean["total"][c] for c in COLUMNS[:5]] == ["1045"] * 5 and float(clean["total"]["max |error|"]) < 1e-10
+    for sheet, row in saved.items():
+        n = row["formula cells"]
+        assert (row["mapped"], row["value ok"], row["formula text ok"], row["cache ok"]) == (n, n, n, "0"), (sheet, row)
+        assert row == {**clean[sheet], "cache ok": "0"}, sheet  # the same counts and max |error| as the file it was saved from
+    assert main(["verify", str(saved_by_openpyxl["clean"]), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["totals"] == {"formula_cells": 1045, "mapped": 1045, "value_ok": 1045, "formula_text_ok": 1045, "cache_ok": 0,
+                             "max_error": pytest.approx(float(saved["total"]["max |error|"]), rel=0.06)}
+    rollout = next(c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == "Rollout")
+    assert rollout.find("failure").get("message").endswith(
+        f"formula cells 291, mapped 291, value ok 291, formula text ok 291, cache ok 0, max |error| {saved['Rollout']['max |error|']}")
+
+
 def test_generate_verify_in_one_go(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["generate", "-o", str(tmp_path / "g.xlsx"), "--verify"]) == 0
     assert "OK: all 1045 formula cells agree" in capsys.readouterr().out
@@ -219,4 +271,4 @@ def test_random_valid_configurations_generate_and_verify_clean(tmp_path: Path, v
     n = generate(config, path).total_formula_cells
     report = verify(path)
     assert report.ok, f"{values}\n{report.text(5)}"
-    assert report.totals().checked == n
+    assert report.totals().mapped == n
