@@ -5,7 +5,8 @@ the reference is recomputed from them, an engine recalculates every formula cell
 and each cell is compared with the reference value at its address (|got - want| ≤ 1e-12 +
 1e-9·|want|). Beyond values, a cell is reported when its formula text is not what the generator
 would write, its cached value disagrees with the recalculation, it maps to no quantity, an
-expected formula is missing, or it holds an error value.
+expected formula is missing, or it holds an error value. Problems are listed cause first, and a
+whole class of them with one cause (no cached value anywhere) is one line with its count.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ KINDS = {
     "no-cache": "no cached value: a viewer that does not recalculate shows an empty cell",
 }
 _KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+_CACHE_KINDS = ("stale-cache", "non-finite-cache", "no-cache")
+
+# Cache problems that, when every formula cell whose cache was compared has the same one, have a single
+# cause: reported as one line with the count instead of a line per cell (`collapse`).
+CLASSES = {
+    "no-cache": "no cached values anywhere ({n:,} formula cells): the file was saved by a tool that does not calculate; "
+                "open and save it in Excel/LibreOffice, or ignore with --no-cache-check",
+    "stale-cache": "every cached value disagrees with the recalculated one ({n:,} formula cells): the file was changed or "
+                   "written without recalculating; open and save it in Excel/LibreOffice, or ignore with --no-cache-check",
+}
 _SHEET_ORDER = {sheet: i for i, sheet in enumerate(SHEETS)}
 
 
@@ -65,8 +76,11 @@ class Problem:
     formula: str
     expected: Any
     got: Any
+    cells: int = 1  # a whole class collapsed into one problem (no sheet, no cell): how many cells it stands for
 
     def line(self) -> str:
+        if not self.cell:
+            return CLASSES[self.kind].format(n=self.cells)
         where = f"{_qualify(self.sheet)}{self.cell}"
         what = f" {self.quantity}" if self.quantity else ""
         return f"{where}{what}: {self.kind}: {KINDS[self.kind]}; formula {self.formula or '(none)'}; expected {self.expected!r}, got {self.got!r}"
@@ -94,9 +108,19 @@ class SheetStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.max_error = max(self.max_error, other.max_error)
 
-    def summary(self) -> str:
+    def row(self, cache_check: bool = True) -> dict[str, int | float | None]:
+        """The counts by field name, and max_error; cache_ok None when caches were not compared (--no-cache-check)."""
+        return {**{name: getattr(self, name) for name in COLUMNS}, **({} if cache_check else {"cache_ok": None}), "max_error": self.max_error}
+
+    def summary(self, cache_check: bool = True) -> str:
         """`formula cells 291, mapped 291, value ok 291, ..., max |error| 8.9e-16`: a row of the table in words."""
-        return ", ".join([*(f"{label} {getattr(self, name)}" for name, label in COLUMNS.items()), f"max |error| {self.max_error:.1e}"])
+        row = self.row(cache_check)
+        return ", ".join([*(f"{label} {_count(row[name])}" for name, label in COLUMNS.items()), f"max |error| {self.max_error:.1e}"])
+
+
+def _count(n: int | float | None) -> str:
+    """A count of the table; `-` for one not made (cache ok under --no-cache-check), not a misleading 0."""
+    return "-" if n is None else str(n)
 
 
 @dataclass
@@ -106,6 +130,7 @@ class VerifyReport:
     sheets: dict[str, SheetStats] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    cache_check: bool = True  # False: cached values were not compared (--no-cache-check)
 
     @property
     def ok(self) -> bool:
@@ -126,7 +151,8 @@ class VerifyReport:
         widths = {name: max(len(label), 7) for name, label in COLUMNS.items()}
         lines = [f"{'sheet':<12}" + "".join(f"  {label:>{widths[name]}}" for name, label in COLUMNS.items()) + f"  {'max |error|':>11}"]
         for name, s in [*self.sheets.items(), ("total", self.totals())]:
-            lines.append(f"{name:<12}" + "".join(f"  {getattr(s, k):>{w}}" for k, w in widths.items()) + f"  {s.max_error:>11.1e}")
+            row = s.row(self.cache_check)
+            lines.append(f"{name:<12}" + "".join(f"  {_count(row[k]):>{w}}" for k, w in widths.items()) + f"  {s.max_error:>11.1e}")
         return lines
 
     def text(self, max_report: int = 20) -> str:
@@ -134,8 +160,7 @@ class VerifyReport:
         if self.ok:
             lines.append(f"OK: all {self.totals().mapped} formula cells agree with the reference")
         else:
-            counts = Counter(p.kind for p in self.problems)
-            lines.append(f"FAILED: {len(self.problems)} problems ({', '.join(f'{k} {n}' for k, n in counts.items())})")
+            lines.append(f"FAILED: {counted(len(self.problems), 'problem')} ({_by_kind(self.problems)})")
             lines += [p.line() for p in self.problems[:max_report]]
             if len(self.problems) > max_report:
                 lines.append(f"... and {len(self.problems) - max_report} more (--max-report N shows more)")
@@ -144,8 +169,20 @@ class VerifyReport:
     def as_dict(self, max_report: int | None = None) -> dict[str, Any]:
         probs = self.problems if max_report is None else self.problems[:max_report]
         return {"path": self.path, "engine": self.engine, "ok": self.ok, "seconds": round(self.seconds, 3),
-                "sheets": {k: asdict(v) for k, v in self.sheets.items()}, "totals": asdict(self.totals()),
-                "problem_count": len(self.problems), "listed": len(probs), "problems": [asdict(p) for p in probs]}
+                "cache_check": self.cache_check, "sheets": {k: v.row(self.cache_check) for k, v in self.sheets.items()},
+                "totals": self.totals().row(self.cache_check), "problem_count": len(self.problems), "listed": len(probs),
+                "problems": [{**asdict(p), "line": p.line()} for p in probs]}
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 problem`, `57 problems`."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def _by_kind(problems: list[Problem]) -> str:
+    """`formula-text 1, value 66, no-cache 1,045 cells in one line`: the problems counted by kind, in their order."""
+    counts, classes = Counter(p.kind for p in problems), {p.kind: p.cells for p in problems if not p.cell}
+    return ", ".join(f"{kind} {classes[kind]:,} cells in one line" if kind in classes else f"{kind} {n}" for kind, n in counts.items())
 
 
 def _qualify(sheet: str) -> str:
@@ -178,8 +215,11 @@ class Expectations:
 
 
 def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None] | None = None,
-           parallel: bool | None = None) -> VerifyReport:
+           parallel: bool | None = None, cache_check: bool = True) -> VerifyReport:
     """Check every formula cell of the workbook at `path`; see the module docstring.
+
+    cache_check False: do not compare cached values (a file saved by a tool that does not calculate
+    has none; it is still right if its formulas and inputs are).
 
     parallel: with the default engine on Linux, a forked worker plans the recalculation while
     this process rebuilds the reference, then the two run it, half of every dependency level
@@ -203,7 +243,7 @@ def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None]
             back = {actual: sheet for sheet, actual in cells.renamed.items()}
             recalc = {(back.get(sh, sh), r, c): v for (sh, r, c), v in recalc.items()}
         say(f"verify: comparing {len(recalc)} recalculated cells with the reference")
-        report = judge(expect(bp, cells), recalc, str(path), engine)
+        report = judge(expect(bp, cells), recalc, str(path), engine, cache_check)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -349,9 +389,10 @@ def expect(bp: Blueprint, cells: Cells) -> Expectations:
     return Expectations(problems, checks, missing)
 
 
-def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyReport:
-    """The report: each Check against the recalculated value at its cell (keyed by blueprint sheet names)."""
-    report = VerifyReport(path, engine, {s: SheetStats() for s in SHEETS}, list(exp.problems))
+def judge(exp: Expectations, recalc: dict, path: str, engine: str, cache_check: bool = True) -> VerifyReport:
+    """The report: each Check against the recalculated value at its cell (keyed by blueprint sheet names);
+    cache_check False: cached values are not compared."""
+    report = VerifyReport(path, engine, {s: SheetStats() for s in SHEETS}, list(exp.problems), cache_check=cache_check)
     add = report.problems.append
     stats, real = SheetStats(), (float, int)
     for sheet, r, c, formula, cell, cache in exp.checks:
@@ -364,12 +405,12 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyRepo
             continue
         stats.mapped += 1
         want = cell.value
-        if type(got) in real and type(want) in real and type(cache) in real and formula == cell.formula:  # the usual case, quickly
+        if type(got) in real and type(want) in real and formula == cell.formula:  # the usual case, quickly
             err = abs(got - want)
-            if err <= ATOL + RTOL * abs(want) and abs(cache - got) <= ATOL + RTOL * abs(got):
+            if err <= ATOL + RTOL * abs(want) and (type(cache) in real and abs(cache - got) <= ATOL + RTOL * abs(got) or not cache_check):
                 stats.value_ok += 1
                 stats.formula_text_ok += 1
-                stats.cache_ok += 1
+                stats.cache_ok += cache_check
                 stats.max_error = max(stats.max_error, err)
                 continue
         name, addr = _quantity_name(cell), xl_rowcol_to_cell(r, c)
@@ -386,14 +427,15 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyRepo
         ok, err = agree(want, got)
         if err > stats.max_error and math.isfinite(err):
             stats.max_error = err
-        cache_ok = cache == got if isinstance(got, str) else agree(float(got), cache)[0]
         if not ok:
             add(Problem("value", sheet, addr, name, formula, want, got))
-        if not cache_ok:
-            add(Problem(_cache_problem(cache), sheet, addr, name, formula, got, cache))
         stats.value_ok += ok
-        stats.cache_ok += cache_ok
-    report.problems = cause_first(report.problems + exp.missing)
+        if cache_check:
+            cache_ok = cache == got if isinstance(got, str) else agree(float(got), cache)[0]
+            if not cache_ok:
+                add(Problem(_cache_problem(cache), sheet, addr, name, formula, got, cache))
+            stats.cache_ok += cache_ok
+    report.problems = collapse(cause_first(report.problems + exp.missing), report.totals().cache_ok)
     formula_sheets = {p.sheet for p in exp.missing} | {check[0] for check in exp.checks}
     report.sheets = {s: st for s, st in report.sheets.items() if st.formula_cells or s in formula_sheets}
     return report
@@ -408,6 +450,25 @@ def cause_first(problems: list[Problem]) -> list[Problem]:
         return (_KIND_ORDER[p.kind], _SHEET_ORDER.get(p.sheet, len(SHEETS)), p.sheet, *xl_cell_to_rowcol(p.cell))
 
     return sorted(problems, key=key)
+
+
+def collapse(problems: list[Problem], cache_ok: int) -> list[Problem]:
+    """`problems` with a whole class that has one cause as one Problem with its count, where its first cell was.
+
+    A class has one cause when no cached value agreed (cache_ok 0) and every cache compared has the
+    same problem of CLASSES: none saved (a tool that does not calculate, such as openpyxl, wrote the
+    file) or all stale (changed or written without recalculating). A line per cell would bury the
+    problems that do differ from cell to cell, and name no cause. Mixed cache problems are listed
+    per cell: which cells lack a cache or hold an old value then says what was edited.
+    """
+    kinds = {p.kind for p in problems if p.kind in _CACHE_KINDS}
+    if cache_ok or len(kinds) != 1 or (kind := kinds.pop()) not in CLASSES:
+        return problems
+    rest = [p for p in problems if p.kind != kind]
+    if len(problems) - len(rest) < 2:  # one cell: its own line says more
+        return problems
+    at = next(i for i, p in enumerate(problems) if p.kind == kind)
+    return [*rest[:at], Problem(kind, "", "", "", "", None, None, len(problems) - len(rest)), *rest[at:]]
 
 
 def _cache_problem(cache: Any) -> str:

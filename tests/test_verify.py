@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import blueprint_of
+from conftest import blueprint_of, with_wrong_cache
 
 from blueprint.api import generate
 from blueprint.cli import main
@@ -194,6 +194,50 @@ def test_the_changed_formula_comes_first(bp: Blueprint, saved_by_openpyxl: dict[
     assert kinds == sorted(kinds, key=["formula-text", "value", "no-cache"].index)
 
 
+NO_CACHE = ("no cached values anywhere (1,045 formula cells): the file was saved by a tool that does not calculate; "
+            "open and save it in Excel/LibreOffice, or ignore with --no-cache-check")
+
+
+def test_no_cache_anywhere_is_one_line(bp: Blueprint, saved_by_openpyxl: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """openpyxl keeps no cached value: one cause, one line with its count, after the changed formula and its values."""
+    path = str(saved_by_openpyxl["changed"])
+    assert main(["verify", path, "--max-report", "1000"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failed = next(k for k, line in enumerate(lines) if line.startswith("FAILED"))
+    listed = lines[failed + 1:]
+    assert listed[-1] == NO_CACHE and sum("no-cache" in line or "cached" in line for line in listed) == 1
+    values = [line for line in listed if ": value: " in line]
+    assert len(listed) == 1 + len(values) + 1 and lines[failed] == f"FAILED: {len(listed)} problems (formula-text 1, value {len(values)}, no-cache 1,045 cells in one line)"
+    assert main(["verify", path, "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["problem_count"] == len(listed) and doc["problems"][0]["kind"] == "formula-text"
+    assert doc["problems"][-1] == {"kind": "no-cache", "sheet": "", "cell": "", "quantity": "", "formula": "", "expected": None, "got": None,
+                                   "cells": 1045, "line": NO_CACHE}
+    junit = tmp_path / "r.xml"
+    assert main(["verify", str(saved_by_openpyxl["clean"]), "--junit", str(junit)]) == 1
+    assert capsys.readouterr().out.splitlines()[-2:] == ["FAILED: 1 problem (no-cache 1,045 cells in one line)", NO_CACHE]
+    failures = [(c.get("name"), c.find("failure").text) for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
+    assert failures == [("all sheets", NO_CACHE)]
+
+
+def test_no_cache_check_leaves_the_caches_alone(saved_by_openpyxl: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    assert main(["verify", str(saved_by_openpyxl["clean"]), "--no-cache-check"]) == 0
+    table = table_of(capsys.readouterr().out)
+    assert {row["cache ok"] for row in table.values()} == {"-"} and table["total"]["value ok"] == "1045"
+    report = verify(saved_by_openpyxl["changed"], cache_check=False)
+    assert report.exit_code == 1 and {p.kind for p in report.problems} == {"formula-text", "value"}
+    assert report.as_dict()["totals"]["cache_ok"] is None
+
+
+def test_every_cache_stale_is_one_line(tmp_path: Path) -> None:
+    """Every cached value wrong at once: the file's values are not this calculation's, one cause."""
+    path = tmp_path / "wrong-cache.xlsx"
+    write(with_wrong_cache(blueprint_of(load_config("small"))), path)
+    report = verify(path)
+    assert [(p.kind, p.cells) for p in report.problems] == [("stale-cache", 1045)]
+    assert report.problems[0].line().startswith("every cached value disagrees with the recalculated one (1,045 formula cells): ")
+
+
 def test_json_lists_every_problem_unless_limited(saved_by_openpyxl: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
     path = str(saved_by_openpyxl["changed"])
     assert main(["verify", path, "--json"]) == 1
@@ -245,7 +289,7 @@ def test_table_says_what_it_compared(small_path: Path, saved_by_openpyxl: dict[s
     assert doc["totals"] == {"formula_cells": 1045, "mapped": 1045, "value_ok": 1045, "formula_text_ok": 1045, "cache_ok": 0,
                              "max_error": pytest.approx(float(saved["total"]["max |error|"]), rel=0.06)}
     rollout = next(c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == "Rollout")
-    assert rollout.find("failure").get("message").endswith(
+    assert rollout.find("system-out").text == (
         f"formula cells 291, mapped 291, value ok 291, formula text ok 291, cache ok 0, max |error| {saved['Rollout']['max |error|']}")
 
 
