@@ -140,6 +140,21 @@ def test_renamed_sheet_is_reported(bp: Blueprint, small_path: Path, tmp_path: Pa
     assert readers and {(p.sheet, p.cell) for p in report.problems if p.kind == "error-value" and p.sheet == "Total"} == readers
 
 
+def test_junit_fails_a_renamed_sheet_without_formulas(small_path: Path, tmp_path: Path) -> None:
+    """Every problem fails a test case: the Guide has no formula cell, yet its renaming is reported."""
+    from blueprint.junit import junit_xml
+
+    renamed = tmp_path / "renamed.xlsx"
+    with zipfile.ZipFile(small_path) as zin, zipfile.ZipFile(renamed, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info, data.replace(b'name="Guide"', b'name="Story"') if info.filename == "xl/workbook.xml" else data)
+    suite = junit_xml(verify(renamed)).getroot()
+    failing = {c.get("name"): c.find("failure").text for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert (suite.get("tests"), suite.get("failures")) == ("10", "1")
+    assert list(failing) == ["Guide"] and failing["Guide"].startswith("Guide!A1: sheet-renamed:")
+
+
 def test_cli_json_and_junit(small_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     junit = tmp_path / "report.xml"
     assert main(["verify", str(small_path), "--json", "--junit", str(junit)]) == 0
