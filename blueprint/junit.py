@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from blueprint.errors import BlueprintError
-from blueprint.verify import VerifyReport, counted
+from blueprint.verify import Problem, VerifyReport, counted
 
 
 WHOLE = "all sheets"  # the test case of a class of problems collapsed into one line: it belongs to no one sheet
@@ -15,19 +15,19 @@ WHOLE = "all sheets"  # the test case of a class of problems collapsed into one 
 def junit_xml(report: VerifyReport) -> ET.ElementTree:
     """A test case per sheet with formula cells, one per other sheet with a problem (renamed, missing),
     and one named WHOLE for a collapsed class: every problem fails exactly one test case."""
-    cases: dict[str, list] = {sheet: [] for sheet in report.sheets}
+    cases: dict[str, list[Problem]] = {sheet: [] for sheet in report.sheets}
     for p in report.problems:
         cases.setdefault(p.sheet or WHOLE, []).append(p)
     suite = ET.Element("testsuite", name="blueprint verify", tests=str(len(cases)),
                        failures=str(sum(1 for problems in cases.values() if problems)), time=f"{report.seconds:.3f}")
     for sheet, problems in cases.items():
         case = ET.SubElement(suite, "testcase", classname=f"blueprint.{report.engine}", name=sheet, time="0")
-        stats = report.sheets[sheet].summary(report.cache_check) if sheet in report.sheets else ""
+        summary = report.sheets[sheet].summary(report.cache_check) if sheet in report.sheets else ""
         if problems:
-            fail = ET.SubElement(case, "failure", message="; ".join(filter(None, [counted(len(problems), "problem"), stats])), type="verify")
+            fail = ET.SubElement(case, "failure", message="; ".join(filter(None, [counted(len(problems), "problem"), summary])), type="verify")
             fail.text = "\n".join(p.line() for p in problems)
         else:
-            ET.SubElement(case, "system-out").text = stats
+            ET.SubElement(case, "system-out").text = summary
     return ET.ElementTree(suite)
 
 
