@@ -51,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--engine", choices=ENGINES, default="formulas", help="recalculation engine (default formulas; libreoffice needs soffice)")
     v.add_argument("--json", action="store_true", help="print the report as JSON (nothing else on stdout)")
     v.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report (a test case per sheet)")
-    v.add_argument("--max-report", type=int, default=20, metavar="N", help="problems to list (default 20)")
+    v.add_argument("--max-report", type=int, metavar="N", help="problems to list (default: 20 in the text report, every one with --json)")
+    v.add_argument("--no-cache-check", action="store_true",
+                   help="do not compare cached values (the values saved with the formulas, which a viewer that does not recalculate shows): "
+                        "for a file saved by a tool that does not calculate, such as openpyxl")
     v.add_argument("--one-process", action="store_true",
                    help="recalculate in this process only (by default, on Linux and for files over 256 kB, a forked worker plans the recalculation and runs half of it)")
     t = sub.add_parser("trace", help="show a cell's formula, value and precedents down to the inputs",
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "generate":
             return _generate(args, provenance_command(argv))
         if args.command == "verify":
-            return _verify(args.path, args.engine, args.json, args.junit, args.max_report, False if args.one_process else None)
+            return _verify(args.path, args.engine, args.json, args.junit, args.max_report, False if args.one_process else None,
+                           not args.no_cache_check)
         if args.command == "trace":
             return _trace(args.path, args.address, args.depth)
     except BlueprintError as exc:
@@ -120,19 +124,24 @@ def _generate(args: argparse.Namespace, command: str) -> int:
         DEFAULT_OUTPUT.parent.mkdir(exist_ok=True)  # the default folder is ours to make; a user's -o folder is not
     report = generate(config, args.output, command=command)
     emit(report.summary())
-    return _verify(args.output, "formulas", False, None, 20) if args.verify else 0
+    return _verify(args.output, "formulas", False, None, None) if args.verify else 0
 
 
-def _verify(path: Path, engine: str, as_json: bool, junit: Path | None, max_report: int, parallel: bool | None = None) -> int:
+def _verify(path: Path, engine: str, as_json: bool, junit: Path | None, max_report: int | None, parallel: bool | None = None,
+            cache_check: bool = True) -> int:
+    """max_report None: the text report's default, or every problem in JSON (a program reading it wants them all)."""
     from blueprint.verify import verify
 
-    if max_report < 0:
+    if max_report is not None and max_report < 0:
         raise BlueprintError(f"--max-report {max_report}: must be >= 0")
     progress = None if as_json or not sys.stderr.isatty() else (lambda msg: print(f"  {msg} ...", file=sys.stderr))
-    report = verify(path, engine, progress, parallel)
+    report = verify(path, engine, progress, parallel, cache_check)
     if junit is not None:
         write_junit(report, junit)
-    emit(json.dumps(report.as_dict(max_report), indent=1, default=str) if as_json else report.text(max_report))
+    if as_json:
+        emit(json.dumps(report.as_dict(max_report), indent=1, default=str))
+    else:
+        emit(report.text() if max_report is None else report.text(max_report))
     return report.exit_code
 
 

@@ -8,6 +8,7 @@ reference recompute exactly what the edited workbook should show.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from pathlib import Path
 from typing import IO, Any
@@ -114,7 +115,7 @@ def _read_sheet(part: IO[bytes], title: str, strings: list, values: dict[CellKey
             elif v is None:
                 value = None
             elif kind == "n":
-                value = float(v) if "." in v or "e" in v or "E" in v else int(v)
+                value = int(v) if v.lstrip("-").isdigit() else float(v)  # float: also inf, -inf and nan, as other tools write them
             elif kind == "s":
                 value = strings[int(v)]
             elif kind == "b":
@@ -197,9 +198,12 @@ def _number(cells: Cells, layout: Layout, sheet: str, quantity: str, idx: tuple[
     r, c = layout.block(sheet, quantity).pos(idx)
     v = cells.get(sheet, r, c)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise BlueprintError(f"{cells.path}: {layout.cell(sheet, quantity, *idx)} ({quantity}) holds {v!r}, not a number; "
-                             "restore a number there or regenerate the workbook")
-    return float(v)
+        problem, fix = "not a number", "restore a number there"
+    elif not math.isfinite(v):  # other tools write inf and nan; neither the reference nor a spreadsheet computes with them
+        problem, fix = "not a finite number", "put a finite number there"
+    else:
+        return float(v)
+    raise BlueprintError(f"{cells.path}: {layout.cell(sheet, quantity, *idx)} ({quantity}) holds {v!r}, {problem}; {fix} or regenerate the workbook")
 
 
 def _array(cells: Cells, layout: Layout, sheet: str, quantity: str) -> np.ndarray:

@@ -27,6 +27,8 @@ class UnsafeWorkbook(BlueprintError):
 def check_archive(path: Path) -> None:
     """Raise UnsafeWorkbook (one clear line) unless `path` is a plain, sane .xlsx archive."""
     path = Path(path)
+    if path.is_dir():
+        raise UnsafeWorkbook(f"{path}: is a folder, not a workbook; give the path of the .xlsx{_workbooks_in(path)}")
     if not path.is_file():
         raise UnsafeWorkbook(f"{path}: no such file; give the path of a workbook written by `blueprint generate`")
     size = path.stat().st_size
@@ -47,6 +49,16 @@ def check_archive(path: Path) -> None:
         raise UnsafeWorkbook(f"{path}: damaged .xlsx archive ({exc}); regenerate it with `blueprint generate`") from None
     except (OSError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise UnsafeWorkbook(f"{path}: cannot read the archive ({type(exc).__name__}: {exc}); regenerate it") from None
+
+
+def _workbooks_in(folder: Path, most: int = 3) -> str:
+    """`, e.g. out/a.xlsx or out/b.xlsx`: the paths a user who gave the folder most likely meant ("" when it holds none)."""
+    try:
+        found = sorted(str(p) for p in folder.glob("*.xlsx") if p.is_file())
+    except OSError:  # an unreadable folder: the advice stands without examples
+        return ""
+    more = f" ({len(found) - most} more)" if len(found) > most else ""
+    return f", e.g. {' or '.join(found[:most])}{more}" if found else ""
 
 
 def _check_members(path: Path, infos: list[zipfile.ZipInfo]) -> None:

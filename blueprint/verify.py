@@ -5,7 +5,8 @@ the reference is recomputed from them, an engine recalculates every formula cell
 and each cell is compared with the reference value at its address (|got - want| ≤ 1e-12 +
 1e-9·|want|). Beyond values, a cell is reported when its formula text is not what the generator
 would write, its cached value disagrees with the recalculation, it maps to no quantity, an
-expected formula is missing, or it holds an error value.
+expected formula is missing, or it holds an error value. Problems are listed cause first, and a
+whole class of them with one cause (no cached value anywhere) is one line with its count.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
 
 from blueprint.cellvalues import is_formula
 from blueprint.layout import SHEETS
@@ -37,19 +38,34 @@ ENGINES = ("formulas", "formulas-stock", "libreoffice")
 TWO_PROCESS_BYTES = 256 * 1024  # medium (5k formula cells) is 120 kB, large (27k) 540 kB
 WORKER_TIMEOUT = 120.0  # seconds without a word from the worker before this process goes on alone (xl: ~1.5 s at most)
 
-# Problem kinds, in the order a reader should care about them.
+# Problem kinds, in the order a user should fix them (the report lists problems in this order): a sheet
+# gone or renamed breaks every formula that reads it; a changed, stray or missing formula spoils the
+# values downstream of it; the values follow; stale or missing caches only mislead a viewer.
 KINDS = {
+    "sheet-missing": "a blueprint sheet is not in the file",
+    "sheet-renamed": "a blueprint sheet has another name in the file",
+    "formula-text": "formula differs from what the generator writes for this cell",
+    "unmapped": "formula cell that maps to no reference quantity",
+    "missing-formula": "an expected formula cell is empty or holds a constant",
     "value": "recalculated value disagrees with the reference",
     "error-value": "the engine produced an error value",
     "no-value": "the engine produced no value (circular or unsupported)",
-    "formula-text": "formula differs from what the generator writes for this cell",
-    "missing-formula": "an expected formula cell is empty or holds a constant",
-    "unmapped": "formula cell that maps to no reference quantity",
     "stale-cache": "cached value disagrees with the recalculated one",
+    "non-finite-cache": "cached value is not a finite number",
     "no-cache": "no cached value: a viewer that does not recalculate shows an empty cell",
-    "sheet-renamed": "a blueprint sheet has another name in the file",
-    "sheet-missing": "a blueprint sheet is not in the file",
 }
+_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+_CACHE_KINDS = ("stale-cache", "non-finite-cache", "no-cache")
+
+# Cache problems that, when every formula cell whose cache was compared has the same one, have a single
+# cause: reported as one line with the count instead of a line per cell (`collapse`).
+CLASSES = {
+    "no-cache": "no cached values anywhere ({n:,} formula cells): the file was saved by a tool that does not calculate; "
+                "open and save it in Excel/LibreOffice, or ignore with --no-cache-check",
+    "stale-cache": "every cached value disagrees with the recalculated one ({n:,} formula cells): the file was changed or "
+                   "written without recalculating; open and save it in Excel/LibreOffice, or ignore with --no-cache-check",
+}
+_SHEET_ORDER = {sheet: i for i, sheet in enumerate(SHEETS)}
 
 
 @dataclass(frozen=True)
@@ -61,19 +77,51 @@ class Problem:
     formula: str
     expected: Any
     got: Any
+    cells: int = 1  # a whole class collapsed into one problem (no sheet, no cell): how many cells it stands for
 
     def line(self) -> str:
+        if not self.cell:
+            return CLASSES[self.kind].format(n=self.cells)
         where = f"{_qualify(self.sheet)}{self.cell}"
         what = f" {self.quantity}" if self.quantity else ""
         return f"{where}{what}: {self.kind}: {KINDS[self.kind]}; formula {self.formula or '(none)'}; expected {self.expected!r}, got {self.got!r}"
 
 
+# The counting columns of the report's per-sheet table (SheetStats' fields) and their headings.
+COLUMNS = {"formula_cells": "formula cells", "mapped": "mapped", "value_ok": "value ok", "formula_text_ok": "formula text ok", "cache_ok": "cache ok"}
+
+
 @dataclass
 class SheetStats:
-    found: int = 0  # formula cells in the file
-    checked: int = 0  # of those, compared with a reference value
-    agreeing: int = 0
-    max_error: float = 0.0
+    """What was compared on one sheet, each count on its own: a cell can have a right value under a
+    changed formula text, or right value and text beside a missing cache."""
+
+    formula_cells: int = 0  # in the file
+    mapped: int = 0  # of those, at a cell where the generator writes a formula: compared with the reference
+    value_ok: int = 0  # of the mapped, the recalculated value agrees with the reference's
+    formula_text_ok: int = 0  # of the mapped, the formula text is the generator's
+    cache_ok: int = 0  # of the mapped, the cached value agrees with the recalculated one
+    max_error: float = 0.0  # largest |recalculated - reference| over the mapped cells with a number
+
+    def add(self, other: SheetStats) -> None:
+        """Count `other` in too: the total row."""
+        for name in COLUMNS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_error = max(self.max_error, other.max_error)
+
+    def row(self, cache_check: bool = True) -> dict[str, int | float | None]:
+        """The counts by field name, and max_error; cache_ok None when caches were not compared (--no-cache-check)."""
+        return {**{name: getattr(self, name) for name in COLUMNS}, **({} if cache_check else {"cache_ok": None}), "max_error": self.max_error}
+
+    def summary(self, cache_check: bool = True) -> str:
+        """`formula cells 291, mapped 291, value ok 291, ..., max |error| 8.9e-16`: a row of the table in words."""
+        row = self.row(cache_check)
+        return ", ".join([*(f"{label} {_count(row[name])}" for name, label in COLUMNS.items()), f"max |error| {self.max_error:.1e}"])
+
+
+def _count(n: int | float | None) -> str:
+    """A count of the table; `-` for one not made (cache ok under --no-cache-check), not a misleading 0."""
+    return "-" if n is None else str(n)
 
 
 @dataclass
@@ -83,6 +131,7 @@ class VerifyReport:
     sheets: dict[str, SheetStats] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    cache_check: bool = True  # False: cached values were not compared (--no-cache-check)
 
     @property
     def ok(self) -> bool:
@@ -95,21 +144,24 @@ class VerifyReport:
     def totals(self) -> SheetStats:
         t = SheetStats()
         for s in self.sheets.values():
-            t.found, t.checked, t.agreeing = t.found + s.found, t.checked + s.checked, t.agreeing + s.agreeing
-            t.max_error = max(t.max_error, s.max_error)
+            t.add(s)
         return t
 
+    def table(self) -> list[str]:
+        """The per-sheet table, a row per sheet and a total, each column saying what it compared."""
+        widths = {name: max(len(label), 7) for name, label in COLUMNS.items()}
+        lines = [f"{'sheet':<12}" + "".join(f"  {label:>{widths[name]}}" for name, label in COLUMNS.items()) + f"  {'max |error|':>11}"]
+        for name, s in [*self.sheets.items(), ("total", self.totals())]:
+            row = s.row(self.cache_check)
+            lines.append(f"{name:<12}" + "".join(f"  {_count(row[k]):>{w}}" for k, w in widths.items()) + f"  {s.max_error:>11.1e}")
+        return lines
+
     def text(self, max_report: int = 20) -> str:
-        lines = [f"{self.path}: engine {self.engine}, {self.seconds:.1f} s", f"{'sheet':<12} {'found':>7} {'checked':>8} {'agree':>7} {'max error':>10}"]
-        for name, s in self.sheets.items():
-            lines.append(f"{name:<12} {s.found:>7} {s.checked:>8} {s.agreeing:>7} {s.max_error:>10.1e}")
-        t = self.totals()
-        lines.append(f"{'total':<12} {t.found:>7} {t.checked:>8} {t.agreeing:>7} {t.max_error:>10.1e}")
+        lines = [f"{self.path}: engine {self.engine}, {self.seconds:.1f} s", *self.table()]
         if self.ok:
-            lines.append(f"OK: all {t.checked} formula cells agree with the reference")
+            lines.append(f"OK: all {self.totals().mapped} formula cells agree with the reference")
         else:
-            counts = Counter(p.kind for p in self.problems)
-            lines.append(f"FAILED: {len(self.problems)} problems ({', '.join(f'{k} {n}' for k, n in counts.items())})")
+            lines.append(f"FAILED: {counted(len(self.problems), 'problem')} ({_by_kind(self.problems)})")
             lines += [p.line() for p in self.problems[:max_report]]
             if len(self.problems) > max_report:
                 lines.append(f"... and {len(self.problems) - max_report} more (--max-report N shows more)")
@@ -118,8 +170,20 @@ class VerifyReport:
     def as_dict(self, max_report: int | None = None) -> dict[str, Any]:
         probs = self.problems if max_report is None else self.problems[:max_report]
         return {"path": self.path, "engine": self.engine, "ok": self.ok, "seconds": round(self.seconds, 3),
-                "sheets": {k: asdict(v) for k, v in self.sheets.items()}, "totals": asdict(self.totals()),
-                "problem_count": len(self.problems), "problems": [asdict(p) for p in probs]}
+                "cache_check": self.cache_check, "sheets": {k: v.row(self.cache_check) for k, v in self.sheets.items()},
+                "totals": self.totals().row(self.cache_check), "problem_count": len(self.problems), "listed": len(probs),
+                "problems": [{**asdict(p), "line": p.line()} for p in probs]}
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 problem`, `57 problems`."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def _by_kind(problems: list[Problem]) -> str:
+    """`formula-text 1, value 66, no-cache 1,045 cells in one line`: the problems counted by kind, in their order."""
+    counts, classes = Counter(p.kind for p in problems), {p.kind: p.cells for p in problems if not p.cell}
+    return ", ".join(f"{kind} {classes[kind]:,} cells in one line" if kind in classes else f"{kind} {n}" for kind, n in counts.items())
 
 
 def _qualify(sheet: str) -> str:
@@ -152,8 +216,11 @@ class Expectations:
 
 
 def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None] | None = None,
-           parallel: bool | None = None) -> VerifyReport:
+           parallel: bool | None = None, cache_check: bool = True) -> VerifyReport:
     """Check every formula cell of the workbook at `path`; see the module docstring.
+
+    cache_check False: do not compare cached values (a file saved by a tool that does not calculate
+    has none; it is still right if its formulas and inputs are).
 
     parallel: with the default engine on Linux, a forked worker plans the recalculation while
     this process rebuilds the reference, then the two run it, half of every dependency level
@@ -177,7 +244,7 @@ def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None]
             back = {actual: sheet for sheet, actual in cells.renamed.items()}
             recalc = {(back.get(sh, sh), r, c): v for (sh, r, c), v in recalc.items()}
         say(f"verify: comparing {len(recalc)} recalculated cells with the reference")
-        report = judge(expect(bp, cells), recalc, str(path), engine)
+        report = judge(expect(bp, cells), recalc, str(path), engine, cache_check)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -311,8 +378,7 @@ def expect(bp: Blueprint, cells: Cells) -> Expectations:
     expected = bp.by_address()
     problems = [Problem("sheet-renamed", sheet, "A1", "", "", sheet, actual) for sheet, actual in cells.renamed.items()]
     problems += [Problem("sheet-missing", sheet, "A1", "", "", sheet, None) for sheet in cells.missing]
-    order = {sheet: i for i, sheet in enumerate(SHEETS)}
-    found = sorted((order.get(key[0], 99), key) for key, v in cells.values.items() if is_formula(v))
+    found = sorted((_SHEET_ORDER.get(key[0], len(SHEETS)), key) for key, v in cells.values.items() if is_formula(v))
     checks: list[Check] = []
     for _, key in found:
         want = expected.get(key)
@@ -324,28 +390,35 @@ def expect(bp: Blueprint, cells: Cells) -> Expectations:
     return Expectations(problems, checks, missing)
 
 
-def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyReport:
-    """The report: each Check against the recalculated value at its cell (keyed by blueprint sheet names)."""
-    report = VerifyReport(path, engine, {s: SheetStats() for s in SHEETS}, list(exp.problems))
+def judge(exp: Expectations, recalc: dict, path: str, engine: str, cache_check: bool = True) -> VerifyReport:
+    """The report: each Check against the recalculated value at its cell (keyed by blueprint sheet names);
+    cache_check False: cached values are not compared."""
+    report = VerifyReport(path, engine, {s: SheetStats() for s in SHEETS}, list(exp.problems), cache_check=cache_check)
     add = report.problems.append
     stats, real = SheetStats(), (float, int)
     for sheet, r, c, formula, cell, cache in exp.checks:
         if stats is not report.sheets.get(sheet):
             stats = report.sheets.setdefault(sheet, SheetStats())
-        stats.found += 1
+        stats.formula_cells += 1
         got = recalc.get((sheet, r, c))
         if cell is None:
             add(Problem("unmapped", sheet, xl_rowcol_to_cell(r, c), "", formula, None, got))
             continue
-        stats.checked += 1
+        stats.mapped += 1
         want = cell.value
-        if type(got) in real and type(want) in real and type(cache) in real and formula == cell.formula:  # the usual case, quickly
+        if type(got) in real and type(want) in real and formula == cell.formula:  # the usual case, quickly
             err = abs(got - want)
-            if err <= ATOL + RTOL * abs(want) and abs(cache - got) <= ATOL + RTOL * abs(got):
-                stats.agreeing += 1
+            if err <= ATOL + RTOL * abs(want) and (type(cache) in real and abs(cache - got) <= ATOL + RTOL * abs(got) or not cache_check):
+                stats.value_ok += 1
+                stats.formula_text_ok += 1
+                stats.cache_ok += cache_check
                 stats.max_error = max(stats.max_error, err)
                 continue
         name, addr = _quantity_name(cell), xl_rowcol_to_cell(r, c)
+        if formula == cell.formula:  # compared first: a changed formula is the cause, whatever value it gives
+            stats.formula_text_ok += 1
+        else:
+            add(Problem("formula-text", sheet, addr, name, formula, cell.formula, formula))
         if got is None:
             add(Problem("no-value", sheet, addr, name, formula, want, None))
             continue
@@ -355,18 +428,56 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str) -> VerifyRepo
         ok, err = agree(want, got)
         if err > stats.max_error and math.isfinite(err):
             stats.max_error = err
-        cache_ok = cache == got if isinstance(got, str) else agree(float(got), cache)[0]
         if not ok:
             add(Problem("value", sheet, addr, name, formula, want, got))
-        if formula != cell.formula:
-            add(Problem("formula-text", sheet, addr, name, formula, cell.formula, formula))
-        if not cache_ok:
-            add(Problem("no-cache" if cache is None else "stale-cache", sheet, addr, name, formula, got, cache))
-        stats.agreeing += ok and formula == cell.formula and cache_ok
-    report.problems += exp.missing
+        stats.value_ok += ok
+        if cache_check:
+            cache_ok = cache == got if isinstance(got, str) else agree(float(got), cache)[0]
+            if not cache_ok:
+                add(Problem(_cache_problem(cache), sheet, addr, name, formula, got, cache))
+            stats.cache_ok += cache_ok
+    report.problems = collapse(cause_first(report.problems + exp.missing), report.totals().cache_ok)
     formula_sheets = {p.sheet for p in exp.missing} | {check[0] for check in exp.checks}
-    report.sheets = {s: st for s, st in report.sheets.items() if st.found or s in formula_sheets}
+    report.sheets = {s: st for s, st in report.sheets.items() if st.formula_cells or s in formula_sheets}
     return report
+
+
+def cause_first(problems: list[Problem]) -> list[Problem]:
+    """Problems in the order a user should fix them: by kind (KINDS), then sheet, row, column.
+
+    One changed formula spoils the values downstream of it, and a file saved by a tool that does not
+    calculate lacks every cache: listed as found, the cause drowns among its effects."""
+    def key(p: Problem) -> tuple[int, int, str, int, int]:
+        return (_KIND_ORDER[p.kind], _SHEET_ORDER.get(p.sheet, len(SHEETS)), p.sheet, *xl_cell_to_rowcol(p.cell))
+
+    return sorted(problems, key=key)
+
+
+def collapse(problems: list[Problem], cache_ok: int) -> list[Problem]:
+    """`problems` with a whole class that has one cause as one Problem with its count, where its first cell was.
+
+    A class has one cause when no cached value agreed (cache_ok 0) and every cache compared has the
+    same problem of CLASSES: none saved (a tool that does not calculate, such as openpyxl, wrote the
+    file) or all stale (changed or written without recalculating). A line per cell would bury the
+    problems that do differ from cell to cell, and name no cause. Mixed cache problems are listed
+    per cell: which cells lack a cache or hold an old value then says what was edited.
+    """
+    kinds = {p.kind for p in problems if p.kind in _CACHE_KINDS}
+    if cache_ok or len(kinds) != 1 or (kind := kinds.pop()) not in CLASSES:
+        return problems
+    rest = [p for p in problems if p.kind != kind]
+    if len(problems) - len(rest) < 2:  # one cell: its own line says more
+        return problems
+    at = next(i for i, p in enumerate(problems) if p.kind == kind)
+    return [*rest[:at], Problem(kind, "", "", "", "", None, None, len(problems) - len(rest)), *rest[at:]]
+
+
+def _cache_problem(cache: Any) -> str:
+    """The kind of a cached value that disagrees with the recalculated one: none saved, inf or nan (which other
+    tools write, and a viewer shows as such), or a stale number or text."""
+    if cache is None:
+        return "no-cache"
+    return "non-finite-cache" if isinstance(cache, float) and not math.isfinite(cache) else "stale-cache"
 
 
 def compare(bp: Blueprint, cells: Cells, recalc: dict, path: str = "", engine: str = "") -> VerifyReport:

@@ -121,6 +121,6 @@ def test_libreoffice_follows_edited_switches(small_path: Path, tmp_path: Path) -
     before, after = build(load_config("small"), inputs), build(config, inputs)
     total = lambda bp: next(c.value for c in bp.formula_cells() if c.quantity == "total_loss")  # noqa: E731
     assert total(before) != pytest.approx(total(after))
-    report = verify(edited, engine="libreoffice")
-    assert not [p for p in report.problems if p.kind != "no-cache"], report.text(5)
-    assert report.totals().checked == len(after.formula_cells())
+    report = verify(edited, engine="libreoffice", cache_check=False)  # openpyxl saved it: no cached values
+    assert report.ok, report.text(5)
+    assert report.totals().mapped == len(after.formula_cells())

@@ -41,14 +41,14 @@ def test_libreoffice_recalculates_every_cell_to_the_reference(preset: str, tmp_p
     report = check(wrong_cache_copy(preset, tmp_path), "libreoffice")
     total = report.totals()
     assert report.problems == []
-    assert total.checked == total.found == len(blueprint_of(load_config(preset)).formula_cells())
+    assert total.mapped == total.formula_cells == len(blueprint_of(load_config(preset)).formula_cells())
 
 
 @pytest.mark.parametrize("engine", ["formulas", "formulas-stock"])
 def test_formulas_engine_recalculates_every_cell_to_the_reference(engine: str, tmp_path: Path) -> None:
     report = check(wrong_cache_copy("small", tmp_path), engine)
     assert report.problems == []
-    assert report.totals().checked == 1045
+    assert report.totals().mapped == 1045
 
 
 def edit_inputs(src: Path, dst: Path) -> None:
@@ -84,7 +84,7 @@ def test_libreoffice_follows_edits_to_inputs(small_path: Path, tmp_path: Path) -
     assert tokens(before) != tokens(after), "the draw edit must change a sampled token"
     report = check(edited, "libreoffice")
     assert report.problems == []
-    assert report.totals().checked == len(after.formula_cells())
+    assert report.totals().mapped == len(after.formula_cells())
 
 
 def test_formulas_engine_follows_edits_to_inputs(small_path: Path, tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
-from conftest import blueprint_of
+from conftest import blueprint_of, with_wrong_cache
 
 from blueprint.api import generate
 from blueprint.cli import main
@@ -27,7 +28,7 @@ def test_fresh_workbook_verifies_with_full_coverage(preset: str, tmp_path: Path)
     report = verify(path)
     totals = report.totals()
     assert report.ok and report.exit_code == 0, report.text()
-    assert totals.found == totals.checked == totals.agreeing == n
+    assert (totals.formula_cells, totals.mapped, totals.value_ok, totals.formula_text_ok, totals.cache_ok) == (n, n, n, n, n)
     assert totals.max_error < 1e-10  # absolute; the contract is 1e-12 + 1e-9·|want| per cell
 
 
@@ -38,7 +39,7 @@ def test_big_presets_verify_through_libreoffice(preset: str, tmp_path: Path) -> 
     n = generate(load_config(preset), path).total_formula_cells
     report = verify(path, engine="libreoffice")
     assert report.ok, report.text()
-    assert report.totals().checked == n
+    assert report.totals().mapped == n
 
 
 def written(bp: Blueprint, path: Path, cells: list[Cell]) -> Path:
@@ -74,6 +75,17 @@ def test_changed_formula_is_reported_at_its_cell(bp: Blueprint, tmp_path: Path) 
     cells[k] = dataclasses.replace(cells[k], formula=cells[k].formula.replace("gamma*lam", "gamma*gamma"))
     found = problems_at(written(bp, tmp_path / "x.xlsx", cells))
     assert found[where(cells[k])] >= {"formula-text", "value"}
+
+
+def test_changed_formula_giving_an_error_is_reported_as_changed(bp: Blueprint, tmp_path: Path) -> None:
+    """The formula text is compared whatever the value: a changed formula is the cause of its error value."""
+    cells = list(bp.cells)
+    k = pick(bp, "ratio", (0, 0))
+    cells[k] = dataclasses.replace(cells[k], formula="=1/0")
+    report = verify(written(bp, tmp_path / "x.xlsx", cells))
+    assert (report.problems[0].kind, report.problems[0].cell) == ("formula-text", where(cells[k])[1])
+    assert {p.kind for p in report.problems if (p.sheet, p.cell) == where(cells[k])} == {"formula-text", "error-value"}
+    assert report.sheets["Ratio"].formula_text_ok == report.sheets["Ratio"].mapped - 1
 
 
 def test_deleted_formula_is_reported_missing(bp: Blueprint, tmp_path: Path) -> None:
@@ -128,11 +140,26 @@ def test_renamed_sheet_is_reported(bp: Blueprint, small_path: Path, tmp_path: Pa
     assert readers and {(p.sheet, p.cell) for p in report.problems if p.kind == "error-value" and p.sheet == "Total"} == readers
 
 
+def test_junit_fails_a_renamed_sheet_without_formulas(small_path: Path, tmp_path: Path) -> None:
+    """Every problem fails a test case: the Guide has no formula cell, yet its renaming is reported."""
+    from blueprint.junit import junit_xml
+
+    renamed = tmp_path / "renamed.xlsx"
+    with zipfile.ZipFile(small_path) as zin, zipfile.ZipFile(renamed, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            zout.writestr(info, data.replace(b'name="Guide"', b'name="Story"') if info.filename == "xl/workbook.xml" else data)
+    suite = junit_xml(verify(renamed)).getroot()
+    failing = {c.get("name"): c.find("failure").text for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert (suite.get("tests"), suite.get("failures")) == ("10", "1")
+    assert list(failing) == ["Guide"] and failing["Guide"].startswith("Guide!A1: sheet-renamed:")
+
+
 def test_cli_json_and_junit(small_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     junit = tmp_path / "report.xml"
     assert main(["verify", str(small_path), "--json", "--junit", str(junit)]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["ok"] is True and doc["totals"]["checked"] == doc["totals"]["found"] == 1045
+    assert doc["ok"] is True and doc["totals"]["mapped"] == doc["totals"]["formula_cells"] == 1045
     assert set(doc["sheets"]) == {"Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total"}
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == "9" and suite.get("failures") == "0"
@@ -151,6 +178,134 @@ def test_cli_text_report_names_the_cell(bp: Blueprint, tmp_path: Path, capsys: p
     assert f"GAE!{addr} delta[1,0]: value" in out and "FAILED" in out
     failures = [c for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
     assert {c.get("name") for c in failures} >= {"GAE"}
+
+
+@pytest.fixture(scope="module")
+def saved_by_openpyxl(bp: Blueprint, small_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The small workbook saved by openpyxl (which keeps no cached value), as is and with one formula changed."""
+    folder = tmp_path_factory.mktemp("openpyxl")
+    cell = bp.cells[pick(bp, "advantages", (0, 1))]
+    out = {"clean": folder / "clean.xlsx", "changed": folder / "changed.xlsx"}
+    openpyxl.load_workbook(small_path).save(out["clean"])
+    wb = openpyxl.load_workbook(small_path)
+    wb[cell.sheet].cell(cell.row + 1, cell.col + 1).value = cell.formula.replace("gamma*lam", "gamma*gamma")
+    wb.save(out["changed"])
+    return out
+
+
+def test_the_changed_formula_comes_first(bp: Blueprint, saved_by_openpyxl: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    """Problems are sorted by what to fix first: the changed formula before the values it spoils, both before the caches."""
+    sheet, addr = where(bp.cells[pick(bp, "advantages", (0, 1))])
+    first = f"{sheet}!{addr} advantages[0,1]: formula-text: "
+    assert main(["verify", str(saved_by_openpyxl["changed"])]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failed = next(k for k, line in enumerate(lines) if line.startswith("FAILED"))
+    assert lines[failed + 1].startswith(first), lines[failed:failed + 3]
+    assert ": value: " in lines[failed + 2], lines[failed:failed + 3]
+    assert main(["verify", str(saved_by_openpyxl["changed"]), "--json", "--max-report", "1"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [(p["kind"], p["sheet"], p["cell"]) for p in doc["problems"]] == [("formula-text", sheet, addr)]
+    kinds = [p.kind for p in verify(saved_by_openpyxl["changed"]).problems]
+    assert kinds == sorted(kinds, key=["formula-text", "value", "no-cache"].index)
+
+
+NO_CACHE = ("no cached values anywhere (1,045 formula cells): the file was saved by a tool that does not calculate; "
+            "open and save it in Excel/LibreOffice, or ignore with --no-cache-check")
+
+
+def test_no_cache_anywhere_is_one_line(bp: Blueprint, saved_by_openpyxl: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """openpyxl keeps no cached value: one cause, one line with its count, after the changed formula and its values."""
+    path = str(saved_by_openpyxl["changed"])
+    assert main(["verify", path, "--max-report", "1000"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failed = next(k for k, line in enumerate(lines) if line.startswith("FAILED"))
+    listed = lines[failed + 1:]
+    assert listed[-1] == NO_CACHE and sum("no-cache" in line or "cached" in line for line in listed) == 1
+    values = [line for line in listed if ": value: " in line]
+    assert len(listed) == 1 + len(values) + 1 and lines[failed] == f"FAILED: {len(listed)} problems (formula-text 1, value {len(values)}, no-cache 1,045 cells in one line)"
+    assert main(["verify", path, "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["problem_count"] == len(listed) and doc["problems"][0]["kind"] == "formula-text"
+    assert doc["problems"][-1] == {"kind": "no-cache", "sheet": "", "cell": "", "quantity": "", "formula": "", "expected": None, "got": None,
+                                   "cells": 1045, "line": NO_CACHE}
+    junit = tmp_path / "r.xml"
+    assert main(["verify", str(saved_by_openpyxl["clean"]), "--junit", str(junit)]) == 1
+    assert capsys.readouterr().out.splitlines()[-2:] == ["FAILED: 1 problem (no-cache 1,045 cells in one line)", NO_CACHE]
+    failures = [(c.get("name"), c.find("failure").text) for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
+    assert failures == [("all sheets", NO_CACHE)]
+
+
+def test_no_cache_check_leaves_the_caches_alone(saved_by_openpyxl: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    assert main(["verify", str(saved_by_openpyxl["clean"]), "--no-cache-check"]) == 0
+    table = table_of(capsys.readouterr().out)
+    assert {row["cache ok"] for row in table.values()} == {"-"} and table["total"]["value ok"] == "1045"
+    report = verify(saved_by_openpyxl["changed"], cache_check=False)
+    assert report.exit_code == 1 and {p.kind for p in report.problems} == {"formula-text", "value"}
+    assert report.as_dict()["totals"]["cache_ok"] is None
+
+
+def test_every_cache_stale_is_one_line(tmp_path: Path) -> None:
+    """Every cached value wrong at once: the file's values are not this calculation's, one cause."""
+    path = tmp_path / "wrong-cache.xlsx"
+    write(with_wrong_cache(blueprint_of(load_config("small"))), path)
+    report = verify(path)
+    assert [(p.kind, p.cells) for p in report.problems] == [("stale-cache", 1045)]
+    assert report.problems[0].line().startswith("every cached value disagrees with the recalculated one (1,045 formula cells): ")
+
+
+def test_json_lists_every_problem_unless_limited(saved_by_openpyxl: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    path = str(saved_by_openpyxl["changed"])
+    assert main(["verify", path, "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["problem_count"] == doc["listed"] == len(doc["problems"]) > 20  # more than the text report shows by default
+    assert main(["verify", path, "--json", "--max-report", "3"]) == 1
+    limited = json.loads(capsys.readouterr().out)
+    assert (limited["problem_count"], limited["listed"]) == (doc["problem_count"], 3)
+    assert limited["problems"] == doc["problems"][:3]
+    assert main(["verify", path]) == 1
+    out = capsys.readouterr().out
+    assert f"... and {doc['problem_count'] - 20} more (--max-report N shows more)" in out  # the text report keeps to 20
+
+
+def table_of(text: str) -> dict[str, dict[str, str]]:
+    """The text report's per-sheet table, from its heading to its total row: {sheet: {column heading: cell}}.
+    Headings may hold one space, sheet names too: columns are apart by two or more."""
+    lines = text.splitlines()
+    head = [h.strip() for h in lines[1].split("  ") if h.strip()]
+    rows = {}
+    for line in lines[2:]:
+        rows[line[:12].strip()] = dict(zip(head[1:], line[12:].split()))
+        if line.startswith("total "):
+            return rows
+    raise AssertionError(f"no total row in {text}")
+
+
+COLUMNS = ["formula cells", "mapped", "value ok", "formula text ok", "cache ok", "max |error|"]
+
+
+def test_table_says_what_it_compared(small_path: Path, saved_by_openpyxl: dict[str, Path], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture) -> None:
+    """A clean file: every count equals the formula cells. The same file saved by openpyxl: values and
+    formula texts all fine, the same max |error| beside them, and cache ok 0 (the one thing that is wrong)."""
+    junit = tmp_path / "r.xml"
+    assert main(["verify", str(small_path)]) == 0
+    clean = table_of(capsys.readouterr().out)
+    assert main(["verify", str(saved_by_openpyxl["clean"]), "--junit", str(junit)]) == 1
+    saved = table_of(capsys.readouterr().out)
+    assert list(clean) == list(saved) == ["Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total", "total"]
+    assert list(clean["total"]) == COLUMNS
+    assert [clean["total"][c] for c in COLUMNS[:5]] == ["1045"] * 5 and float(clean["total"]["max |error|"]) < 1e-10
+    for sheet, row in saved.items():
+        n = row["formula cells"]
+        assert (row["mapped"], row["value ok"], row["formula text ok"], row["cache ok"]) == (n, n, n, "0"), (sheet, row)
+        assert row == {**clean[sheet], "cache ok": "0"}, sheet  # the same counts and max |error| as the file it was saved from
+    assert main(["verify", str(saved_by_openpyxl["clean"]), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["totals"] == {"formula_cells": 1045, "mapped": 1045, "value_ok": 1045, "formula_text_ok": 1045, "cache_ok": 0,
+                             "max_error": pytest.approx(float(saved["total"]["max |error|"]), rel=0.06)}
+    rollout = next(c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == "Rollout")
+    assert rollout.find("system-out").text == (
+        f"formula cells 291, mapped 291, value ok 291, formula text ok 291, cache ok 0, max |error| {saved['Rollout']['max |error|']}")
 
 
 def test_generate_verify_in_one_go(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -175,4 +330,4 @@ def test_random_valid_configurations_generate_and_verify_clean(tmp_path: Path, v
     n = generate(config, path).total_formula_cells
     report = verify(path)
     assert report.ok, f"{values}\n{report.text(5)}"
-    assert report.totals().checked == n
+    assert report.totals().mapped == n

@@ -80,6 +80,8 @@ def bad_files(tmp: Path, small: Path) -> dict[str, Path]:
             zout.writestr(info, zin.read(info))
         zout.writestr("xl/vbaProject.bin", b"\0" * 64)
     files["missing"] = tmp / "does-not-exist.xlsx"
+    files["folder"] = tmp / "a-folder"
+    files["folder"].mkdir()
     return files
 
 
@@ -89,6 +91,7 @@ EXPECTED = {
     "xml-external-entity": "ENTITY", "billion-laughs": "ENTITY", "external-formula": "another workbook",
     "external-name": "another workbook", "macro": "macros", "missing": "no such file",
     "late-doctype": "DOCTYPE", "damaged-cell": "cell reference 'B9' in row 5",
+    "folder": "is a folder, not a workbook; give the path of the .xlsx",
 }
 
 
@@ -154,3 +157,50 @@ def test_unusable_values_in_the_workbook_are_one_line_exit_2(sheet: str, quantit
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err, err
     if sheet == "Config":
         assert layout.cell(sheet, quantity) in err  # where to fix it
+
+
+def test_a_folder_names_the_workbooks_it_holds(small_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["verify", str(small_path.parent)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a folder" in err and f"e.g. {small_path}" in err, err
+
+
+def with_number_text(src: Path, dst: Path, sheet: str, addr: str, text: str) -> Path:
+    """A copy of the blueprint at `src` whose cell `sheet!addr` holds `<v>text</v>`, as other tools write inf and nan."""
+    import re
+
+    from blueprint.layout import SHEETS
+
+    def edit(data: bytes) -> bytes:
+        out, n = re.subn(rb'(<c r="' + addr.encode() + rb'"[^>]*>(?:<f>[^<]*</f>)?<v>)[^<]*(</v>)', rb"\g<1>" + text.encode() + rb"\g<2>", data)
+        assert n == 1, f"{sheet}!{addr} is not a number cell of the part"
+        return out
+
+    rewrite_member(src, dst, f"xl/worksheets/sheet{SHEETS.index(sheet) + 1}.xml", edit)
+    return dst
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "INF", "NaN"])
+def test_a_non_finite_cached_value_is_reported_at_its_cell(text: str, small_path: Path, tmp_path: Path) -> None:
+    path = with_number_text(small_path, tmp_path / "cached.xlsx", "Total", "B5", text)
+    code, out, err, _ = run_verify(path)
+    assert (code, err) == (1, ""), (out, err)
+    problems = [line for line in out.splitlines() if line.startswith("Total!")]
+    assert len(problems) == 1 and problems[0].startswith("Total!B5 total_loss: non-finite-cache: cached value is not a finite number"), out
+    assert f"got {float(text)!r}" in problems[0], problems[0]
+
+
+@pytest.mark.parametrize("sheet, quantity, idx, text", [
+    ("Weights", "old.W_hh", (0, 0), "inf"),
+    ("Config", "beta", (), "-inf"),
+    ("Rollout", "draws", (1, 0), "nan"),
+])
+def test_a_non_finite_input_is_one_line_exit_2(sheet: str, quantity: str, idx: tuple, text: str, small_path: Path, tmp_path: Path) -> None:
+    from blueprint.readback import read_blueprint
+
+    layout = read_blueprint(small_path)[2]
+    path = with_number_text(small_path, tmp_path / "input.xlsx", sheet, layout.cell(sheet, quantity, *idx).split("!")[-1], text)
+    code, out, err, _ = run_verify(path)
+    assert code == 2 and out == "", (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{layout.cell(sheet, quantity, *idx)} ({quantity}) holds {float(text)!r}, not a finite number; put a finite number there" in err, err
