@@ -162,9 +162,10 @@ class VerifyReport:
             lines.append(f"OK: all {self.totals().mapped} formula cells agree with the reference")
         else:
             lines.append(f"FAILED: {counted(len(self.problems), 'problem')} ({_by_kind(self.problems)})")
-            lines += [p.line() for p in self.problems[:max_report]]
-            if len(self.problems) > max_report:
-                lines.append(f"... and {len(self.problems) - max_report} more (--max-report N shows more)")
+            shown = self.problems[:max_report] + [p for p in self.problems[max_report:] if not p.cell]  # a collapsed class is always shown
+            lines += [p.line() for p in shown]
+            if len(self.problems) > len(shown):
+                lines.append(f"... and {len(self.problems) - len(shown)} more (--max-report N shows more)")
         return "\n".join(lines)
 
     def as_dict(self, max_report: int | None = None) -> dict[str, Any]:

@@ -331,3 +331,14 @@ def test_random_valid_configurations_generate_and_verify_clean(tmp_path: Path, v
     report = verify(path)
     assert report.ok, f"{values}\n{report.text(5)}"
     assert report.totals().mapped == n
+
+
+def test_a_collapsed_class_is_shown_even_past_the_text_limit(saved_by_openpyxl: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    """The one-line class sorts last; --max-report cuts problem lines, not the line that explains a thousand."""
+    assert main(["verify", str(saved_by_openpyxl["changed"]), "--max-report", "2"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failed = next(k for k, line in enumerate(lines) if line.startswith("FAILED"))
+    listed = lines[failed + 1:]
+    assert len(listed) == 4 and listed[2] == NO_CACHE and listed[3].startswith("... and ") and "more (--max-report N shows more)" in listed[3]
+    shown = int(listed[3].split()[2])
+    assert shown == int(lines[failed].split()[1]) - 3
