@@ -30,7 +30,8 @@ def check_archive(path: Path) -> None:
     if path.is_dir():
         raise UnsafeWorkbook(f"{path}: is a folder, not a workbook; give the path of the .xlsx{_workbooks_in(path)}")
     if not path.is_file():
-        raise UnsafeWorkbook(f"{path}: no such file; give the path of a workbook written by `blueprint generate`")
+        what = "is not a regular file (a device, a pipe or a socket)" if path.exists() else "no such file"
+        raise UnsafeWorkbook(f"{path}: {what}; give the path of a workbook written by `blueprint generate`")
     size = path.stat().st_size
     if size == 0:
         raise UnsafeWorkbook(f"{path}: the file is empty; regenerate it with `blueprint generate`")

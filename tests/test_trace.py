@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import openpyxl
@@ -127,9 +126,7 @@ def test_trace_function_reads_the_file(small: Path, layout) -> None:
 
 def test_full_trace_of_total_loss_reaches_the_inputs(small: Path, layout) -> None:
     r, c = layout.block("Total", "total_loss").pos(())
-    start = time.perf_counter()
     root = trace(small, addr("Total", r, c), depth=None)
-    elapsed = time.perf_counter() - start
     assert root.quantity == "total_loss" and root.kind == "formula"
     nodes = list(root.walk())
     assert not any(n.truncated for n in nodes)
@@ -146,7 +143,6 @@ def test_full_trace_of_total_loss_reaches_the_inputs(small: Path, layout) -> Non
     assert len(expanded) == len(set(expanded))
     assert all(n.kind == "formula" for n in nodes if n.repeated)
     check_tree(root, Oracle(small))
-    assert elapsed < 20, f"full trace took {elapsed:.1f}s"
 
 
 def test_depth_limit(small: Path) -> None:

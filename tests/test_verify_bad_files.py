@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -16,11 +15,10 @@ import xlsxwriter
 from blueprint.cli import main
 
 
-def run_verify(path: Path) -> tuple[int, str, str, float]:
-    """`blueprint verify PATH` in a fresh process: exit code, stdout, stderr, seconds."""
-    t0 = time.perf_counter()
+def run_verify(path: Path) -> tuple[int, str, str]:
+    """`blueprint verify PATH` in a fresh process: exit code, stdout, stderr."""
     proc = subprocess.run([sys.executable, "-m", "blueprint.cli", "verify", str(path)], capture_output=True, text=True, timeout=120)
-    return proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def rewrite_member(src: Path, dst: Path, member: str, transform) -> None:  # noqa: ANN001
@@ -82,6 +80,7 @@ def bad_files(tmp: Path, small: Path) -> dict[str, Path]:
     files["missing"] = tmp / "does-not-exist.xlsx"
     files["folder"] = tmp / "a-folder"
     files["folder"].mkdir()
+    files["device"] = Path(os.devnull)
     return files
 
 
@@ -92,6 +91,7 @@ EXPECTED = {
     "external-name": "another workbook", "macro": "macros", "missing": "no such file",
     "late-doctype": "DOCTYPE", "damaged-cell": "cell reference 'B9' in row 5",
     "folder": "is a folder, not a workbook; give the path of the .xlsx",
+    "device": "is not a regular file",
 }
 
 
@@ -102,13 +102,12 @@ def files(tmp_path_factory: pytest.TempPathFactory, small_path: Path) -> dict[st
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 def test_bad_file_is_one_line_exit_2(kind: str, files: dict[str, Path]) -> None:
-    code, out, err, seconds = run_verify(files[kind])
+    code, out, err = run_verify(files[kind])
     assert code == 2, (out, err)
     assert out == ""
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert EXPECTED[kind] in err, err
     assert str(files[kind]) in err
-    assert seconds < 20
 
 
 def test_bad_files_take_bounded_memory(files: dict[str, Path]) -> None:
@@ -183,7 +182,7 @@ def with_number_text(src: Path, dst: Path, sheet: str, addr: str, text: str) -> 
 @pytest.mark.parametrize("text", ["inf", "-inf", "nan", "INF", "NaN"])
 def test_a_non_finite_cached_value_is_reported_at_its_cell(text: str, small_path: Path, tmp_path: Path) -> None:
     path = with_number_text(small_path, tmp_path / "cached.xlsx", "Total", "B5", text)
-    code, out, err, _ = run_verify(path)
+    code, out, err = run_verify(path)
     assert (code, err) == (1, ""), (out, err)
     problems = [line for line in out.splitlines() if line.startswith("Total!")]
     assert len(problems) == 1 and problems[0].startswith("Total!B5 total_loss: non-finite-cache: cached value is not a finite number"), out
@@ -200,7 +199,7 @@ def test_a_non_finite_input_is_one_line_exit_2(sheet: str, quantity: str, idx: t
 
     layout = read_blueprint(small_path)[2]
     path = with_number_text(small_path, tmp_path / "input.xlsx", sheet, layout.cell(sheet, quantity, *idx).split("!")[-1], text)
-    code, out, err, _ = run_verify(path)
+    code, out, err = run_verify(path)
     assert code == 2 and out == "", (out, err)
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert f"{layout.cell(sheet, quantity, *idx)} ({quantity}) holds {float(text)!r}, not a finite number; put a finite number there" in err, err
