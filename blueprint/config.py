@@ -133,8 +133,12 @@ class Config:
                         OneOf(("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")))
     vf_coef: float = key(0.1, "c_v: weight of the value loss in the total loss (TRL)", non_negative())
     ent_coef: float = key(0.0, "c_H: entropy bonus weight (TRL: 0, entropy is a diagnostic only)", non_negative())
-    # --- adaptive KL controller (shown beside the fixed β) ----------------------------------
-    kl_target: float = key(6.0, "target of objective/kl (Ziegler et al.: 6)", positive())
+    # --- KL controller: β for the next iteration ---------------------------------------------
+    kl_ctl: str = key("adaptive", "fixed: β stays (TRL-new; the default of OpenRLHF and verl); adaptive: the proportional controller "
+                      "(TRL-legacy, OpenAI-2019; verl kl_ctrl.type, OpenRLHF --algo.kl.target)", OneOf(("fixed", "adaptive")))
+    kl_ctl_input: str = key("seq-sum", "the KL the controller sees: batch mean of Σ_t k_t per sequence (TRL-legacy, OpenAI-2019) "
+                            "or of the per-sequence token mean (verl, OpenRLHF)", OneOf(("seq-sum", "seq-mean")))
+    kl_target: float = key(6.0, "the controller's target KL (Ziegler et al.: 6 for seq-sum; verl: 0.1 for seq-mean)", positive())
     kl_horizon: float = key(10000.0, "horizon of the adaptive KL controller", positive(1e9))
     kl_ctl_clip: float = key(0.2, "the controller's proportional error is clipped to ±this", positive(1e3))
     # --- check rows -------------------------------------------------------------------------
@@ -243,23 +247,26 @@ def token_ok(tok: str) -> bool:
             and not any(ch in FORBIDDEN_TOKEN_CHARS or unicodedata.category(ch).startswith("C") for ch in tok))
 
 
-# Each framework's defaults for the switches (docs/ppo_math.md §10); `--convention NAME` applies them
-# over the preset, and `--set` still overrides single keys.
+# Each framework's library defaults for the switches, read at TRL f2cd577, OpenRLHF 3c3be62, verl b178a3c
+# (docs/framework_facts.md quotes each); `--convention NAME` applies them over the preset, `--set` still
+# overrides single keys. Where a framework's example scripts differ from its defaults, the note says so.
 CONVENTIONS: dict[str, dict[str, Any]] = {
-    "trl": dict(  # TRL PPOTrainer (ex-PPOv2): one loss, KL in the reward, whitening with unbiased variance
-        kl_placement="reward", kl_estimator="k1", beta=0.05, gamma=1.0, lam=0.95, adv_whiten="unbiased", reward_whiten="off",
-        logratio_clamp=0.0, eps=0.2, eps_high=0.2, dual_clip=0.0, eps_v=0.2, loss_agg="token-mean", vf_coef=0.1, ent_coef=0.0,
-        tau=0.7, eos_handling="subtract", missing_eos_penalty=1.0,
+    "trl": dict(  # TRL PPOTrainer (experimental, ex-PPOv2): one loss, KL in the reward, fixed β, unbiased whitening
+        kl_placement="reward", kl_estimator="k1", beta=0.05, kl_ctl="fixed", kl_ctl_input="seq-sum", gamma=1.0, lam=0.95,
+        adv_whiten="unbiased", reward_whiten="off", logratio_clamp=0.0, eps=0.2, eps_high=0.2, dual_clip=0.0, eps_v=0.2,
+        loss_agg="token-mean", vf_coef=0.1, ent_coef=0.0, tau=0.7,
+        eos_handling="off",  # missing_eos_penalty defaults to None; the example scripts pass --missing_eos_penalty 1.0
     ),
-    "openrlhf": dict(  # OpenRLHF train_ppo_ray: separate critic (vf_coef 1 only sums the two losses), λ = 1
-        kl_placement="reward", kl_estimator="k1", beta=0.01, kl_loss_estimator="k1", kl_loss_coef=0.01, gamma=1.0, lam=1.0,
-        adv_whiten="population", reward_whiten="off", logratio_clamp=20.0, eps=0.2, eps_high=0.2, dual_clip=0.0, eps_v=0.5,
-        loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0, tau=1.0, eos_handling="off",
+    "openrlhf": dict(  # OpenRLHF train_ppo_ray: separate critic and optimizer (vf_coef 1 only sums the two losses for display), λ = 1
+        kl_placement="reward", kl_estimator="k1", beta=0.01, kl_ctl="fixed", kl_ctl_input="seq-mean", kl_loss_estimator="k1",
+        kl_loss_coef=0.01, gamma=1.0, lam=1.0, adv_whiten="population", reward_whiten="off", logratio_clamp=20.0, eps=0.2,
+        eps_high=0.2, dual_clip=0.0, eps_v=0.5, loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0, tau=1.0, eos_handling="off",
     ),
-    "verl": dict(  # verl ppo_trainer.yaml: no reference KL by default, dual clip always on, λ = 1
-        kl_placement="none", kl_estimator="k1", beta=0.001, kl_loss_estimator="k3", kl_loss_coef=0.001, gamma=1.0, lam=1.0,
-        adv_whiten="unbiased", reward_whiten="off", logratio_clamp=20.0, eps=0.2, eps_high=0.2, dual_clip=3.0, eps_v=0.5,
-        loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0, tau=1.0, eos_handling="off",
+    "verl": dict(  # verl ppo_trainer.yaml: no reference KL by default (use_kl_in_reward false), dual clip always on, λ = 1
+        kl_placement="none", kl_estimator="k1", beta=0.001, kl_ctl="fixed", kl_ctl_input="seq-mean", kl_target=0.1,
+        kl_loss_estimator="k3", kl_loss_coef=0.001, gamma=1.0, lam=1.0, adv_whiten="unbiased", reward_whiten="off",
+        logratio_clamp=20.0, eps=0.2, eps_high=0.2, dual_clip=3.0, eps_v=0.5, loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0,
+        tau=1.0, eos_handling="off",
     ),
 }
 

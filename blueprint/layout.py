@@ -24,7 +24,8 @@ VALUE_HEADS = ("value_old", "value_new")
 HYPERPARAMETERS = (  # Config cells the formulas read by name, in the order the sheet lists them
     "tau", "eos_handling", "missing_eos_penalty", "missing_eos_score", "kl_placement", "kl_estimator", "beta",
     "kl_loss_estimator", "kl_loss_coef", "reward_whiten", "gamma", "lam", "adv_whiten", "whiten_eps", "logratio_clamp",
-    "eps", "eps_high", "dual_clip", "eps_v", "loss_agg", "vf_coef", "ent_coef", "kl_target", "kl_horizon", "kl_ctl_clip",
+    "eps", "eps_high", "dual_clip", "eps_v", "loss_agg", "vf_coef", "ent_coef", "kl_ctl", "kl_ctl_input", "kl_target", "kl_horizon",
+    "kl_ctl_clip",
     "check_tol",
 )
 TITLE_ROWS = 3  # title, one-line summary, blank
@@ -291,14 +292,16 @@ def build_layout(dims: Dims) -> Layout:
     s.scalars(("vf_loss", "vf_clipfrac"))
 
     s = _Stack(L, "Total")
-    s.scalars(("total_loss",))
+    s.scalars(("total_loss", "actor_loss", "critic_loss"))
     s.table(("entropy_seq_sum", "entropy_seq_mean"), B)
     s.scalars(("entropy",))
     s.grid("kl_loss_token", B, T)
     s.table(("kl_seq_sum", "kl_seq_mean"), B)
     s.scalars(("kl_loss",))
     s.scalars(("part_pg", "part_vf", "part_ent", "part_kl", "total_check"))
-    s.scalars(("kl_sum", "non_score_sum", "score_mean", "rlhf_reward", "beta_next"))
+    s.scalars(("kl_sum", "non_score_sum", "score_mean", "rlhf_reward"))
+    s.table(("ctl_seq_kl",), B)
+    s.scalars(("ctl_kl", "beta_next"))
     return L
 
 

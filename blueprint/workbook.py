@@ -37,7 +37,8 @@ NAMED_QUANTITIES = {
     "ratio": ("Ratio", "ratio"), "approx_kl": ("Ratio", "approx_kl"), "pg_losses": ("Clip", "pg_losses"),
     "pg_loss": ("Clip", "pg_loss"), "pg_clipfrac": ("Clip", "pg_clipfrac"), "values_new": ("Value Loss", "values_new"),
     "vf_losses": ("Value Loss", "vf_losses"), "vf_loss": ("Value Loss", "vf_loss"),
-    "vf_clipfrac": ("Value Loss", "vf_clipfrac"), "total_loss": ("Total", "total_loss"), "entropy": ("Total", "entropy"),
+    "vf_clipfrac": ("Value Loss", "vf_clipfrac"), "total_loss": ("Total", "total_loss"),
+    "actor_loss": ("Total", "actor_loss"), "critic_loss": ("Total", "critic_loss"), "entropy": ("Total", "entropy"),
     **{hp: ("Config", hp) for hp in HYPERPARAMETERS},
 }
 

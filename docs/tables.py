@@ -10,10 +10,11 @@ from collections import Counter
 
 from blueprint.config import ALLOWED, CONVENTIONS, MEANING, PRESETS, SWITCHES, Config, load_config
 from blueprint.inputs import make_inputs
-from blueprint.layout import SHEETS
+from blueprint.layout import HYPERPARAMETERS, SHEETS, Dims, build_layout
+from blueprint.workbook import NAMED_QUANTITIES
 from blueprint.workbook import build
 
-SWITCH_KEYS = (*SWITCHES, "beta", "kl_loss_coef", "lam", "eps", "eps_high", "dual_clip", "eps_v", "vf_coef", "logratio_clamp", "tau")
+SWITCH_KEYS = (*SWITCHES, "kl_target", "beta", "kl_loss_coef", "lam", "eps", "eps_high", "dual_clip", "eps_v", "vf_coef", "logratio_clamp", "tau")
 
 
 def presets_table() -> str:
@@ -49,6 +50,23 @@ def _text(value: str) -> str:
     return re.sub(r"([\\|*_<>~`])", r"\\\1", value)
 
 
+def named_ranges_list() -> str:
+    """The workbook-level names (blueprint.workbook.NAMED_QUANTITIES), grouped by what they point at."""
+    dims = Dims(B=2, P=3, T=4, V=5, H=6)  # distinct sizes, so a shape spells its axes
+    letter, layout = {n: axis for axis, n in vars(dims).items()}, build_layout(dims)
+    groups: dict[str, list[str]] = {"hyper": [], "config": [], "token": [], "other": []}
+    for name, (sheet, quantity) in NAMED_QUANTITIES.items():
+        shape = layout.block(sheet, quantity).shape
+        kind = "hyper" if name in HYPERPARAMETERS else "config" if sheet == "Config" else "token" if shape == (dims.B, dims.T) else "other"
+        groups[kind].append(f"`{name}`" + (f" ({'×'.join(letter[n] for n in shape)})" if kind == "other" and shape else ""))
+    return "\n".join([
+        f"- hyperparameters and switches (single Config cells): {', '.join(groups['hyper'])};",
+        f"- other Config cells (`vocab` is a row of V): {', '.join(groups['config'])};",
+        f"- per-token B×T blocks (row = sequence, column = response position): {', '.join(groups['token'])};",
+        f"- others (scalars unless a shape is given): {', '.join(groups['other'])}.",
+    ])
+
+
 def conventions_table() -> str:
     default = load_config()
     lines = ["| switch | default | " + " | ".join(CONVENTIONS) + " |", "|---" * (2 + len(CONVENTIONS)) + "|"]
@@ -61,4 +79,5 @@ def conventions_table() -> str:
 if __name__ == "__main__":
     print(presets_table(), end="\n\n")
     print(config_keys_table(), end="\n\n")
+    print(named_ranges_list(), end="\n\n")
     print(conventions_table())

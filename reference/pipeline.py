@@ -18,7 +18,7 @@ from reference.ratio import log_ratio, policy_kl
 from reference.reward import reward
 from reference.rnn import RNNWeights, ValueHead, entropy, teacher_forced, value
 from reference.rollout import rollout
-from reference.total import adaptive_kl, kl_loss, reward_objectives, total_loss
+from reference.total import kl_controller, split_losses, kl_loss, reward_objectives, total_loss
 from reference.value_loss import clipped_value_loss
 
 Quantities = dict[tuple[str, str], np.ndarray]
@@ -65,6 +65,8 @@ class Hyper:
     loss_agg: str
     vf_coef: float
     ent_coef: float
+    kl_ctl: str
+    kl_ctl_input: str
     kl_target: float
     kl_horizon: float
     kl_ctl_clip: float
@@ -119,10 +121,10 @@ def run(inputs: Inputs, hp: Hyper) -> Quantities:
     put("Total", {
         **kl,
         "entropy_seq_sum": ent["entropy_seq_sum"], "entropy_seq_mean": ent["entropy_seq_mean"], "entropy": ent["entropy_loss"],
-        "total_loss": total_loss(q["Clip", "pg_loss"], q["Value Loss", "vf_loss"], ent["entropy_loss"], hp.vf_coef, hp.ent_coef,
-                                 kl["kl_loss"], in_loss, hp.kl_loss_coef),
+        **split_losses(q["Clip", "pg_loss"], q["Value Loss", "vf_loss"], ent["entropy_loss"], hp.vf_coef, hp.ent_coef,
+                       kl["kl_loss"], in_loss, hp.kl_loss_coef),
         **objectives,
-        "beta_next": np.array(adaptive_kl(hp.beta, float(objectives["kl_sum"]), hp.kl_target, hp.kl_horizon, len(tokens), hp.kl_ctl_clip)),
+        **kl_controller(hp.beta, kl_token, rw["n_real"], hp.kl_ctl, hp.kl_ctl_input, hp.kl_target, hp.kl_horizon, hp.kl_ctl_clip),
     })
     put("Total", loss_parts(q["Clip", "pg_loss"], q["Value Loss", "vf_loss"], ent["entropy_loss"], kl["kl_loss"], q["Total", "total_loss"],
                             hp.vf_coef, hp.ent_coef, in_loss, hp.kl_loss_coef, hp.check_tol))

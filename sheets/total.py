@@ -6,10 +6,13 @@ from blueprint.layout import Layout
 from sheets._common import Formulas, Refs, agg_switch, aggregate, check
 
 SHEET = "Total"
-TITLE = "Total — one loss for one optimizer step (TRL), and the training diagnostics"
-SUMMARY = "L = L^PG + c_v·L^VF - c_H·H + kl_in_loss·c_KL·L^KL;  objective/kl = mean_b Σ_t k_t;  β_next from the adaptive KL controller"
+TITLE = "Total — the losses the optimizers descend, and the training diagnostics"
+SUMMARY = ("actor L^A = L^PG - c_H·H + kl_in_loss·c_KL·L^KL, critic L^VF (OpenRLHF, verl: two optimizers);  TRL: L = L^A + c_v·L^VF;  "
+           "objective/kl = mean_b Σ_t k_t;  β_next from the KL controller")
 LABELS = {
-    "total_loss": "L = pg_loss + vf_coef·vf_loss - ent_coef·entropy + kl_in_loss·kl_loss_coef·kl_loss",
+    "total_loss": "L = actor_loss + vf_coef·critic_loss — TRL's one loss; under OpenRLHF and verl a sum for display only",
+    "actor_loss": "L^A = pg_loss - ent_coef·entropy + kl_in_loss·kl_loss_coef·kl_loss — the actor's loss",
+    "critic_loss": "L^VF = vf_loss — the critic's loss (its own optimizer in OpenRLHF and verl)",
     "entropy_seq_sum": "Σ_t H·m",
     "entropy_seq_mean": "Σ_t H·m / n_b",
     "entropy": "agg(H) — entropy of π_θ",
@@ -26,7 +29,9 @@ LABELS = {
     "part_ent": "entropy bonus  -c_H·H",
     "part_kl": "KL loss  kl_in_loss·c_KL·L^KL",
     "total_check": "check: L = Σ parts",
-    "beta_next": "β·(1 + clip(objective/kl / kl_target - 1, ±kl_ctl_clip)·B/kl_horizon) — adaptive KL",
+    "ctl_seq_kl": "Σ_t k_t / n_b — per-sequence token-mean KL (verl masked_mean)",
+    "ctl_kl": "the controller's KL: mean_b Σ_t k_t (seq-sum) or mean_b of Σ_t k_t / n_b (seq-mean)",
+    "beta_next": "β_next = β·(1 + clip(ctl_kl / kl_target - 1, ±kl_ctl_clip)·B/kl_horizon) if kl_ctl = adaptive, else β",
 }
 
 
@@ -42,8 +47,9 @@ def formulas(L: Layout) -> Formulas:
             yield "kl_loss_token", (b, t), f"={k}*{r('mask', b, t, sheet='Rollout')}"
     yield from aggregate(r, "kl_loss_token", "kl", d.B)
     yield "kl_loss", (), f"={agg_switch(r, 'kl')}"
-    yield "total_loss", (), (f"={r('pg_loss', sheet='Clip')}+vf_coef*{r('vf_loss', sheet='Value Loss')}-ent_coef*{r('entropy')}"
-                             f"+kl_in_loss*kl_loss_coef*{r('kl_loss')}")
+    yield "actor_loss", (), f"={r('pg_loss', sheet='Clip')}-ent_coef*{r('entropy')}+kl_in_loss*kl_loss_coef*{r('kl_loss')}"
+    yield "critic_loss", (), f"={r('vf_loss', sheet='Value Loss')}"
+    yield "total_loss", (), f"={r('actor_loss')}+vf_coef*{r('critic_loss')}"
     yield "kl_sum", (), f"=SUM({r.range('kl_token', sheet='KL')})/{B}"
     yield "non_score_sum", (), f"=SUM({r.range('non_score_reward', sheet='KL')})/{B}"
     yield "score_mean", (), f"=AVERAGE({r.range('score', sheet='Reward')})"
@@ -54,5 +60,8 @@ def formulas(L: Layout) -> Formulas:
     yield "part_kl", (), f"=kl_in_loss*kl_loss_coef*{r('kl_loss')}"
     parts = "+".join(r(p) for p in ("part_pg", "part_vf", "part_ent", "part_kl"))
     yield "total_check", (), check(f"{r('total_loss')}-({parts})")
-    err = f"MIN(MAX({r('kl_sum')}/kl_target-1,-kl_ctl_clip),kl_ctl_clip)"
-    yield "beta_next", (), f"=beta*(1+{err}*{B}/kl_horizon)"
+    for b in range(d.B):
+        yield "ctl_seq_kl", (b,), f"=SUM({r.range('kl_token', b, sheet='KL')})/{r('n_real', b, sheet='Reward')}"
+    yield "ctl_kl", (), f'=IF(kl_ctl_input="seq-mean",AVERAGE({r.range("ctl_seq_kl")}),{r("kl_sum")})'
+    err = f"MIN(MAX({r('ctl_kl')}/kl_target-1,-kl_ctl_clip),kl_ctl_clip)"
+    yield "beta_next", (), f'=IF(kl_ctl="adaptive",beta*(1+{err}*{B}/kl_horizon),beta)'

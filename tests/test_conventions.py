@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 
 from blueprint.api import generate
 from blueprint.config import CONVENTIONS, SWITCHES, load_config
+from blueprint.inputs import make_inputs
 from blueprint.readback import read_blueprint
 from blueprint.verify import verify
 from blueprint.workbook import build
 from reference.clip import agg_parts, clipped_surrogate
 from reference.gae import whiten_advantages
-from reference.total import adaptive_kl
+from reference.total import adaptive_kl, kl_controller, split_losses
 
 GOLDEN = GOLDEN_CASE
 
@@ -103,7 +104,7 @@ def test_random_switch_combinations_verify_clean(tmp_path: Path, switches: dict)
 
 EDITS = {"kl_placement": "both", "kl_estimator": "k3", "kl_loss_estimator": "k2", "adv_whiten": "population",
          "loss_agg": "seq-mean-token-mean", "dual_clip": 1.2, "eos_handling": "replace", "reward_whiten": "on",
-         "logratio_clamp": 0.1, "eps_high": 0.3}
+         "logratio_clamp": 0.1, "eps_high": 0.3, "kl_ctl_input": "seq-mean", "kl_target": 0.1}
 
 
 @pytest.mark.libreoffice
@@ -124,3 +125,34 @@ def test_libreoffice_follows_edited_switches(small_path: Path, tmp_path: Path) -
     report = verify(edited, engine="libreoffice", cache_check=False)  # openpyxl saved it: no cached values
     assert report.ok, report.text(5)
     assert report.totals().mapped == len(after.formula_cells())
+
+
+def test_kl_controller_by_hand() -> None:
+    """kl_token [[1, 2, 0], [3, 0, 0]] with n = (2, 1): seq-sum KL = mean(3, 3) = 3, seq-mean KL = mean(1.5, 3) = 2.25;
+    target 2, horizon 10, B = 2: the errors 0.5 (clipped to 0.2) and 0.125 move β by 1 + err·2/10."""
+    kl_token, n_real = np.array([[1.0, 2, 0], [3, 0, 0]]), np.array([2.0, 1])
+
+    def ctl(kind: str, feed: str) -> dict:
+        return kl_controller(0.5, kl_token, n_real, kind, feed, target=2.0, horizon=10.0, clip=0.2)
+
+    np.testing.assert_allclose(ctl("adaptive", "seq-sum")["ctl_seq_kl"], [1.5, 3.0])
+    assert float(ctl("adaptive", "seq-sum")["ctl_kl"]) == 3.0 and float(ctl("adaptive", "seq-mean")["ctl_kl"]) == 2.25
+    assert float(ctl("adaptive", "seq-sum")["beta_next"]) == pytest.approx(0.5 * 1.04, abs=1e-15)
+    assert float(ctl("adaptive", "seq-mean")["beta_next"]) == pytest.approx(0.5 * 1.025, abs=1e-15)
+    assert float(ctl("fixed", "seq-mean")["beta_next"]) == 0.5
+
+
+@pytest.mark.parametrize("convention", sorted(CONVENTIONS))
+def test_every_framework_keeps_beta_fixed_by_default(convention: str) -> None:
+    """TRL-new has no controller; OpenRLHF (without --algo.kl.target) and verl (kl_ctrl.type fixed) default to a fixed β."""
+    config = load_config("small", convention=convention)
+    bp = build(config, make_inputs(config))
+    beta_next = next(c.value for c in bp.formula_cells() if c.quantity == "beta_next")
+    assert config.kl_ctl == "fixed" and beta_next == config.beta
+
+
+def test_split_losses_sum_to_trls_total() -> None:
+    parts = split_losses(0.3, 2.0, 1.5, vf_coef=0.1, ent_coef=0.01, kl_loss=0.4, kl_in_loss=1.0, kl_loss_coef=0.001)
+    assert float(parts["actor_loss"]) == pytest.approx(0.3 - 0.015 + 0.0004, abs=1e-15)
+    assert float(parts["critic_loss"]) == 2.0
+    assert float(parts["total_loss"]) == pytest.approx(float(parts["actor_loss"]) + 0.1 * 2.0, abs=1e-15)

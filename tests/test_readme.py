@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
 
-from tables import config_keys_table, conventions_table, presets_table  # noqa: E402
+from tables import config_keys_table, conventions_table, named_ranges_list, presets_table  # noqa: E402
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -26,6 +26,10 @@ def test_presets_table_is_current() -> None:
 
 def test_config_keys_table_is_current() -> None:
     assert block("config-keys-table") == config_keys_table()
+
+
+def test_named_ranges_list_is_current() -> None:
+    assert block("named-ranges") == named_ranges_list()
 
 
 def test_conventions_table_is_current() -> None:
