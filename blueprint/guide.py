@@ -6,6 +6,9 @@ tests can hold every piece and note against the layout.
 
 from __future__ import annotations
 
+from blueprint import quotes
+from blueprint.quotes import Quote
+
 TITLE = "RLHF with PPO — a live blueprint"
 SUBTITLE = ("Every derived number in this workbook is a formula. Change a yellow cell (a hyperparameter on Config, "
             "a weight on Weights, a prompt or a draw on Rollout) and every downstream cell follows, sampled tokens included.")
@@ -75,52 +78,14 @@ PIECES = (
     ("Parameter roles", "θ ← optimiser; θ_old ← θ each iteration; θ_ref frozen; φ_old ← φ", "Weights", "old.W_xh"),
 )
 
-# The same step in each framework's code (docs/ppo_math.md §§2-8): quantity -> (TRL, OpenRLHF, verl).
-CODE = {
-    "logp_old": ("logprob = selective_log_softmax(logits / (temperature + 1e-7), response)",
-                 "log_probs_from_logits(logits, labels, temperature)", "logprobs_from_logits(logits.div_(temperature), responses)"),
-    "mask": ("padding_mask = response_idxs > sequence_lengths.unsqueeze(1)", "action_mask (generated tokens incl. EOS)",
-             "response_mask = attention_mask[:, -response_length:]"),
-    "values_old": ("full_value[:, context_length - 1 : -1].squeeze(-1)", "values[:, :-1][:, -num_actions:] * action_mask",
-                   "values[:, -response_length - 1 : -1] * response_mask"),
-    "score": ("scores[~contain_eos_token] -= args.missing_eos_penalty", "reward at eos_indices", "token_level_scores[i, valid_response_length - 1] = score"),
-    "logp_ref": ("ref_logprob = selective_log_softmax(ref_logits, response)", "initial_model forward, same temperature", "ref_policy_wg.compute_ref_log_prob(batch)"),
-    "kl_token": ("logr = ref_logprobs - logprobs; kl = -logr  (k1)", "compute_approx_kl(log_probs, base_log_probs, kl_estimator)",
-                 "kl_penalty(old_log_prob, ref_log_prob, kl_penalty)"),
-    "rewards_raw": ("rewards = -args.kl_coef * kl; rewards[[actual_start, actual_end]] += scores", "compute_reward(r, kl_coef, kl, action_mask)",
-                    "token_level_rewards = token_level_scores - beta * kld"),
-    "rewards": ("rewards = masked_whiten(rewards, mask=~padding_mask_p1, shift_mean=False)", "(no reward whitening)", "(no reward whitening)"),
-    "delta": ("delta = rewards[:, t] + args.gamma * nextvalues - values[:, t]", "delta = rewards[:, t] + gamma * nextvalues - values[:, t]",
-              "delta = token_level_rewards[:, t] + gamma * nextvalues - values[:, t]"),
-    "advantages": ("lastgaelam = delta + args.gamma * args.lam * lastgaelam", "lastgaelam = delta + gamma * lambd * lastgaelam",
-                   "lastgaelam = delta + gamma * lam * lastgaelam"),
-    "returns": ("returns = advantages + values", "returns = advantages + values", "returns = advantages + values"),
-    "adv_whitened": ("advantages = masked_whiten(advantages, ~padding_mask)", "(advantages - mean) * rsqrt(var.clamp(min=1e-8))",
-                     "advantages = verl_F.masked_whiten(advantages, response_mask)"),
-    "logp_new": ("new_logprobs = selective_log_softmax(logits / (temperature + 1e-7), mb_responses)", "actor(sequences, action_mask)",
-                 "log_prob = logprobs_from_logits(logits.div_(temperature), responses)"),
-    "token_entropy": ("entropy = torch.logsumexp(logits, -1) - torch.sum(prob_dist * logits, -1)", "compute_entropy(logits)", "entropy_from_logits(logits)"),
-    "ratio": ("ratio = torch.exp(new_logprobs - mb_logprobs)", "ratio = (log_probs - old_log_probs).clamp(-20, 20).exp()",
-              "ratio = torch.exp(torch.clamp(log_prob - old_log_prob, -20.0, 20.0))"),
-    "approx_kl": ("approxkl = 0.5 * (logprobs_diff**2).mean()", "ppo_kl = masked_mean(-log_ratio, action_mask)", "ppo_kl = masked_mean(-negative_approx_kl, response_mask)"),
-    "pg_losses": ("pg_loss_max = torch.max(pg_losses, pg_losses2)", "loss = -torch.min(surr1, surr2)  (dual clip: torch.max(..., dual_clip * advantages))",
-                  "pg_losses = torch.where(advantages < 0, clip_pg_losses2, clip_pg_losses1)"),
-    "pg_losses2": ("pg_losses2 = -mb_advantage * torch.clamp(ratio, 1.0 - args.cliprange, 1.0 + args.cliprange)",
-                   "surr2 = ratio.clamp(1 - clip_eps_low, 1 + clip_eps_high) * advantages", "pg_losses2 = -advantages * torch.clamp(ratio, 1 - cliprange_low, 1 + cliprange_high)"),
-    "pg_loss": ("pg_loss = masked_mean(pg_loss_max, ~padding_mask[micro_batch_inds])", "aggregate_loss(loss, action_mask, loss_agg_mode)",
-                "pg_loss = agg_loss(pg_losses, response_mask, loss_agg_mode)"),
-    "values_clipped": ("vpredclipped = torch.clamp(vpred, mb_values - args.cliprange_value, mb_values + args.cliprange_value)",
-                       "values_clipped = old_values + (values - old_values).clamp(-clip_eps, clip_eps)",
-                       "vpredclipped = clip_by_value(vpreds, values - cliprange_value, values + cliprange_value)"),
-    "vf_loss": ("vf_loss = 0.5 * masked_mean(vf_loss_max, ~padding_mask_p1[micro_batch_inds])", "0.5 * aggregate_loss(torch.max(surr1, surr2), action_mask)",
-                "vf_loss = 0.5 * agg_loss(torch.max(vf_losses1, vf_losses2), response_mask, loss_agg_mode)"),
-    "kl_loss_token": ("(no KL loss term)", "compute_approx_kl(action_log_probs, base_action_log_probs, kl_estimator)",
-                      "kld = kl_penalty(log_prob, ref_log_prob, kl_penalty=kl_loss_type)"),
-    "total_loss": ("loss = pg_loss + args.vf_coef * vf_loss", "actor_loss + kl_coef * kl_loss - entropy_coef * entropy  (critic separate)",
-                   "policy_loss = pg_loss - entropy_coeff * entropy + kl_loss_coef * kl_loss  (critic separate)"),
-    "beta_next": ("(TRL-legacy) AdaptiveKLController.update(current, n_steps)", "AdaptiveKLController.update(current, n_steps)",
-                  "AdaptiveKLController.update(current_kl, n_steps)"),
-}
+# The same step in each framework's own code, quoted verbatim (blueprint/quotes.toml, listed in docs/quotes.md):
+# block quantity -> the quoted quantity, when they differ.
+QUOTED_AS = {"logratio": "ratio_clamp", "is_last": "score_slot"}
+SHOWN_WITH_CODE = ("logp_old", "mask", "values_old", "score", "is_last", "logp_ref", "kl_token", "rewards_raw", "rewards", "delta",
+                   "advantages", "returns", "adv_whitened", "logp_new", "token_entropy", "logratio", "ratio", "approx_kl", "pg_losses",
+                   "pg_losses2", "pg_loss", "values_clipped", "vf_loss", "kl_loss_token", "total_loss", "beta_next")
+CODE: dict[str, tuple[Quote, ...]] = {q: quotes.code(QUOTED_AS.get(q, q)) for q in SHOWN_WITH_CODE}
+
 
 # Why each sheet exists, the fallback "why" of a block's note.
 WHY = {

@@ -248,8 +248,9 @@ def _unroll_heads(b: Block, vocab: tuple[str, ...]) -> list[str]:
 
 def _code_lines(w: Any, fmt: dict, quantity: str, row: int, col: int) -> None:
     """The same step in TRL, OpenRLHF and verl, one line each, beside the block."""
-    for k, (who, code) in enumerate(zip(("TRL", "OpenRLHF", "verl"), guide.CODE.get(quantity, ()))):
-        w.write_string(row + k, col, f"{who}: {code}", fmt["code"])
+    for k, quote in enumerate(guide.CODE.get(quantity, ())):
+        w.write_string(row + k, col, f"{quote.framework}: {quote.shown}", fmt["code"])
+        w.write_comment(row + k, col, f"{quote.framework} — {quote.where}" + (f"\n{quote.note}" if quote.note else ""), {"x_scale": 2.2, "y_scale": 1.2})
 
 
 def _write_guide(w: Any, fmt: dict, bp: Blueprint, command: str) -> None:

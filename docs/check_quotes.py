@@ -1,4 +1,4 @@
-"""Check every quote in docs/quotes.toml against the frameworks' sources at their pinned commits.
+"""Check every quote in blueprint/quotes.toml against the frameworks' sources at their pinned commits.
 
 A developer script (CI has no GitHub access; tests/test_quotes.py checks the file's format offline).
 Give the three git directories (a clone or a bare mirror, anything `git -C DIR show COMMIT:PATH` reads):
@@ -21,7 +21,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-QUOTES = Path(__file__).resolve().with_name("quotes.toml")
+QUOTES = Path(__file__).resolve().parents[1] / "blueprint" / "quotes.toml"
 # repository -> (command-line option, environment variable)
 REPOS = {
     "huggingface/trl": ("trl", "TRL_GIT"),
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for repo, (opt, env) in REPOS.items():
         parser.add_argument(f"--{opt}", default=os.environ.get(env), metavar="DIR", help=f"git directory of {repo} (or ${env})")
-    parser.add_argument("--quotes", default=str(QUOTES), help="the TOML file to check (default: docs/quotes.toml)")
+    parser.add_argument("--quotes", default=str(QUOTES), help="the TOML file to check (default: blueprint/quotes.toml)")
     args = parser.parse_args(argv)
     dirs = {repo: getattr(args, opt) for repo, (opt, _) in REPOS.items()}
     unset = [f"--{REPOS[r][0]} / ${REPOS[r][1]}" for r, d in dirs.items() if not d]

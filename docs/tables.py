@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 
+from blueprint import guide
 from blueprint.config import ALLOWED, CONVENTIONS, MEANING, PRESETS, SWITCHES, Config, load_config
 from blueprint.inputs import make_inputs
 from blueprint.layout import HYPERPARAMETERS, SHEETS, Dims, build_layout
@@ -76,7 +78,24 @@ def conventions_table() -> str:
     return "\n".join(lines)
 
 
+def quotes_markdown() -> str:
+    """docs/quotes.md: every line the workbook shows as the frameworks' code, with where it comes from."""
+    lines = ["# The frameworks' code beside the workbook's blocks", "",
+             "Generated from `blueprint/quotes.toml` by `python docs/tables.py quotes > docs/quotes.md` (tests/test_readme.py",
+             "checks it is current); `python docs/check_quotes.py` checks every line against the frameworks' git directories at",
+             "TRL `f2cd577`, OpenRLHF `3c3be62` and verl `b178a3c`. A quote is verbatim, its source lines joined by ` ↵ `; a text",
+             "in parentheses is a description of a step the framework does not have, with the source that shows it.", "",
+             "| block | framework | shown | source |", "|---|---|---|---|"]
+    for block, code in guide.CODE.items():
+        for q in code:
+            lines.append(f"| `{block}` | {q.framework} | {_code(q.shown) if q.kind == 'quote' else _text(q.shown)} | `{q.where}` |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["quotes"]:
+        print(quotes_markdown())
+        sys.exit()
     print(presets_table(), end="\n\n")
     print(config_keys_table(), end="\n\n")
     print(named_ranges_list(), end="\n\n")

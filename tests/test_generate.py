@@ -131,11 +131,10 @@ def test_cli_generate_bad_input_is_one_line_exit_2(argv: list[str], needle: str,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_formula_cell_counts_per_preset() -> None:
-    """The README's table of formula cells per preset is this test's output."""
-    counts = {p: len(blueprint_of(load_config(p)).formula_cells()) for p in PRESETS}
-    assert counts["small"] < counts["medium"] < counts["large"]
-    assert counts == {"small": 1045, "medium": 5193, "large": 26709}
+def test_formula_cell_counts_grow_with_the_preset() -> None:
+    """The exact counts are the README's presets table (tests/test_readme.py holds it to the code)."""
+    counts = [len(blueprint_of(load_config(p)).formula_cells()) for p in PRESETS]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts)
 
 
 def test_fast_formula_preparation_writes_the_same_bytes_as_xlsxwriters_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

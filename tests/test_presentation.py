@@ -66,9 +66,11 @@ def test_every_block_has_a_label_and_a_note(wb: openpyxl.Workbook, bp: Blueprint
 def test_code_lines_of_the_three_frameworks_sit_beside_their_blocks(wb: openpyxl.Workbook, bp: Blueprint) -> None:
     for quantity, code in guide.CODE.items():
         sheet = next(s for (s, q) in bp.layout.blocks if q == quantity)
-        texts = [c.value for row in wb[sheet].iter_rows() for c in row if isinstance(c.value, str)]
-        for who, line in zip(("TRL", "OpenRLHF", "verl"), code):
-            assert any(f"{who}: {line}" in t for t in texts), (quantity, who)
+        cells = {c.value: c for row in wb[sheet].iter_rows() for c in row if isinstance(c.value, str)}
+        for quote in code:
+            cell = cells.get(f"{quote.framework}: {quote.shown}")
+            assert cell is not None, (quantity, quote.framework)
+            assert cell.comment is not None and quote.where in cell.comment.text, (quantity, quote.framework)  # file:line @ commit
 
 
 def test_every_config_value_cell_is_validated(wb: openpyxl.Workbook, bp: Blueprint) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
 
-from tables import config_keys_table, conventions_table, named_ranges_list, presets_table  # noqa: E402
+from tables import config_keys_table, conventions_table, named_ranges_list, presets_table, quotes_markdown  # noqa: E402
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -30,6 +30,10 @@ def test_config_keys_table_is_current() -> None:
 
 def test_named_ranges_list_is_current() -> None:
     assert block("named-ranges") == named_ranges_list()
+
+
+def test_quotes_listing_is_current() -> None:
+    assert (ROOT / "docs" / "quotes.md").read_text(encoding="utf-8").strip() == quotes_markdown()
 
 
 def test_conventions_table_is_current() -> None:
