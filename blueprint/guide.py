@@ -7,27 +7,57 @@ tests can hold every piece and note against the layout.
 from __future__ import annotations
 
 from blueprint import quotes
+from blueprint.livetext import By, IfPositive, Parts
 from blueprint.quotes import Quote
 
 TITLE = "RLHF with PPO — a live blueprint"
 SUBTITLE = ("Every derived number in this workbook is a formula. Change a yellow cell (a hyperparameter on Config, "
             "a weight on Weights, a prompt or a draw on Rollout) and every downstream cell follows, sampled tokens included.")
 
-STORY = (
-    "1. Rollout — the policy θ_old writes a response to each prompt, one token at a time: softmax over its logits, then an "
-    "inverse-CDF draw. Its log-probabilities ℓ_old and its critic's values V_old are kept: they are frozen for the whole iteration.",
-    "2. Reward — a reward model reads prompt + response and gives one score s, read at the last real token (the first EOS). "
-    "A response that never stops is penalised.",
-    "3. KL — the frozen SFT model θ_ref re-reads the same tokens. How far θ_old has drifted from it, token by token, is "
-    "charged as a small negative reward -β·k_t; the score is added on the last real token.",
-    "4. GAE — the old critic turns this sequence of rewards into per-token advantages (how much better than expected) and "
-    "value targets (returns), then the advantages are whitened across the batch.",
-    "5. Ratio — the updated policy θ re-reads the tokens; ρ = π_θ/π_θ_old says how much more (or less) likely each sampled "
-    "token has become since the rollout.",
-    "6. Clip — the policy loss pushes ρ up where Â > 0 and down where Â < 0, but stops pushing once ρ leaves [1-ε, 1+ε]: "
-    "clipped tokens give no gradient, so one batch cannot move the policy too far.",
-    "7. Value Loss — the current critic φ is regressed on the returns built from the old critic, with the same pessimistic clip.",
-    "8. Total — the losses are weighted into one number for one optimiser step (TRL); OpenRLHF and verl step a separate critic.",
+# One PPO iteration in plain words. Parts that depend on a switch are live (blueprint.livetext): the Guide's
+# cells are formulas over the switches, so flipping one in Excel retells the story.
+WHITENING = By("adv_whiten", {
+    "unbiased": "then the advantages are whitened over the batch (unbiased variance: TRL, verl), which can flip the sign of a whole "
+                "sequence's advantages (GAE flags it).",
+    "population": "then the advantages are whitened over the batch (population variance: OpenRLHF, OpenAI-2019), which can flip the "
+                  "sign of a whole sequence's advantages (GAE flags it).",
+    "off": "the advantages are used as they are (adv_whiten = off).",
+})
+CONTROLLER = By("kl_ctl", {
+    "fixed": "β stays fixed for the next iteration (TRL-new has no controller; OpenRLHF and verl default to fixed).",
+    "adaptive": ("The adaptive controller moves β toward kl_target, fed ",
+                 By("kl_ctl_input", {"seq-sum": "the KL summed over each response's tokens (TRL-legacy, OpenAI-2019: target 6).",
+                                     "seq-mean": "each response's token-mean KL (verl, OpenRLHF: target 0.1)."})),
+})
+STORY: tuple[Parts, ...] = (
+    ("1. Rollout — the policy θ_old writes a response to each prompt, one token at a time: softmax of its logits over τ, then an "
+     "inverse-CDF draw. Its log-probabilities ℓ_old and its critic's values V_old are kept, frozen for the whole iteration "
+     "(OpenRLHF and verl recompute ℓ_old with a forward pass of θ_old; TRL keeps the sampler's)."),
+    ("2. Reward — a reward model reads prompt + response and gives one score s, read at the last real token (the first EOS). ",
+     By("eos_handling", {"subtract": "A response that never stops loses missing_eos_penalty from its score (TRL's example scripts pass 1.0).",
+                         "replace": "A response that never stops gets missing_eos_score instead (N+, OpenAI-2019).",
+                         "off": "A response that never stops keeps its score (eos_handling = off, the default of TRL, OpenRLHF and verl)."})),
+    ("3. KL — the frozen SFT model θ_ref re-reads the same tokens, and k_t estimates how far θ_old has drifted from it, token by token. ",
+     By("kl_placement", {"reward": "Each token is charged -β·k_t as a reward; the score is added on the last real token.",
+                         "loss": "The reward is the score alone, on the last real token; the KL to θ_ref enters the loss instead (Total).",
+                         "both": "Each token is charged -β·k_t as a reward and the KL to θ_ref also enters the loss; the score is added on "
+                                 "the last real token.",
+                         "none": "The reward is the score alone, on the last real token: no KL to θ_ref is charged (verl's default)."})),
+    ("4. GAE — the old critic turns the rewards into per-token advantages A (how much better than it expected) and value targets "
+     "R = A + V_old; a response cut at T without EOS is treated as finished (nothing is bootstrapped after the cut); ", WHITENING),
+    ("5. Ratio — the current policy θ re-reads the tokens; ρ = π_θ/π_θ_old says how much more or less likely each sampled token has "
+     "become. Here θ is θ_old plus seeded noise, not a PPO step (Weights); on an iteration's first minibatch θ = θ_old and ρ = 1.",
+     IfPositive("logratio_clamp", " ℓ_θ - ℓ_old is clamped to ±logratio_clamp before exp (OpenRLHF, verl: 20).")),
+    ("6. Clip — the surrogate raises ρ where Â > 0 and lowers it where Â < 0. Clipping removes the incentive to push ρ past 1+ε_high "
+     "when Â > 0 or below 1-ε when Â < 0: those tokens (flagged) send no gradient. Outside the band on the other side the unclipped "
+     "term wins and its full gradient pulls ρ back: clipping removes the incentive, it does not bound the step.",
+     IfPositive("dual_clip", " With dual clip, a token with Â < 0 and ρ > dual_clip sends no gradient either (pg_clipfrac_lower).")),
+    ("7. Value Loss — the critic φ is regressed on the returns built from the old critic, its prediction clipped to V_old ± ε_v "
+     "pessimistically. Here the value head reads the policy's own hidden state (TRL-legacy's shared trunk); TRL-new has a separate "
+     "value model under the policy's optimizer, OpenRLHF and verl a separate critic with its own optimizer (OpenRLHF initialises it "
+     "from the reward model, verl from critic.model.path)."),
+    ("8. Total — TRL descends one loss, actor loss + vf_coef·value loss, in one optimizer step; OpenRLHF and verl step the actor on "
+     "its loss and the critic on the value loss, so their total_loss is a sum for display. ", CONTROLLER),
 )
 
 LEGEND = (
@@ -44,39 +74,55 @@ TAB_COLOURS = {
     "KL": "#C55A11", "GAE": "#548235", "Ratio": "#7030A0", "Clip": "#7030A0", "Value Loss": "#7030A0", "Total": "#7030A0",
 }
 
-# The pieces of the RLHF-PPO loss (docs/ppo_math.md §11): name, equation, where it lives (sheet, quantity).
-PIECES = (
-    ("Rollout sampling from θ_old", "y_t ~ softmax(z_t/τ) by inverse CDF on u_t", "Rollout", "tokens"),
-    ("Token log-prob", "ℓ_t = z_t[y_t]/τ - logsumexp(z_t/τ)", "Rollout", "logp_old"),
-    ("θ_old: the behaviour policy, frozen for the iteration", "ℓ_old_t, stored at rollout", "Rollout", "logp_old"),
-    ("θ_ref: the SFT anchor", "ℓ_ref_t, θ_ref teacher-forced on the rollout", "KL", "logp_ref"),
-    ("Response mask / EOS truncation", "m_t = 1 up to and including the first EOS", "Rollout", "mask"),
-    ("Reward-model coupling (sequence score)", "s = RM(x, y≤e) at the last real token; missing-EOS handling", "Reward", "score"),
-    ("Reference KL, θ_old vs SFT, per token", "k1 = d, k2 = d²/2, k3 = e^-d - 1 + d, d = ℓ_old - ℓ_ref", "KL", "kl_token"),
-    ("KL coefficient / adaptive controller", "β_next = β(1 + clip(KL/target - 1, ±0.2)·B/horizon)", "Total", "beta_next"),
-    ("Shaped token reward (KL in the reward)", "r_t = -β·k_t + s·1[t = e]", "KL", "rewards_raw"),
-    ("Reward whitening (optional)", "r ← (r - μ)/√(σ² + eps) + μ", "KL", "rewards"),
-    ("Old values (critic at rollout)", "V_old_t = w_v·h_t + b_v", "Rollout", "values_old"),
-    ("TD residual", "δ_t = r_t + γV_{t+1} - V_t", "GAE", "delta"),
-    ("GAE: token-level credit assignment", "A_t = δ_t + γλA_{t+1}", "GAE", "advantages"),
-    ("Value targets from the old model", "R_t = A_t + V_old_t", "GAE", "returns"),
-    ("Sequence-level credit assignment", "the score enters only at t = e; γ = λ = 1: A_t = s - βΣ_{k≥t}k_k - V_t", "KL", "rewards"),
-    ("Advantage whitening", "Â = (A - μ)/√(var + 1e-8)", "GAE", "adv_whitened"),
-    ("Importance ratio, current vs rollout policy", "ρ_t = exp(ℓ_θ_t - ℓ_old_t)", "Ratio", "ratio"),
-    ("Clipped surrogate", "L_t = max(-Âρ, -Â·clip(ρ, 1-ε, 1+ε_high))", "Clip", "pg_losses"),
-    ("Dual clip", "Â < 0: L_t ← min(L_t, -c·Â)", "Clip", "pg_losses"),
-    ("Token-level advantage weighting", "∇L = -(1/N) Σ Â_t ρ_t 1[unclipped] ∇ℓ_θ_t", "Clip", "pg_clipped"),
-    ("Policy-loss aggregation", "token-mean, seq-mean-token-mean or seq-mean-token-sum", "Clip", "pg_loss"),
-    ("Current value prediction and clipping", "V_clip = clip(V_θ, V_old ± ε_v)", "Value Loss", "values_clipped"),
-    ("Value loss", "L^VF = ½ agg(max((V_θ - R)², (V_clip - R)²))", "Value Loss", "vf_loss"),
-    ("Entropy (bonus or diagnostic)", "H_t = logsumexp(z/τ) - Σ p·z/τ", "Ratio", "token_entropy"),
-    ("KL as a loss (alternative to the reward)", "+c_KL·agg(k(ℓ_θ, ℓ_ref))", "Total", "kl_loss"),
-    ("Total loss", "L = L^PG + c_v·L^VF - c_H·H + c_KL·L^KL", "Total", "total_loss"),
-    ("Policy KL, current vs previous", "approx_kl = ½⟨(ℓ_θ - ℓ_old)²⟩; ppo_kl = ⟨ℓ_old - ℓ_θ⟩", "Ratio", "approx_kl"),
-    ("Clip fractions", "⟨1[L2 > L1]⟩, ⟨1[(V_clip-R)² > (V_θ-R)²]⟩", "Clip", "pg_clipfrac"),
-    ("Value clip fraction", "⟨1[(V_clip-R)² > (V_θ-R)²]⟩", "Value Loss", "vf_clipfrac"),
-    ("Parameter roles", "θ ← optimiser; θ_old ← θ each iteration; θ_ref frozen; φ_old ← φ", "Weights", "old.W_xh"),
+# The pieces of the RLHF-PPO loss (docs/ppo_math.md §11): name, equation, where it lives (sheet, quantity), and
+# what the current switches make of it (live, like the story; "" where no switch touches it).
+ESTIMATOR = {"k1": "k1: unbiased, can be negative per token", "k2": "k2: biased, ≥ 0",
+             "k3": "k3: unbiased, ≥ 0, lower variance than k1"}
+PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
+    ("Rollout sampling from θ_old", "y_t ~ softmax(z_t/τ) by inverse CDF on u_t", "Rollout", "tokens", ""),
+    ("Token log-prob", "ℓ_t = z_t[y_t]/τ - logsumexp(z_t/τ)", "Rollout", "logp_old", ""),
+    ("θ_old: the behaviour policy, frozen for the iteration", "ℓ_old_t, stored at rollout", "Rollout", "logp_old", ""),
+    ("θ_ref: the SFT anchor", "ℓ_ref_t, θ_ref teacher-forced on the rollout", "KL", "logp_ref", ""),
+    ("Response mask / EOS truncation", "m_t = 1 up to and including the first EOS", "Rollout", "mask", ""),
+    ("Reward-model coupling (sequence score)", "s = RM(x, y≤e) at the last real token; missing-EOS handling", "Reward", "score",
+     By("eos_handling", {"subtract": "no EOS: s - missing_eos_penalty", "replace": "no EOS: s := missing_eos_score",
+                         "off": "no EOS: s as it is"})),
+    ("Reference KL, θ_old vs SFT, per token", "k1 = d, k2 = d²/2, k3 = e^-d - 1 + d, d = ℓ_old - ℓ_ref", "KL", "kl_token",
+     By("kl_estimator", ESTIMATOR)),
+    ("KL coefficient and its controller", "β_next = β(1 + clip(KL/target - 1, ±kl_ctl_clip)·B/horizon) if adaptive", "Total", "beta_next",
+     By("kl_ctl", {"fixed": "fixed β", "adaptive": ("adaptive, fed ", By("kl_ctl_input", {"seq-sum": "Σ_t k_t", "seq-mean": "mean_t k_t"}))})),
+    ("Shaped token reward (KL in the reward)", "r_t = -β·k_t + s·1[t = e]", "KL", "rewards_raw",
+     By("kl_placement", {"reward": "on", "loss": "off: r_t = s·1[t = e]", "both": "on", "none": "off: r_t = s·1[t = e]"})),
+    ("Reward whitening (optional)", "r ← (r - μ)/√(σ² + eps) + μ", "KL", "rewards", By("reward_whiten", {"on": "on", "off": "off"})),
+    ("Old values (critic at rollout)", "V_old_t = w_v·h_t + b_v", "Rollout", "values_old", ""),
+    ("TD residual", "δ_t = r_t + γV_{t+1} - V_t", "GAE", "delta", ""),
+    ("GAE: token-level credit assignment", "A_t = δ_t + γλA_{t+1}", "GAE", "advantages", ""),
+    ("Value targets from the old model", "R_t = A_t + V_old_t", "GAE", "returns", ""),
+    ("Sequence-level credit assignment", "the score enters only at t = e; γ = λ = 1: A_t = s - βΣ_{k≥t}k_k - V_t", "KL", "rewards", ""),
+    ("Advantage whitening", "Â = (A - μ)/√(var + whiten_eps)", "GAE", "adv_whitened",
+     By("adv_whiten", {"unbiased": "unbiased variance", "population": "population variance", "off": "off: Â = A"})),
+    ("Importance ratio, current vs rollout policy", "ρ_t = exp(ℓ_θ_t - ℓ_old_t)", "Ratio", "ratio",
+     IfPositive("logratio_clamp", "log-ratio clamped to ±logratio_clamp", "no clamp")),
+    ("Clipped surrogate", "L_t = max(-Âρ, -Â·clip(ρ, 1-ε, 1+ε_high))", "Clip", "pg_losses", ""),
+    ("Dual clip", "Â < 0: L_t ← min(L_t, -c·Â)", "Clip", "pg_losses", IfPositive("dual_clip", "on, c = dual_clip", "off")),
+    ("The clipped token sends no gradient", "∇L = -(1/N) Σ Â_t ρ_t 1[unclipped] ∇ℓ_θ_t", "Clip", "pg_clipped", ""),
+    ("Policy-loss aggregation", "token-mean, seq-mean-token-mean or seq-mean-token-sum", "Clip", "pg_loss",
+     By("loss_agg", {"token-mean": "token-mean: long responses weigh more", "seq-mean-token-mean": "seq-mean-token-mean: every response "
+                     "weighs the same", "seq-mean-token-sum": "seq-mean-token-sum: the sum over tokens, then the mean over responses"})),
+    ("Current value prediction and clipping", "V_clip = clip(V_θ, V_old ± ε_v)", "Value Loss", "values_clipped", ""),
+    ("Value loss", "L^VF = ½ agg(max((V_θ - R)², (V_clip - R)²))", "Value Loss", "vf_loss", ""),
+    ("Entropy (bonus or diagnostic)", "H_t = logsumexp(z/τ) - Σ p·z/τ", "Ratio", "token_entropy",
+     IfPositive("ent_coef", "a bonus: -ent_coef·H in the actor's loss", "a diagnostic only")),
+    ("KL as a loss (alternative to the reward)", "+c_KL·agg(k(ℓ_θ, ℓ_ref))", "Total", "kl_loss",
+     By("kl_placement", {"reward": "off", "loss": ("on, ", By("kl_loss_estimator", ESTIMATOR)), "both": ("on, ", By("kl_loss_estimator", ESTIMATOR)),
+                         "none": "off"})),
+    ("Actor and critic losses", "L^A = L^PG - c_H·H + c_KL·L^KL;  L = L^A + c_v·L^VF (TRL)", "Total", "total_loss", ""),
+    ("Policy KL, current vs previous", "approx_kl = ½⟨(ℓ_θ - ℓ_old)²⟩; ppo_kl = ⟨ℓ_old - ℓ_θ⟩", "Ratio", "approx_kl", ""),
+    ("Clip fraction", "⟨1[L2 > L1]⟩", "Clip", "pg_clipfrac", ""),
+    ("Value clip fraction", "⟨1[(V_clip-R)² > (V_θ-R)²]⟩", "Value Loss", "vf_clipfrac", ""),
+    ("Parameter roles", "θ ← optimizer; θ_old ← θ each iteration; θ_ref frozen; φ_old ← φ", "Weights", "old.W_xh", ""),
 )
+
 
 # The same step in each framework's own code, quoted verbatim (blueprint/quotes.toml, listed in docs/quotes.md):
 # block quantity -> the quoted quantity, when they differ.
@@ -93,34 +139,61 @@ WHY = {
     "Rollout": "θ_old's numbers are frozen for the whole PPO iteration: ratios, KL and values are measured against them",
     "Reward": "the reward model judges whole responses, so PPO must spread one number over many tokens",
     "KL": "the penalty keeps the policy near the SFT model so it cannot game the reward model",
-    "GAE": "advantages tell each token how much better it did than the critic expected; whitening keeps the step size sane",
+    "GAE": "advantages tell each token how much better it did than the critic expected; whitening fixes the step's scale, "
+           "whatever the reward model's units",
     "Ratio": "PPO reuses a batch sampled by θ_old to update θ: the ratio re-weights each token to the current policy",
-    "Clip": "clipping removes the incentive to move ρ outside [1-ε, 1+ε], a cheap trust region",
+    "Clip": "clipping removes the incentive to move ρ further out of [1-ε, 1+ε_high] in the direction Â rewards: a cheap trust "
+            "region on the objective, not a bound on the step",
     "Value Loss": "a better critic gives lower-variance advantages next iteration; clipping stops it from chasing noisy targets",
-    "Total": "one number to descend, and the diagnostics that tell whether training is healthy",
+    "Total": "the numbers the optimizers descend, and the diagnostics that tell whether training is healthy",
     "Weights": "the four models share one architecture and differ only in these numbers",
 }
 
-# Specific notes, as Tom Yeh's blueprints write them: "# Step ↳ what is done ↳ why".
+# Specific notes, as Tom Yeh's blueprints write them: "# Step ↳ what is done ↳ why". A note is static text, so it
+# never states what one setting of a switch does as if it were the only one: the live words are on the Guide.
 NOTES = {
     ("Rollout", "lower"): "# Sample ↳ cumulative lower bounds of p ↳ MATCH(u, lower, 1) picks the token whose interval holds u",
     ("Rollout", "tokens"): "# Sample ↳ y_t = MATCH(u_t, lower_t, 1) - 1 ↳ sampling is live: change θ_old or u and the response changes",
     ("Rollout", "mask"): "# Mask ↳ 1 up to and including the first EOS ↳ tokens after EOS are still computed but count nowhere",
-    ("Rollout", "logp_old"): "# Log-prob ↳ ℓ_old of the sampled token ↳ the denominator of every importance ratio this iteration",
-    ("Rollout", "values_old"): "# Critic ↳ V_old from φ_old ↳ GAE and the value clip use the critic as it was at rollout",
+    ("Rollout", "logp_old"): ("# Log-prob ↳ ℓ_old of the sampled token ↳ the denominator of every importance ratio this iteration. "
+                              "OpenRLHF and verl recompute it with a forward pass of θ_old (the sampler's own log-probs serve only their "
+                              "optional correction, off by default); TRL keeps generate()'s scores"),
+    ("Rollout", "values_old"): ("# Critic ↳ V_old from φ_old on θ_old's hidden state ↳ GAE and the value clip use the critic as it was "
+                                "at rollout. The head on the policy's own trunk is TRL-legacy's design; TRL-new, OpenRLHF and verl run a "
+                                "separate value model"),
     ("Reward", "score"): "# Score ↳ RM output at the last real token ↳ one number per response, the whole signal RLHF optimises",
-    ("Reward", "is_last"): "# Place ↳ one-hot of the last real token ↳ the score is added to the reward there (OpenRLHF, verl)",
-    ("KL", "kl_token"): "# KL ↳ chosen estimator of KL(θ_old‖θ_ref) per token ↳ k1 is unbiased but can be negative; k3 is ≥ 0",
-    ("KL", "rewards_raw"): "# Shape ↳ -β·k_t on every token, + s on the last ↳ the RL objective s - βΣ log(π/π_ref), split per token",
+    ("Reward", "is_last"): ("# Place ↳ one-hot of the last real token ↳ the score is added to the reward there, as OpenRLHF and verl do. "
+                            "TRL-new adds it one slot later (the first pad) when the response is padded, and trains V on that slot too"),
+    ("KL", "kl_token"): ("# KL ↳ the chosen estimator of KL(θ_old‖θ_ref) per token, d = ℓ_old - ℓ_ref ↳ k1 = d and k3 = e^-d - 1 + d are "
+                         "unbiased, k2 = d²/2 is biased; k3 ≥ 0 with lower variance, k1 can be negative per token"),
+    ("KL", "rewards_raw"): ("# Shape ↳ -β·k_t on every token when kl_placement puts KL in the reward, + s on the last ↳ the RL objective "
+                            "s - βΣ log(π/π_ref), split per token"),
     ("GAE", "delta"): "# TD ↳ δ_t = r_t + γV_{t+1} - V_t ↳ one-step surprise of the old critic",
-    ("GAE", "advantages"): "# GAE ↳ A_t = δ_t + γλA_{t+1}, right to left ↳ λ trades bias (λ=0) against variance (λ=1)",
+    ("GAE", "advantages"): ("# GAE ↳ A_t = δ_t + γλA_{t+1}, right to left ↳ λ trades bias (λ=0) against variance (λ=1). A response cut at "
+                            "T without EOS is treated as finished: V after the cut is 0, nothing is bootstrapped"),
     ("GAE", "returns"): "# Targets ↳ R_t = A_t + V_old_t ↳ the critic's regression target comes from the OLD critic",
-    ("GAE", "adv_whitened"): "# Whiten ↳ (A - μ)/σ over the batch ↳ a scale-free step, whatever the reward model's units",
+    ("GAE", "adv_whitened"): ("# Whiten ↳ (A - μ)/σ over the batch (adv_whiten) ↳ a scale-free step, whatever the reward model's units; "
+                              "it can flip the sign of a whole sequence. Over what: TRL one process's batch, OpenRLHF the step's whole "
+                              "rollout batch, verl the whole batch"),
     ("Ratio", "ratio"): "# Ratio ↳ ρ = exp(ℓ_θ - ℓ_old) ↳ re-weights θ_old's samples to the current policy",
-    ("Clip", "pg_losses"): "# Clip ↳ the pessimistic max of the two surrogates ↳ no gain from moving ρ past the band",
-    ("Clip", "pg_clipped"): "# Flag ↳ 1 where the clipped branch wins ↳ those tokens contribute zero gradient",
+    ("Ratio", "token_entropy"): ("# Entropy ↳ H_t of π_θ(·|s_t) at z/τ ↳ a diagnostic (or a bonus, ent_coef). TRL logs an unmasked mean "
+                                 "(padding counts); OpenRLHF computes it from the logits before dividing by τ"),
+    ("Ratio", "approx_kl"): ("# Policy KL ↳ ½⟨(ℓ_θ - ℓ_old)²⟩ over real tokens ↳ how far this update has moved. TRL's approxkl is a mean "
+                             "over every slot, padding included; OpenRLHF's ppo_kl uses the unclamped log-ratio, verl's the clamped one"),
+    ("Clip", "pg_losses"): "# Clip ↳ the pessimistic max of the two surrogates ↳ no gain from moving ρ further past the band in Â's direction",
+    ("Clip", "pg_clipped"): ("# Flag ↳ 1 where the clipped branch wins: Â > 0 with ρ > 1+ε_high, or Â < 0 with ρ < 1-ε ↳ those tokens send "
+                             "no gradient. A token outside the band on the other side keeps its full gradient, which pulls ρ back"),
+    ("Clip", "pg_loss"): ("# Aggregate ↳ loss_agg over the real tokens ↳ token-mean lets long responses weigh more (a length bias); "
+                          "seq-mean-token-mean weighs every response the same"),
     ("Value Loss", "vf_losses"): "# Value ↳ max of unclipped and clipped squared errors ↳ pessimistic, as baselines PPO2",
-    ("Total", "total_loss"): "# Total ↳ L = L^PG + c_v·L^VF (+ entropy, KL terms) ↳ one backward pass, one optimiser step (TRL)",
+    ("Total", "total_loss"): ("# Total ↳ L = L^A + c_v·L^VF ↳ TRL: one backward pass, one optimizer step. OpenRLHF and verl step actor_loss "
+                              "and critic_loss with two optimizers: their total is for display, and vf_coef is TRL's"),
+    ("Total", "kl_loss_token"): ("# KL loss ↳ k(ℓ_θ, ℓ_ref) per token ↳ as a loss the estimators' gradients differ (samples from π_θ): k1's "
+                                 "expected gradient is zero, k2's is ∇KL(θ‖θ_ref), k3's is ∇KL(θ_ref‖θ) (verl's comment in core_algos.py). "
+                                 "OpenRLHF defaults to k1 and recommends k2 or k3 when KL is a loss"),
+    ("Total", "beta_next"): ("# Controller ↳ β for the next iteration (kl_ctl, kl_ctl_input) ↳ TRL-new has none; OpenRLHF and verl are fixed "
+                             "by default; adaptive, verl feeds the per-sequence token-mean KL (target 0.1), TRL-legacy and OpenAI-2019 "
+                             "the per-sequence sum (target 6)"),
 }
 
 

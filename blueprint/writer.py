@@ -18,7 +18,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 import sheets
-from blueprint import __version__, guide
+from blueprint import __version__, guide, livetext
 from blueprint.config import ALLOWED, SWITCHES, Config, OneOf, Range, as_dict, departures
 from blueprint.files import write_atomically
 from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, sheet_prefix
@@ -259,7 +259,7 @@ def _write_guide(w: Any, fmt: dict, bp: Blueprint, command: str) -> None:
     row = 3
     w.write_string(row, 0, "One PPO iteration, in plain words", fmt["label"])
     for k, line in enumerate(guide.STORY, start=1):
-        w.merge_range(row + k, 0, row + k, 2, line, fmt["wrap"])
+        w.merge_range(row + k, 0, row + k, 2, livetext.render(line, bp.config), fmt["wrap"])
         w.set_row(row + k, 30)
     row += len(guide.STORY) + 2
     w.write_string(row, 0, "Legend", fmt["label"])
@@ -277,7 +277,7 @@ def _write_guide(w: Any, fmt: dict, bp: Blueprint, command: str) -> None:
     w.write_string(row, 0, "The pieces of RLHF with PPO", fmt["label"])
     w.write_string(row, 1, "equation", fmt["label"])
     w.write_string(row, 2, "where it lives", fmt["label"])
-    for k, (piece, equation, sheet, quantity) in enumerate(guide.PIECES, start=1):
+    for k, (piece, equation, sheet, quantity, _now) in enumerate(guide.PIECES, start=1):
         block = bp.layout.block(sheet, quantity)
         first = block.pos((0,) * len(block.shape))
         target = f"{sheet_prefix(sheet)}{xl_rowcol_to_cell(*first)}"

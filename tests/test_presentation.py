@@ -44,7 +44,7 @@ def test_every_piece_links_to_its_block(wb: openpyxl.Workbook, bp: Blueprint) ->
     guide_links = links(wb["Guide"])
     rows = {c.value: c.row for c in wb["Guide"]["A"] if c.value}
     assert len(guide.PIECES) >= 25
-    for piece, equation, sheet, quantity in guide.PIECES:
+    for piece, equation, sheet, quantity, _ in guide.PIECES:
         loc = guide_links[f"C{rows[piece]}"]
         target_sheet, cell = loc.replace("'", "").split("!")
         block = bp.layout.block(sheet, quantity)
