@@ -269,7 +269,8 @@ def build_layout(dims: Dims) -> Layout:
     s.grid("adv_dev2", B, T)
     s.scalars(("adv_var",))
     s.grid("adv_whitened", B, T)
-    s.scalars(("adv_mean_check", "adv_std_check"))
+    s.grid("adv_flipped", B, T)
+    s.scalars(("adv_flipfrac", "adv_mean_check", "adv_std_check"))
 
     s = _Stack(L, "Ratio")
     s.unroll(_policy_columns(H, V, sampled=False, probs=True), B, N, P - 1)

@@ -46,7 +46,7 @@ STYLE = {
     "masked": {"font_color": COLOURS["masked"], "italic": True, "num_format": "0.0000"},
 }
 INTEGER_QUANTITIES = {"x", "tokens", "is_eos", "mask", "n_tokens", "n_real", "last_idx", "has_eos", "is_last", "pg_clipped",
-                      "vf_clipped", "eos_id", "kl_in_reward", "kl_in_loss"}
+                      "vf_clipped", "eos_id", "kl_in_reward", "kl_in_loss", "adv_flipped"}
 KEY_QUANTITIES = {"score", "total_loss", "pg_loss", "vf_loss", "pg_clipfrac", "vf_clipfrac", "approx_kl", "entropy", "kl_loss", "beta_next"}
 CHECK_QUANTITIES = {"p_check", "adv_mean_check", "adv_std_check", "total_check"}
 MODEL_TITLES = {
@@ -62,6 +62,7 @@ WEIGHTS_TEXT = {
 # (sheet, quantity) pairs dressed with a conditional format: highlight where the flag block is 1.
 CLIP_HIGHLIGHTS = {
     ("Clip", "pg_losses"): ("Clip", "pg_clipped"), ("Clip", "ratio_clipped"): ("Clip", "pg_clipped"),
+    ("GAE", "adv_whitened"): ("GAE", "adv_flipped"),
     ("Value Loss", "vf_losses"): ("Value Loss", "vf_clipped"), ("Value Loss", "values_clipped"): ("Value Loss", "vf_clipped"),
 }
 

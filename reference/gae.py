@@ -8,6 +8,8 @@
     var      = Σ (A-μ)²·m / max(Σ m - 1, 1)               (unbiased: TRL, verl; one token -> 0, not 0/0)
     Â_t      = (A_t - μ) / sqrt(var + 1e-8) · m_t          (TRL `masked_whiten`, 0 after EOS)
     adv_whiten: "unbiased" as above; "population" divides by Σ m (OpenRLHF, OpenAI-2019); "off": Â = A·m
+    flipped_t = 1[A_t·Â_t < 0]                             (whitening turned the token's sign: the batch's mean moved it)
+    flipfrac = Σ flipped / Σ m
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ def whiten_advantages(adv: np.ndarray, mask: np.ndarray, mode: str, eps: float) 
     if mode == "off":
         out["adv_whitened"] = adv * mask
     return out
+
+
+def sign_flips(adv: np.ndarray, adv_whitened: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Tokens whose advantage changed sign under whitening: a sequence that did worse than its critic expected can be
+    pushed up because the rest of the batch did worse still (Â is 0 after EOS, so masked tokens never count)."""
+    flipped = (adv * adv_whitened < 0).astype(float)
+    return {"adv_flipped": flipped, "adv_flipfrac": np.array(flipped.sum() / mask.sum())}
 
 
 def masked_whiten(

@@ -12,7 +12,7 @@ import numpy as np
 
 from reference.checks import loss_parts, softmax_check, whitening_checks
 from reference.clip import agg_parts, clipped_surrogate
-from reference.gae import gae, whiten_advantages
+from reference.gae import gae, sign_flips, whiten_advantages
 from reference.kl import kl_estimators, placement, shaped_rewards, whiten_rewards
 from reference.ratio import log_ratio, policy_kl
 from reference.reward import reward
@@ -99,6 +99,7 @@ def run(inputs: Inputs, hp: Hyper) -> Quantities:
     values = ro["values_old"] * mask
     adv = gae(q["KL", "rewards"], values, hp.gamma, hp.lam)
     put("GAE", {"values": values, **adv, **whiten_advantages(adv["advantages"], mask, hp.adv_whiten, hp.whiten_eps)})
+    put("GAE", sign_flips(adv["advantages"], q["GAE", "adv_whitened"], mask))
     put("GAE", whitening_checks(q["GAE", "adv_whitened"], mask, hp.adv_whiten, hp.check_tol))
 
     new = teacher_forced(inputs.new, inputs.prompts, tokens, hp.tau)

@@ -17,6 +17,8 @@ LABELS = {
     "adv_dev2": "(A_t - μ)²",
     "adv_var": "var = Σ (A-μ)²·m / max(N - 1, 1) — unbiased (or / N: population)",
     "adv_whitened": "Â_t = (A_t - μ)/√(var + whiten_eps)·m_t (A·m if adv_whiten = off)",
+    "adv_flipped": "1[A_t·Â_t < 0] — whitening turned the sign (the batch's mean moved it)",
+    "adv_flipfrac": "Σ flipped / N — share of tokens whose advantage changed sign",
     "adv_mean_check": "check: Σ Â·m / N = 0",
     "adv_std_check": "check: std(Â) = 1",
 }
@@ -42,6 +44,10 @@ def formulas(L: Layout) -> Formulas:
             adv, m = r("advantages", b, t), r("mask", b, t, sheet="Rollout")
             whitened = f"({adv}-{r('adv_mean')})/SQRT({r('adv_var')}+whiten_eps)"
             yield "adv_whitened", (b, t), f'=IF(adv_whiten="off",{adv},{whitened})*{m}'
+    for b in range(d.B):
+        for t in range(d.T):
+            yield "adv_flipped", (b, t), f"=({r('advantages', b, t)}*{r('adv_whitened', b, t)}<0)*1"
+    yield "adv_flipfrac", (), f"=SUM({r.range('adv_flipped')})/n_tokens"
     aw = r.range("adv_whitened")
     mean_check = check(f"SUMPRODUCT({aw},{mask})/n_tokens")[1:]
     std_check = check(f"SQRT(SUMPRODUCT({aw},{aw})/{denom})-1")[1:]

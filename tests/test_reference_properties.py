@@ -384,3 +384,17 @@ def test_entropy_is_minus_sum_p_log_p(config: Config) -> None:
     assert np.all(q["Ratio", "token_entropy"] >= -1e-12) and np.all(q["Ratio", "token_entropy"] <= np.log(config.V) + 1e-12)
     mask = q["Rollout", "mask"]
     assert _close(q["Total", "entropy"], (q["Ratio", "token_entropy"] * mask).sum() / mask.sum())
+
+
+def test_whitening_can_flip_a_whole_sequences_sign_and_the_flags_say_so() -> None:
+    """Both sequences did worse than expected (A < 0), the first less so: whitened, its tokens turn positive."""
+    from reference.gae import sign_flips, whiten_advantages
+
+    adv, mask = np.array([[-1.0, -1.0, 0.0], [-3.0, -3.0, -3.0]]), np.array([[1.0, 1, 0], [1, 1, 1]])
+    white = whiten_advantages(adv, mask, "unbiased", 1e-8)["adv_whitened"]
+    flips = sign_flips(adv, white, mask)
+    assert (white[0, :2] > 0).all() and (white[1] < 0).all()
+    np.testing.assert_array_equal(flips["adv_flipped"], [[1, 1, 0], [0, 0, 0]])
+    assert float(flips["adv_flipfrac"]) == 2 / 5
+    off = sign_flips(adv, whiten_advantages(adv, mask, "off", 1e-8)["adv_whitened"], mask)
+    assert float(off["adv_flipfrac"]) == 0.0
