@@ -271,6 +271,36 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# What a convention's numbers do not say (docs/framework_facts.md quotes each): shown with the conventions table.
+CONVENTION_NOTES: dict[str, tuple[str, ...]] = {
+    "trl": (
+        "missing_eos_penalty defaults to None, so eos_handling is off; TRL's example scripts pass --missing_eos_penalty 1.0 "
+        "(eos_handling = subtract).",
+        "No KL controller: kl_coef (β) is fixed.",
+        "The score sits one slot after the last real token when the response is padded, and V is trained there too; the workbook "
+        "puts it on the last real token.",
+        "The value model is separate from the policy but shares its optimizer and its one loss, pg_loss + vf_coef·vf_loss.",
+    ),
+    "openrlhf": (
+        "kl_loss_estimator = k1 is OpenRLHF's default (one --algo.kl.estimator serves reward and loss); with KL as a loss it prints "
+        "a recommendation to use k2 or k3 (as a loss, k1's expected gradient is zero).",
+        "The critic is a separate model with its own optimizer, initialised from the reward model: total_loss with vf_coef = 1 is a "
+        "sum for display; OpenRLHF reports the actor and critic losses apart.",
+        "Every KL estimate is clamped to [-10, 10] and the reward to --reward.clip_range (-10, 10), and whitening divides by "
+        "√max(var, 1e-8); the workbook models neither clamp and uses √(var + whiten_eps).",
+        "KL is fixed unless --algo.kl.target is set.",
+    ),
+    "verl": (
+        "No KL to θ_ref by default (use_kl_in_reward false, use_kl_loss false); kl_ctrl.type is fixed, and when adaptive it is "
+        "fed the per-sequence token-mean KL against target_kl 0.1.",
+        "The critic is a separate model with its own optimizer, loaded from critic.model.path (not from the reward model): "
+        "total_loss with vf_coef = 1 is a sum for display.",
+        "k3 clamps its log-ratio to ±20 and its value to ±10; masked means add 1e-8 to their denominators (not modelled: "
+        "differences ≤ 1e-8).",
+    ),
+}
+
+
 FIELD_NAMES = tuple(f.name for f in fields(Config))
 
 

@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 
 from blueprint import guide
-from blueprint.config import ALLOWED, CONVENTIONS, MEANING, PRESETS, SWITCHES, Config, load_config
+from blueprint.config import ALLOWED, CONVENTION_NOTES, CONVENTIONS, MEANING, PRESETS, SWITCHES, Config, load_config
 from blueprint.inputs import make_inputs
 from blueprint.layout import HYPERPARAMETERS, SHEETS, Dims, build_layout
 from blueprint.workbook import NAMED_QUANTITIES
@@ -78,6 +78,11 @@ def conventions_table() -> str:
     return "\n".join(lines)
 
 
+def convention_notes() -> str:
+    """What each convention's numbers do not say, as a list under the table."""
+    return "\n".join(f"- **{name}**: " + " ".join(notes) for name, notes in CONVENTION_NOTES.items())
+
+
 def quotes_markdown() -> str:
     """docs/quotes.md: every line the workbook shows as the frameworks' code, with where it comes from."""
     lines = ["# The frameworks' code beside the workbook's blocks", "",
@@ -99,4 +104,5 @@ if __name__ == "__main__":
     print(presets_table(), end="\n\n")
     print(config_keys_table(), end="\n\n")
     print(named_ranges_list(), end="\n\n")
+    print(convention_notes(), end="\n\n")
     print(conventions_table())

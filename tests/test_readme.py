@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
 
-from tables import config_keys_table, conventions_table, named_ranges_list, presets_table, quotes_markdown  # noqa: E402
+from tables import config_keys_table, convention_notes, conventions_table, named_ranges_list, presets_table, quotes_markdown  # noqa: E402
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -34,6 +34,10 @@ def test_named_ranges_list_is_current() -> None:
 
 def test_quotes_listing_is_current() -> None:
     assert (ROOT / "docs" / "quotes.md").read_text(encoding="utf-8").strip() == quotes_markdown()
+
+
+def test_convention_notes_are_current() -> None:
+    assert block("convention-notes") == convention_notes()
 
 
 def test_conventions_table_is_current() -> None:
