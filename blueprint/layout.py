@@ -279,6 +279,7 @@ def build_layout(dims: Dims) -> Layout:
     s = _Stack(L, "Clip")
     s.grid("band_low", 1, T)
     s.grid("band_high", 1, T)
+    s.grid("ratio_real", B, T)
     for q in ("pg_losses1", "ratio_clipped", "pg_losses2", "pg_losses_max", "pg_losses", "pg_clipped"):
         s.grid(q, B, T)
     s.table(("pg_seq_sum", "pg_seq_mean"), B)

@@ -23,7 +23,7 @@ from blueprint import __version__, guide
 from blueprint.config import SWITCHES, as_dict
 from blueprint.errors import BlueprintError
 from blueprint.layout import SHEETS, TITLE_ROWS, Block, Layout, sheet_prefix
-from blueprint.workbook import Blueprint, Cell
+from blueprint.workbook import NA, Blueprint, Cell
 
 CREATED = _dt.datetime(2024, 1, 1)  # fixed, so equal content gives a byte-identical file
 COLOURS = {"input": "#FFF2CC", "key": "#E2EFDA", "check": "#DDEBF7", "clipped": "#F8CBAD", "masked": "#A6A6A6", "bad": "#FFC7CE"}
@@ -65,6 +65,9 @@ CLIP_HIGHLIGHTS = {
     ("Clip", "pg_losses"): ("Clip", "pg_clipped"), ("Clip", "ratio_clipped"): ("Clip", "pg_clipped"),
     ("Value Loss", "vf_losses"): ("Value Loss", "vf_clipped"), ("Value Loss", "values_clipped"): ("Value Loss", "vf_clipped"),
 }
+# The clip band's two edges in the Clip chart: the floor dashed dark red, the ceiling long-dashed orange.
+BAND_LINES = (("band_low", "1 - ε (floor)", {"dash_type": "dash", "color": "#C00000", "width": 1.5}),
+              ("band_high", "1 + ε_high (ceiling)", {"dash_type": "long_dash", "color": "#ED7D31", "width": 1.5}))
 
 
 def write(bp: Blueprint, path: Path, command: str = "") -> None:
@@ -174,7 +177,7 @@ def _style(cell: Cell) -> str:
         return "input_int" if cell.quantity == "prompts" else "input"
     if cell.quantity in CHECK_QUANTITIES:
         return "check"
-    if isinstance(cell.value, str):
+    if isinstance(cell.value, str) and cell.value != NA:  # an error value keeps its block's number style
         return "text"
     if cell.quantity in KEY_QUANTITIES:
         return "key"
@@ -391,10 +394,15 @@ def _charts(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
     ws["GAE"].insert_chart(TITLE_ROWS, at_col, chart, {"x_scale": 1.3, "y_scale": 1.2})
 
     chart = wb.add_chart({"type": "line"})
-    for b in seqs:
-        chart.add_series({"name": f"ρ, seq {b}", "categories": categories, "values": row_ref("Ratio", "ratio", b), "marker": {"type": "circle"}})
-    for q, name in (("band_low", "1 - ε"), ("band_high", "1 + ε_high")):
-        chart.add_series({"name": name, "categories": categories, "values": row_ref("Clip", q, 0), "line": {"dash_type": "dash", "color": "#C00000"}})
+    for b in seqs:  # real tokens only: a #N/A cell (after the first EOS) is a gap in the line
+        chart.add_series({"name": f"ρ, seq {b} (real tokens)", "categories": categories, "values": row_ref("Clip", "ratio_real", b),
+                          "marker": {"type": "circle"}})
+    for q, name, line in BAND_LINES:
+        chart.add_series({"name": name, "categories": categories, "values": row_ref("Clip", q, 0), "line": line, "marker": {"type": "none"}})
+    # A #N/A point is a missing one. xlsxwriter writes no dispBlanksAs for "gap" and LibreOffice then plots it
+    # as 0; "span" (connect over missing points) it honours, and as masked tokens only trail the real ones,
+    # there is nothing to connect to: each line ends at its last real token, in LibreOffice and Excel alike.
+    chart.show_blanks_as("span")
     _finish(chart, "Ratio ρ_t against the clip band", "t", "ρ")
     ws["Clip"].insert_chart(TITLE_ROWS, at_col, chart, {"x_scale": 1.3, "y_scale": 1.2})
 
