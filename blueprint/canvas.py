@@ -12,9 +12,9 @@ The tests read a written file back into a Canvas and hold it to `clipped()`.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from blueprint import widths
 
@@ -24,21 +24,21 @@ A4_LANDSCAPE_POINTS = 841.89
 CHART_ROW_PIXELS = 20  # xlsxwriter's default row, in which charts are anchored
 
 
-@dataclass(frozen=True)
-class Ink:
-    """What one cell shows, and how: enough to know its width and whether it may spill."""
+class Ink(NamedTuple):
+    """What one cell shows, and how: enough to know the room it takes and whether it may spill (a tuple:
+    a workbook has tens of thousands; build one with `Ink.of`)."""
 
     text: str
+    width: float  # column-width units (blueprint.widths.text_width)
     spills: bool  # left-aligned text: shows on across empty cells to its right; numbers and centred text stay in their cell
-    bold: bool = False
-    code: bool = False
-    size: float = widths.BODY_POINTS
     wrap: bool = False  # wrapped in its cell (or merged range): grows the row instead of spilling
+    bold: bool = False
     span: int = 1  # columns of a merged range, this cell the first
 
-    @functools.cached_property
-    def width(self) -> float:
-        return widths.text_width(self.text, self.bold, self.code, self.size)
+    @classmethod
+    def of(cls, text: str, spills: bool, bold: bool = False, code: bool = False, size: float = widths.BODY_POINTS,
+           wrap: bool = False, span: int = 1) -> Ink:
+        return cls(text, widths.text_width(text, bold, code, size), spills, wrap, bold, span)
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Canvas:
     def _room(self, row: int, col: int, ink: Ink, row_cols: list[int]) -> float:
         """Units the ink may take: its cell (or merged range), less MARGIN unless it wraps; a spilling text also
         the empty cells up to the next non-empty one in `row_cols` (all of them when there is none)."""
-        own = sum(self.width(c) for c in range(col, col + ink.span))
+        own = self.width(col) if ink.span == 1 else sum(self.width(c) for c in range(col, col + ink.span))
         if not ink.spills:
             return own - (0.0 if ink.wrap else widths.MARGIN)
         nxt = next((c for c in row_cols if c >= col + ink.span), None)
@@ -102,9 +102,9 @@ class Canvas:
             elif ink.wrap:
                 lines = widths.wrapped_lines(ink.text, self._room(r, c, ink, []), ink.bold)
                 self.row_heights[r] = max(self.row_heights.get(r, widths.LINE_POINTS), lines * widths.LINE_POINTS)
-            elif ink.width > self._room(r, c, ink, []):
+            elif (short := ink.width - self._room(r, c, ink, [])) > 0:
                 last = c + ink.span - 1
-                self.widths[last] = self.width(last) + ink.width - self._room(r, c, ink, [])
+                self.widths[last] = self.width(last) + short
         rows = self._row_cols({r for r, _, _ in spilling})
         for r, c, ink in sorted(spilling, key=lambda x: x[:2]):
             room = self._room(r, c, ink, rows[r])

@@ -154,14 +154,13 @@ class Sheet:
         self.canvas.put(row, col, ink(text, style))
 
     def number(self, row: int, col: int, value: float, style: str) -> None:
-        num_format = fitted_format(STYLE[style]["num_format"], value)
+        num_format, shown = fitted(STYLE[style]["num_format"], value)
         self.ws.write_number(row, col, value, self.formats(style, num_format))
-        self.canvas.put(row, col, ink(widths.shown(value, num_format), style, number=True))
+        self.canvas.put(row, col, ink(shown, style, number=True))
 
     def formula(self, row: int, col: int, formula: str, value: Any, style: str) -> None:
-        num_format = fitted_format(STYLE[style].get("num_format"), value)
+        num_format, shown = fitted(STYLE[style].get("num_format"), value)
         self.ws.write_formula(row, col, formula, self.formats(style, num_format), value)
-        shown = value if isinstance(value, str) else widths.shown(value, num_format)
         self.canvas.put(row, col, ink(shown, style, number=not isinstance(value, str) or value == NA))
 
     def link(self, row: int, col: int, target: str, text: str) -> None:
@@ -173,17 +172,20 @@ class Sheet:
         self.canvas.put(row, first_col, ink(text, style, span=last_col - first_col + 1))
 
 
-def fitted_format(num_format: str | None, value: Any) -> str | None:
-    """A fixed-decimal format (`0.0000`) as `value` needs it: at most decimals + 4 characters, sign and point
-    included, so a column of such numbers stays narrow. A large number gives up decimals (3352.8441 shows as
-    3352.844) and, when even none would do, goes scientific (1.23E+08); other formats and text stay as they are."""
+def fitted(num_format: str | None, value: Any) -> tuple[str | None, str]:
+    """The number format a cell's value is shown in, and the text it shows. A fixed-decimal format (`0.0000`)
+    shows at most decimals + 4 characters, sign and point included, so a column of such numbers stays narrow:
+    a large number gives up decimals (3352.8441 shows as 3352.844) and, when even none would do, goes
+    scientific (1.23E+08). Other formats keep their number; text shows as it is."""
+    if isinstance(value, str):
+        return num_format, value
     decimals = _decimals(num_format)
-    if not isinstance(value, float) or not decimals:
-        return num_format
+    if not decimals:
+        return num_format, widths.shown(value, num_format or "General")
     for keep in range(decimals, -1, -1):
-        if len(f"{value:.{keep}f}") <= decimals + 4:
-            return f"0.{'0' * keep}" if keep else "0"
-    return "0.00E+00"
+        if len(text := f"{value:.{keep}f}") <= decimals + 4:
+            return f"0.{'0' * keep}" if keep else "0", text
+    return "0.00E+00", widths.shown(value, "0.00E+00")
 
 
 @functools.cache
@@ -194,7 +196,7 @@ def _decimals(num_format: str | None) -> int:
 
 def ink(text: str, style: str | None, number: bool = False, span: int = 1) -> Ink:
     """What a cell written in `style` shows, as the width model sees it (numbers and centred text stay in their cell)."""
-    return Ink(text, **_looks(style, number), span=span)
+    return Ink.of(text, **_looks(style, number), span=span)
 
 
 @functools.cache

@@ -70,7 +70,7 @@ def canvas_of(ws) -> Canvas:  # noqa: ANN001 - an openpyxl worksheet
             num_format, bold, code, size, wrap, stays = looks[cell.style_id]
             number = isinstance(cell.value, (int, float)) or cell.data_type == "e"
             text = widths.shown(cell.value, num_format) if isinstance(cell.value, (int, float)) else str(cell.value)
-            canvas.put(cell.row - 1, cell.column - 1, Ink(text, spills=not (number or wrap or stays), bold=bold, code=code, size=size,
+            canvas.put(cell.row - 1, cell.column - 1, Ink.of(text, spills=not (number or wrap or stays), bold=bold, code=code, size=size,
                                                           wrap=wrap, span=spans.get((cell.row, cell.column), 1)))
     canvas.row_heights = {r - 1: dim.height for r, dim in ws.row_dimensions.items() if dim.height}
     return canvas
