@@ -72,6 +72,10 @@ class Block:
             c += i * cs
         return r, c
 
+    def columns(self) -> tuple[int, int]:
+        """The first and the last column the block's cells take."""
+        return self.left, self.left + sum((n - 1) * cs for n, cs in zip(self.shape, self.col_strides))
+
     def cells(self) -> Iterator[tuple[tuple[int, ...], int, int]]:
         for idx in itertools.product(*(range(n) for n in self.shape)):
             yield (idx, *self.pos(idx))
@@ -141,6 +145,17 @@ class Layout:
     def sheet_blocks(self, sheet: str) -> list[Block]:
         return [b for b in self.blocks.values() if b.sheet == sheet]
 
+    def whole_columns(self, sheet: str) -> list[tuple[int, int]]:
+        """Column spans a printed page must not cut: each block's, and a table's columns together."""
+        tables: dict[int, list[int]] = {}
+        spans = []
+        for b in self.sheet_blocks(sheet):
+            if b.form == "table":
+                tables.setdefault(b.top, []).append(b.left)
+            else:
+                spans.append(b.columns())
+        return spans + [(min(cols), max(cols)) for cols in tables.values()]
+
 
 def _prod(xs: tuple[int, ...]) -> int:
     out = 1
@@ -187,17 +202,21 @@ class _Stack:
         self.row = top + len(quantities) + 1
         return [self.layout.add(Block(self.sheet, q, top + k, 1, (), (), (), kind, "scalar")) for k, q in enumerate(quantities)]
 
-    def unroll(self, columns: list[tuple[str, int, str]], B: int, N: int, first_pred: int) -> None:
+    def unroll(self, columns: list[tuple[str, int, str]], B: int, N: int, first_pred: int, pred_from: int = 1) -> None:
         """Per-sequence RNN blocks: B sections of N rows (one per read position j).
 
         columns: (quantity, width, rows): width 0 is one column of scalars, shape (B, n); width k ≥ 1
         is a k-vector per row, shape (B, n, k). rows "all" covers every read position j (n = N),
         "pred" only the rows j = first_pred.. that predict a token (n = N - first_pred).
+        pred_from: the "pred" columns start no left of this column. The B×T grids under a policy unroll
+        take columns 1..T: with its logits from column T+1 on, a printed page can end after both the
+        grids and the read-state columns (x, h) without cutting either (blueprint/canvas.py).
         """
         section = N + 2  # sequence title row + header row + N rows
         top = self.row + 2
         left = 1
         for quantity, width, rows in columns:
+            left = left if rows == "all" else max(left, pred_from)
             n = N if rows == "all" else N - first_pred
             r0 = top if rows == "all" else top + first_pred
             shape = (B, n) if width == 0 else (B, n, width)
@@ -243,7 +262,7 @@ def build_layout(dims: Dims) -> Layout:
     s = _Stack(L, "Rollout")
     s.grid("prompts", B, P, kind="input")
     s.grid("draws", B, T, kind="input")
-    s.unroll(_policy_columns(H, V, sampled=True), B, N, P - 1)
+    s.unroll(_policy_columns(H, V, sampled=True), B, N, P - 1, pred_from=T + 1)
     for q in ("tokens", "token_name", "is_eos", "mask", "logp_old", "values_old", "p_check"):
         s.grid(q, B, T)
     s.scalars(("n_tokens",))
@@ -254,7 +273,7 @@ def build_layout(dims: Dims) -> Layout:
     s.grid("is_last", B, T)
 
     s = _Stack(L, "KL")
-    s.unroll(_policy_columns(H, V, sampled=False), B, N, P - 1)
+    s.unroll(_policy_columns(H, V, sampled=False), B, N, P - 1, pred_from=T + 1)
     for q in ("logp_ref", "k1", "k2", "k3", "kl_token", "non_score_reward", "rewards_raw"):
         s.grid(q, B, T)
     s.scalars(("reward_mean",))
@@ -273,7 +292,7 @@ def build_layout(dims: Dims) -> Layout:
     s.scalars(("adv_flipfrac", "adv_mean_check", "adv_std_check"))
 
     s = _Stack(L, "Ratio")
-    s.unroll(_policy_columns(H, V, sampled=False, probs=True), B, N, P - 1)
+    s.unroll(_policy_columns(H, V, sampled=False, probs=True), B, N, P - 1, pred_from=T + 1)
     for q in ("logp_new", "token_entropy", "logratio", "ratio", "p_check"):
         s.grid(q, B, T)
     s.scalars(("approx_kl", "ppo_kl"))
@@ -281,6 +300,7 @@ def build_layout(dims: Dims) -> Layout:
     s = _Stack(L, "Clip")
     s.grid("band_low", 1, T)
     s.grid("band_high", 1, T)
+    s.grid("ratio_real", B, T)
     for q in ("pg_losses1", "ratio_clipped", "pg_losses2", "pg_losses_max", "pg_losses", "pg_clipped"):
         s.grid(q, B, T)
     s.table(("pg_seq_sum", "pg_seq_mean"), B)

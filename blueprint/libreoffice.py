@@ -25,7 +25,7 @@ from pathlib import Path
 
 from blueprint.errors import BlueprintError
 
-__all__ = ["convert", "find_soffice", "recalculate", "recalculated_values"]
+__all__ = ["convert", "convert_all", "find_soffice", "recalculate", "recalculated_values"]
 
 _PROFILE_XCU = """<?xml version="1.0" encoding="UTF-8"?>
 <oor:items xmlns:oor="http://openoffice.org/2001/registry"
@@ -64,7 +64,7 @@ def recalculate(src: Path, dst: Path, timeout: float = 300) -> None:
     leaves a half-written ``dst``. Raises BlueprintError if soffice is missing, times out,
     fails, or produces no file.
     """
-    _convert(src, dst, "xlsx:Calc MS Excel 2007 XML", "recalculation", "recalculated", timeout)
+    _convert([(src, dst)], "xlsx:Calc MS Excel 2007 XML", "recalculation", "recalculated", timeout)
 
 
 def convert(src: Path, dst: Path, target: str = "pdf", timeout: float = 300) -> None:
@@ -73,16 +73,23 @@ def convert(src: Path, dst: Path, target: str = "pdf", timeout: float = 300) -> 
     ``target`` is a LibreOffice filter spec such as ``"pdf"`` or ``"ods"``; the same private
     profile, timeout and atomic move as ``recalculate``. Used by ``docs/render.py``.
     """
-    _convert(src, dst, target, "conversion", target.partition(":")[0], timeout)
+    convert_all([(src, dst)], target, timeout)
 
 
-def _convert(src: Path, dst: Path, target: str, what: str, made: str, timeout: float) -> None:
-    src, dst = Path(src), Path(dst)
+def convert_all(pairs: list[tuple[Path, Path]], target: str = "pdf", timeout: float = 300) -> None:
+    """`convert` for several (src, dst) pairs in one soffice run: LibreOffice starts once (seconds) for all."""
+    _convert(pairs, target, "conversion", target.partition(":")[0], timeout)
+
+
+def _convert(pairs: list[tuple[Path, Path]], target: str, what: str, made: str, timeout: float) -> None:
+    pairs = [(Path(src), Path(dst)) for src, dst in pairs]
     soffice = find_soffice()
     if soffice is None:
         raise BlueprintError(f"LibreOffice (soffice) not found on PATH; {_INSTALL_HINT}")
-    if not src.is_file():
-        raise BlueprintError(f"{src}: workbook not found")
+    for src, _ in pairs:
+        if not src.is_file():
+            raise BlueprintError(f"{src}: workbook not found")
+    names = ", ".join(str(src) for src, _ in pairs)
 
     with tempfile.TemporaryDirectory(prefix="blueprint-lo-") as tmp_name:
         tmp = Path(tmp_name)
@@ -90,10 +97,11 @@ def _convert(src: Path, dst: Path, target: str, what: str, made: str, timeout: f
         _write_profile(profile)
         indir.mkdir()
         outdir.mkdir()
-        # A fixed plain input name avoids surprises with spaces/unicode in the user's path
-        # and tells us exactly which output file to expect.
-        book = indir / "book.xlsx"
-        shutil.copyfile(src, book)
+        # Fixed plain input names avoid surprises with spaces/unicode in the user's path
+        # and tell us exactly which output files to expect.
+        books = [indir / f"book{k}.xlsx" for k in range(len(pairs))]
+        for (source, _), book in zip(pairs, books):
+            shutil.copyfile(source, book)
         cmd = [
             soffice,
             f"-env:UserInstallation={profile.as_uri()}",
@@ -107,7 +115,7 @@ def _convert(src: Path, dst: Path, target: str, what: str, made: str, timeout: f
             target,
             "--outdir",
             str(outdir),
-            str(book),
+            *map(str, books),
         ]
         env = {**os.environ, "SC_NO_THREADED_CALCULATION": "1", "HOME": str(tmp)}
         # soffice is a wrapper script that forks soffice.bin: run it in its own session so a
@@ -126,19 +134,20 @@ def _convert(src: Path, dst: Path, target: str, what: str, made: str, timeout: f
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             raise BlueprintError(
-                f"{src}: LibreOffice {what} timed out after {timeout:g} s; "
+                f"{names}: LibreOffice {what} timed out after {timeout:g} s; "
                 "raise the timeout or check that no soffice process is hung"
             ) from None
-        result = outdir / f"book.{target.partition(':')[0]}"
-        if not result.is_file() or result.stat().st_size == 0:
+        results = [outdir / f"{book.stem}.{target.partition(':')[0]}" for book in books]
+        if any(not result.is_file() or result.stat().st_size == 0 for result in results):
             detail = " ".join(output.decode(errors="replace").split())[:300]
             raise BlueprintError(
-                f"{src}: LibreOffice produced no {made} file "
+                f"{names}: LibreOffice produced no {made} file "
                 f"(exit code {proc.returncode}{'; ' + detail if detail else ''}); "
                 "check that the file is a valid .xlsx"
             )
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(result), str(dst))
+        for (_, dst), result in zip(pairs, results):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(result), str(dst))
 
 
 def recalculated_values(src: Path, timeout: float = 300) -> dict[tuple[str, str], object]:

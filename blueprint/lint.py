@@ -18,11 +18,12 @@ from openpyxl.formula.tokenizer import Token, Tokenizer
 
 ALLOWED_FUNCTIONS = frozenset({
     "EXP", "LN", "TANH", "SQRT", "ABS", "MIN", "MAX", "IF", "AND", "OR", "SUM",
-    "SUMPRODUCT", "INDEX", "MATCH", "AVERAGE", "CHOOSE", "MEDIAN", "NOT",
+    "SUMPRODUCT", "INDEX", "MATCH", "AVERAGE", "CHOOSE", "MEDIAN", "NOT", "NA",
 })
 """Classic functions all three engines implement alike. Anything else is either missing
 from ``formulas`` (silent #NAME?), missing from LibreOffice (LET/LAMBDA: #NAME?/Err:509),
-volatile (OFFSET, INDIRECT, RAND) or not a number at all (HYPERLINK, FORMULATEXT)."""
+volatile (OFFSET, INDIRECT, RAND) or not a number at all (HYPERLINK, FORMULATEXT). NA() is
+the one error value on purpose: a line chart leaves a gap at a #N/A cell (Clip's ratio_real)."""
 
 ALLOWED_NUMBERS = frozenset({0.0, 1.0, 0.5, 2.0})
 """Structural literals. Any other number is a hidden hyperparameter: it belongs in an
@@ -287,6 +288,17 @@ def _area_names(wb) -> frozenset[str]:
     return frozenset(out)
 
 
+def _deliberate_na(formula: str | None, value: str) -> bool:
+    """#N/A from a formula that calls NA(): a gap asked for (a chart skips the cell), not a failure."""
+    if value != "#N/A" or not formula:
+        return False
+    try:
+        tokens = Tokenizer(formula if formula.startswith("=") else "=" + formula).items
+    except Exception:
+        return False
+    return any(t.type == Token.FUNC and t.subtype == Token.OPEN and t.value.upper() == "NA(" for t in tokens)
+
+
 def lint_workbook(path: str | PathLike[str]) -> list[LintIssue]:
     """Lint every formula cell, every cached value and every defined name of a workbook."""
     import openpyxl
@@ -304,7 +316,7 @@ def lint_workbook(path: str | PathLike[str]) -> list[LintIssue]:
                 text = c.value if isinstance(c.value, str) else getattr(c.value, "text", None)
                 if c.data_type == "f" and text:
                     issues += lint_formula(text, ws.title, c.coordinate, known, areas)
-                if c.coordinate in cached:
+                if c.coordinate in cached and not _deliberate_na(text, cached[c.coordinate]):
                     # An error value is a failure whatever the engine: #NUM! in `formulas`
                     # is #VALUE! in LibreOffice, and unsupported functions give #NAME?.
                     issues.append(LintIssue(ws.title, c.coordinate, str(text or c.value),

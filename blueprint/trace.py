@@ -1,7 +1,7 @@
 """`blueprint trace`: a cell's formula and value, then its precedents as a tree down to the inputs.
 
 Every derived number of a blueprint is a live formula, so any number can be explained by
-walking its precedents: `Total!B5` (total_loss) reads `Clip!B30` (pg_loss), which reads the
+walking its precedents: `Total!B5` (total_loss) reads `Clip!B53` (pg_loss), which reads the
 pg_losses grid, ... down to the yellow weights, prompts and draws and the Config values.
 Each line names the cell, its quantity (from the layout), its cached value and its formula.
 

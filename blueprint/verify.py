@@ -192,9 +192,10 @@ def _qualify(sheet: str) -> str:
 
 
 def agree(want: Any, got: Any) -> tuple[bool, float]:
-    """Equality for text, |got - want| ≤ 1e-12 + 1e-9·|want| for numbers; the error for the report."""
+    """Equality for text and error values (an engine's error object by its text: `formulas`' XlError
+    equals no plain string), |got - want| ≤ 1e-12 + 1e-9·|want| for numbers; the error for the report."""
     if isinstance(want, str):
-        return (isinstance(got, str) and got == want), 0.0
+        return (isinstance(got, str) and str(got) == want), 0.0
     if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isfinite(got):
         return False, math.inf
     err = abs(float(got) - want)
@@ -423,7 +424,7 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str, cache_check: 
         if got is None:
             add(Problem("no-value", sheet, addr, name, formula, want, None))
             continue
-        if isinstance(got, str) and got.startswith(("#", "Err:")) and not isinstance(want, str):
+        if isinstance(got, str) and got.startswith(("#", "Err:")) and str(got) != want:  # an error not asked for (NA())
             add(Problem("error-value", sheet, addr, name, formula, want, got))
             continue
         ok, err = agree(want, got)
@@ -433,7 +434,7 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str, cache_check: 
             add(Problem("value", sheet, addr, name, formula, want, got))
         stats.value_ok += ok
         if cache_check:
-            cache_ok = cache == got if isinstance(got, str) else agree(float(got), cache)[0]
+            cache_ok = cache == str(got) if isinstance(got, str) else agree(float(got), cache)[0]
             if not cache_ok:
                 add(Problem(_cache_problem(cache), sheet, addr, name, formula, got, cache))
             stats.cache_ok += cache_ok

@@ -25,6 +25,8 @@ from blueprint.layout import (
 )
 from reference import Hyper, Inputs, Quantities, RNNWeights, ValueHead, run
 
+NA = "#N/A"  # the one error value a formula cell is meant to hold: a gap in a chart's line (Clip ratio_real)
+
 # Workbook-level names for the key quantities (docs/design.md §4): name -> (sheet, quantity).
 NAMED_QUANTITIES = {
     "vocab": ("Config", "vocab"), "eos_id": ("Config", "eos_id"), "n_tokens": ("Rollout", "n_tokens"),
@@ -78,7 +80,7 @@ def dims_of(config: Config) -> Dims:
 
 
 def expected(config: Config, inputs: Inputs) -> Quantities:
-    """The reference's quantities plus the few the workbook shows as text or on Config.
+    """The reference's quantities plus the few the workbook shows as text, as an error value or on Config.
 
     Overflow is not warned about here: `refuse_non_finite` turns it into one line for the user."""
     with np.errstate(all="ignore"):
@@ -88,6 +90,7 @@ def expected(config: Config, inputs: Inputs) -> Quantities:
         q[sheet, "x_name"] = vocab[q[sheet, "x"]]
     q["Rollout", "token_name"] = vocab[q["Rollout", "tokens"]]
     q["Config", "eos_id"] = np.array(config.eos_id)
+    q["Clip", "ratio_real"] = np.where(q["Rollout", "mask"] == 1, q["Ratio", "ratio"].astype(object), NA)
     return q
 
 

@@ -3,14 +3,19 @@
 One xlsxwriter pass: cells with their cached values, then what makes the workbook teachable —
 labels and notes on every block, the frameworks' code beside it, styles, tab colours, frozen
 titles, validation on Config, conditional formats (clipped tokens, masked tokens, heat-mapped
-probabilities, checks), native charts, and print setup. The file is written to a temporary
-name and renamed into place, so a failure never leaves half a workbook at the path.
+probabilities, checks), native charts, and print setup. Every cell painted is also recorded on
+its sheet's Canvas (blueprint.canvas), so the columns are as wide as what they show, code lines
+and charts go right of all text in their rows, and each sheet prints readably. The file is
+written to a temporary name and renamed into place, so a failure never leaves half a workbook
+at the path.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +23,15 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 import sheets
-from blueprint import __version__, guide, livetext
+from blueprint import __version__, guide, livetext, widths
+from blueprint.canvas import A4_LANDSCAPE_POINTS, Canvas, Ink
 from blueprint.config import ALLOWED, SWITCHES, Config, OneOf, Range, as_dict, departures
 from blueprint.files import write_atomically
 from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, sheet_prefix
-from blueprint.workbook import Blueprint, Cell
+from blueprint.workbook import NA, Blueprint, Cell
 
-CREATED = _dt.datetime(2024, 1, 1)  # fixed, so equal content gives a byte-identical file
+CREATED = _dt.datetime(2024, 1, 1)
+NOTE_SIZE = {"x_scale": 2.2, "y_scale": 1.2}  # a cell note's box: room for a three-part note  # fixed, so equal content gives a byte-identical file
 COLOURS = {"input": "#FFF2CC", "key": "#E2EFDA", "check": "#DDEBF7", "clipped": "#F8CBAD", "masked": "#A6A6A6", "bad": "#FFC7CE"}
 STYLE = {
     "title": {"bold": True, "font_size": 14},
@@ -42,9 +49,18 @@ STYLE = {
     "key": {"num_format": "0.000000", "bold": True, "bg_color": COLOURS["key"]},
     "check": {"num_format": "0.0E+00", "align": "center", "bg_color": COLOURS["check"]},
     "wrap": {"text_wrap": True, "valign": "top"},
+    "subtitle_wrap": {"italic": True, "font_color": "#595959", "text_wrap": True, "valign": "top"},
     "link": {"font_color": "#0563C1", "underline": 1},
     "masked": {"font_color": COLOURS["masked"], "italic": True, "num_format": "0.0000"},
 }
+CODE_FONT = STYLE["code"]["font_name"]
+MARGINS = {"left": 0.25, "right": 0.25, "top": 0.5, "bottom": 0.5}  # inches: Excel's "narrow" sides, 16 numbers a page
+PRINTABLE_POINTS = A4_LANDSCAPE_POINTS - 72 * (MARGINS["left"] + MARGINS["right"])
+CHART_PIXELS = (480, 288)  # xlsxwriter's chart size at scale 1
+# Columns at least this wide whatever they hold: the Guide's pieces, equations and links; on Config, the value
+# column fits every value its validation lists offer (seq-mean-token-mean), not only the one generated.
+MINIMUM_WIDTHS = {"Guide": {0: 48.0, 1: 72.0, 2: 22.0},
+                  "Config": {1: max(widths.text_width(value) for allowed in SWITCHES.values() for value in allowed)}}
 INTEGER_QUANTITIES = {"x", "tokens", "is_eos", "mask", "n_tokens", "n_real", "last_idx", "has_eos", "is_last", "pg_clipped",
                       "vf_clipped", "eos_id", "kl_in_reward", "kl_in_loss", "adv_flipped"}
 KEY_QUANTITIES = {"score", "total_loss", "pg_loss", "vf_loss", "pg_clipfrac", "vf_clipfrac", "approx_kl", "entropy", "kl_loss", "beta_next"}
@@ -65,6 +81,9 @@ CLIP_HIGHLIGHTS = {
     ("GAE", "adv_whitened"): ("GAE", "adv_flipped"),
     ("Value Loss", "vf_losses"): ("Value Loss", "vf_clipped"), ("Value Loss", "values_clipped"): ("Value Loss", "vf_clipped"),
 }
+# The clip band's two edges in the Clip chart: the floor dashed dark red, the ceiling long-dashed orange.
+BAND_LINES = (("band_low", "1 - ε (floor)", {"dash_type": "dash", "color": "#C00000", "width": 1.5}),
+              ("band_high", "1 + ε_high (ceiling)", {"dash_type": "long_dash", "color": "#ED7D31", "width": 1.5}))
 
 
 def write(bp: Blueprint, path: Path, command: str = "") -> None:
@@ -94,51 +113,147 @@ def labels_of(sheet: str) -> dict[str, str]:
     return {m.SHEET: m.LABELS for m in sheets.MODULES}.get(sheet, {})
 
 
+class Formats:
+    """xlsxwriter formats by style name, and by style and number format for numbers shown with fewer decimals."""
+
+    def __init__(self, wb: Any):
+        self.wb = wb
+        self.made = {(name, spec.get("num_format")): wb.add_format(spec) for name, spec in STYLE.items()}
+
+    def __call__(self, style: str | None, num_format: str | None = None) -> Any:
+        if style is None:
+            return None
+        key = (style, num_format or STYLE[style].get("num_format"))
+        if key not in self.made:
+            self.made[key] = self.wb.add_format({**STYLE[style], "num_format": key[1]})
+        return self.made[key]
+
+
+class Sheet:
+    """One worksheet being painted: each xlsxwriter write is also recorded, as what the cell shows, on `canvas`."""
+
+    def __init__(self, ws: Any, formats: Formats, canvas: Canvas):
+        self.ws, self.formats, self.canvas = ws, formats, canvas
+
+    def text(self, row: int, col: int, text: str, style: str | None = None) -> None:
+        self.ws.write_string(row, col, text, self.formats(style))
+        self.canvas.put(row, col, ink(text, style))
+
+    def number(self, row: int, col: int, value: float, style: str) -> None:
+        num_format, shown = fitted(STYLE[style]["num_format"], value)
+        self.ws.write_number(row, col, value, self.formats(style, num_format))
+        self.canvas.put(row, col, ink(shown, style, number=True))
+
+    def formula(self, row: int, col: int, formula: str, value: Any, style: str) -> None:
+        num_format, shown = fitted(STYLE[style].get("num_format"), value)
+        self.ws.write_formula(row, col, formula, self.formats(style, num_format), value)
+        self.canvas.put(row, col, ink(shown, style, number=not isinstance(value, str) or value == NA))
+
+    def link(self, row: int, col: int, target: str, text: str) -> None:
+        self.ws.write_url(row, col, f"internal:{target}", self.formats("link"), string=text)
+        self.canvas.put(row, col, ink(text, "link"))
+
+    def merged(self, row: int, first_col: int, last_col: int, text: str, style: str) -> None:
+        self.ws.merge_range(row, first_col, row, last_col, text, self.formats(style))
+        self.canvas.put(row, first_col, ink(text, style, span=last_col - first_col + 1))
+
+
+def fitted(num_format: str | None, value: Any) -> tuple[str | None, str]:
+    """The number format a cell's value is shown in, and the text it shows. A fixed-decimal format (`0.0000`)
+    shows at most decimals + 4 characters, sign and point included, so a column of such numbers stays narrow:
+    a large number gives up decimals (3352.8441 shows as 3352.844) and, when even none would do, goes
+    scientific (1.23E+08). Other formats keep their number; text shows as it is."""
+    if isinstance(value, str):
+        return num_format, value
+    decimals = _decimals(num_format)
+    if not decimals:
+        return num_format, widths.shown(value, num_format or "General")
+    for keep in range(decimals, -1, -1):
+        if len(text := f"{value:.{keep}f}") <= decimals + 4:
+            return f"0.{'0' * keep}" if keep else "0", text
+    return "0.00E+00", widths.shown(value, "0.00E+00")
+
+
+@functools.cache
+def _decimals(num_format: str | None) -> int:
+    """Decimals of a fixed-decimal format `0.00…`, else 0."""
+    return len(num_format) - 2 if re.fullmatch(r"0\.0+", num_format or "") else 0
+
+
+def ink(text: str, style: str | None, number: bool = False, span: int = 1) -> Ink:
+    """What a cell written in `style` shows, as the width model sees it (numbers and centred text stay in their cell)."""
+    return Ink.of(text, **_looks(style, number), span=span)
+
+
+@functools.cache
+def _looks(style: str | None, number: bool) -> dict[str, Any]:
+    """The width model's view of a style: font, size, wrapping, and whether its text may spill."""
+    spec = STYLE.get(style or "", {})
+    wrap = bool(spec.get("text_wrap"))
+    return {"spills": not (number or wrap or spec.get("align") == "center"), "bold": bool(spec.get("bold")),
+            "code": spec.get("font_name") == CODE_FONT, "size": spec.get("font_size", widths.BODY_POINTS), "wrap": wrap}
+
+
 def _write_xlsx(bp: Blueprint, out: io.BytesIO, command: str) -> None:
     wb = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
     wb.set_properties({"title": guide.TITLE, "author": "rlhf-ppo-blueprint", "created": CREATED, "comments": f"rlhf-ppo-blueprint {__version__}"})
     wb.set_calc_mode("auto")
-    fmt = {k: wb.add_format(v) for k, v in STYLE.items()}
-    ws = {name: wb.add_worksheet(name) for name in SHEETS}
-    for name, w in ws.items():
-        _setup_sheet(w, name, bp)
-        w._prepare_formula = _prepare_formula  # see _prepare_formula
-    _write_guide(ws["Guide"], fmt, bp, command)
+    formats = Formats(wb)
+    pages = {name: Sheet(wb.add_worksheet(name), formats, Canvas(minimum=MINIMUM_WIDTHS.get(name, {}))) for name in SHEETS}
+    for name, page in pages.items():
+        _setup_sheet(page.ws, name)
+        page.ws._prepare_formula = _prepare_formula  # see _prepare_formula
+    _write_guide(pages["Guide"], bp, command)
     texts = {m.SHEET: (m.TITLE, m.SUMMARY) for m in sheets.MODULES} | {"Weights": (WEIGHTS_TEXT["TITLE"], WEIGHTS_TEXT["SUMMARY"])}
     for sheet, (title, summary) in texts.items():
-        ws[sheet].write_string(0, 0, title, fmt["title"])
-        ws[sheet].write_string(1, 0, summary, fmt["subtitle"])
-        ws[sheet].write_url(0, 12, "internal:Guide!A1", fmt["link"], string="← Guide")
+        pages[sheet].text(0, 0, title, "title")
+        pages[sheet].text(1, 0, summary, "subtitle")
     for block in bp.layout.blocks.values():
-        _dress(ws[block.sheet], fmt, bp, block)
+        _dress(pages[block.sheet], bp, block)
     for cell in bp.cells:
-        _write_cell(ws[cell.sheet], fmt, cell)
+        _write_cell(pages[cell.sheet], cell)
+    for page in pages.values():
+        page.canvas.fit()
+    for sheet in texts:  # right of the title, which spills as far as it needs
+        pages[sheet].link(0, pages[sheet].canvas.free_column(range(1), 1), "Guide!A1", "← Guide")
+    _code_lines(pages, bp.layout)
     for name, ref in bp.names.items():
         wb.define_name(name, f"={ref}")
-    _validate_config(ws["Config"], bp)
-    _conditional_formats(wb, ws, bp)
-    _charts(wb, ws, bp)
+    _validate_config(pages["Config"].ws, bp)
+    _conditional_formats(wb, {name: page.ws for name, page in pages.items()}, bp)
+    _charts(wb, pages, bp)
+    for name, page in pages.items():
+        _print_setup(page, bp.layout.whole_columns(name))
     wb.close()
 
 
-def _setup_sheet(w: Any, name: str, bp: Blueprint) -> None:
+def _setup_sheet(w: Any, name: str) -> None:
     w.set_tab_color(guide.TAB_COLOURS[name])
     w.set_landscape()
     w.set_paper(9)  # A4
-    w.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
-    w.fit_to_pages(1, 0)  # fit to width, as many pages down as needed
+    w.set_margins(**MARGINS)
     w.hide_gridlines(1)  # gridlines on screen, not on paper
-    if name == "Guide":
-        w.set_column(0, 0, 48)
-        w.set_column(1, 1, 72)
-        w.set_column(2, 2, 22)
+    if name != "Guide":
+        w.freeze_panes(TITLE_ROWS, 1)
+        w.repeat_rows(0, 1)
+
+
+def _print_setup(page: Sheet, whole: list[tuple[int, int]]) -> None:
+    """Column widths and row heights as fitted; one page wide if that is readable, else pages cut between blocks."""
+    canvas, w = page.canvas, page.ws
+    setup = canvas.page_setup(whole, PRINTABLE_POINTS)
+    for col in range(setup.last_col + 1):
+        w.set_column_pixels(col, col, widths.pixels(canvas.width(col)))
+    for row, height in canvas.row_heights.items():
+        w.set_row(row, height)
+    w.print_area(0, 0, setup.last_row, setup.last_col)
+    if setup.fit_width:
+        w.fit_to_pages(1, 0)  # one page wide, as many down as needed
         return
-    w.set_column(0, 0, 36)
-    w.set_column(1, 4 * bp.layout.dims.V + bp.layout.dims.H + 12, 9)
-    if name == "Config":
-        w.set_column(1, 1, 20)  # text switches such as seq-mean-token-mean
-    w.freeze_panes(TITLE_ROWS, 1)
-    w.repeat_rows(0, 1)
+    w.set_print_scale(round(100 * setup.scale))
+    w.set_v_pagebreaks(list(setup.breaks))
+    w.repeat_columns(0)  # the row labels on every page
+    w.print_across()  # the pages of one band of rows one after another, as the sheet reads
 
 
 def _prepare_formula(formula: str, expand_future_functions: bool = False) -> str:
@@ -159,25 +274,23 @@ def _style(cell: Cell) -> str:
         return "input_int" if cell.quantity == "prompts" else "input"
     if cell.quantity in CHECK_QUANTITIES:
         return "check"
-    if isinstance(cell.value, str):
+    if isinstance(cell.value, str) and cell.value != NA:  # an error value keeps its block's number style
         return "text"
-    if cell.quantity in KEY_QUANTITIES:
-        return "key"
-    return "integer" if cell.quantity in INTEGER_QUANTITIES else "formula"
+    return "key" if cell.quantity in KEY_QUANTITIES else "integer" if cell.quantity in INTEGER_QUANTITIES else "formula"
 
 
-def _write_cell(w: Any, fmt: dict, cell: Cell) -> None:
-    style = fmt[_style(cell)]
+def _write_cell(page: Sheet, cell: Cell) -> None:
+    style = _style(cell)
     if cell.formula is not None:
-        w.write_formula(cell.row, cell.col, cell.formula, style, cell.value)
+        page.formula(cell.row, cell.col, cell.formula, cell.value, style)
     elif isinstance(cell.value, str):
-        w.write_string(cell.row, cell.col, cell.value, style)
+        page.text(cell.row, cell.col, cell.value, style)
     else:
-        w.write_number(cell.row, cell.col, cell.value, style)
+        page.number(cell.row, cell.col, cell.value, style)
 
 
-def _dress(w: Any, fmt: dict, bp: Blueprint, b: Block) -> None:
-    """Label (with its note), headers, row labels and code lines around one block."""
+def _dress(page: Sheet, bp: Blueprint, b: Block) -> None:
+    """Label (with its note), headers and row labels around one block (its code lines come later: `_code_lines`)."""
     L, vocab = bp.layout, bp.config.vocab
     label = labels_of(b.sheet).get(b.quantity, b.quantity)
     lr, lc = label_position(L, b)
@@ -189,26 +302,22 @@ def _dress(w: Any, fmt: dict, bp: Blueprint, b: Block) -> None:
         text = _unroll_heads(b, vocab)[0]
     else:
         text = label if b.form == "row" else _table_head(b.quantity) if b.form == "table" else b.quantity
-    w.write_string(lr, lc, text, fmt["label"] if b.form in ("grid", "scalar", "matrix", "row") else fmt["header"])
-    w.write_comment(lr, lc, guide.note(b.sheet, b.quantity, label), {"x_scale": 2.2, "y_scale": 1.2})
+    page.text(lr, lc, text, "label" if b.form in ("grid", "scalar", "matrix", "row") else "header")
+    page.ws.write_comment(lr, lc, guide.note(b.sheet, b.quantity, label), NOTE_SIZE)
     if b.form == "grid":
         rows, cols = b.shape
         axis = "j" if b.quantity == "prompts" else "t"
         for k in range(cols):
-            w.write_string(b.top - 1, b.left + k, f"{axis}={k}", fmt["header"])
+            page.text(b.top - 1, b.left + k, f"{axis}={k}", "header")
         for k in range(rows):
-            w.write_string(b.top + k, 0, "all t" if rows == 1 and b.quantity.startswith("band") else f"seq {k}", fmt["header"])
-        _code_lines(w, fmt, b.quantity, b.top - 2, b.left + cols + 1)
+            page.text(b.top + k, 0, "all t" if rows == 1 and b.quantity.startswith("band") else f"seq {k}", "header")
     elif b.form == "table":
-        table_width = sum(1 for o in L.sheet_blocks(b.sheet) if o.form == "table" and o.top == b.top)
-        _code_lines(w, fmt, b.quantity, b.top - 2, table_width + 3)
         if b.left == 1:
-            w.write_string(b.top - 2, 0, "per sequence: " + label, fmt["label"])
+            page.text(b.top - 2, 0, "per sequence: " + label, "label")
             for k in range(b.shape[0]):
-                w.write_string(b.top + k, 0, f"seq {k}", fmt["header"])
+                page.text(b.top + k, 0, f"seq {k}", "header")
     elif b.form == "scalar":
-        w.write_string(b.top, b.left + 1, label, fmt["subtitle"])
-        _code_lines(w, fmt, b.quantity, b.top, L.dims.T + 2)
+        page.text(b.top, b.left + 1, label, "subtitle")
     elif b.form == "unroll":
         x = L.block(b.sheet, "x")
         heads = _unroll_heads(b, vocab)
@@ -216,27 +325,27 @@ def _dress(w: Any, fmt: dict, bp: Blueprint, b: Block) -> None:
             header_row = x.pos((seq, 0))[0] - 1
             for k, head in enumerate(heads):
                 if (header_row, b.left + k) != (lr, lc):
-                    w.write_string(header_row, b.left + k, head, fmt["header"])
+                    page.text(header_row, b.left + k, head, "header")
             if b.quantity == "x":
-                w.write_string(header_row - 1, 0, f"sequence {seq}", fmt["label"])
+                page.text(header_row - 1, 0, f"sequence {seq}", "label")
                 for j in range(x.shape[1]):
-                    w.write_string(x.pos((seq, j))[0], 0, f"j={j}", fmt["header"])
+                    page.text(x.pos((seq, j))[0], 0, f"j={j}", "header")
     elif b.form == "matrix":
         model, _, param = b.quantity.partition(".")
         if param == "W_xh":
-            w.write_string(b.top - 2, 0, MODEL_TITLES[model], fmt["title"])
+            page.text(b.top - 2, 0, MODEL_TITLES[model], "title")
             for k, tok in enumerate(vocab):
-                w.write_string(b.top - 1, b.left + k, tok, fmt["header"])
+                page.text(b.top - 1, b.left + k, tok, "header")
         if param in ("W_xh", "W_hy"):
             for k in range(b.shape[0]):
-                w.write_string(b.top + k, 0, f"{'unit' if param == 'W_xh' else 'out'} {k}", fmt["header"])
+                page.text(b.top + k, 0, f"{'unit' if param == 'W_xh' else 'out'} {k}", "header")
     elif b.form == "row":
         for k in range(b.shape[0]):
-            w.write_string(b.top - 1, b.left + k, f"{k}", fmt["header"])
+            page.text(b.top - 1, b.left + k, f"{k}", "header")
 
 
 def _table_head(quantity: str) -> str:
-    """Per-sequence columns are 9 characters wide: `pg_seq_sum` reads as Σ_t·m, `pg_seq_mean` as Σ_t·m/n."""
+    """Per-sequence columns are narrow: `pg_seq_sum` reads as Σ_t·m, `pg_seq_mean` as Σ_t·m/n."""
     return "Σ_t·m" if quantity.endswith("_seq_sum") else "Σ_t·m / n" if quantity.endswith("_seq_mean") else quantity
 
 
@@ -247,59 +356,71 @@ def _unroll_heads(b: Block, vocab: tuple[str, ...]) -> list[str]:
     return [f"{b.quantity}:{n}" for n in names]
 
 
-def _code_lines(w: Any, fmt: dict, quantity: str, row: int, col: int) -> None:
-    """The same step in TRL, OpenRLHF and verl, one line each, beside the block."""
-    for k, quote in enumerate(guide.CODE.get(quantity, ())):
-        w.write_string(row + k, col, f"{quote.framework}: {quote.shown}", fmt["code"])
-        w.write_comment(row + k, col, f"{quote.framework} — {quote.where}" + (f"\n{quote.note}" if quote.note else ""), {"x_scale": 2.2, "y_scale": 1.2})
+def _code_rows(b: Block) -> range:
+    """The rows of a block's three code lines: beside a scalar from its row, beside a grid or a table from
+    its header row (its label row stays free for the label to spill into)."""
+    return range(b.top, b.top + 3) if b.form == "scalar" else range(b.top - 1, b.top + 2)
 
 
-def _write_guide(w: Any, fmt: dict, bp: Blueprint, command: str) -> None:
-    w.write_string(0, 0, guide.TITLE, fmt["title"])
-    w.write_string(1, 0, guide.SUBTITLE, fmt["subtitle"])
+def _code_lines(pages: dict[str, Sheet], layout: Layout) -> None:
+    """The same step in TRL, OpenRLHF and verl, one line each, beside its block: on each sheet in one
+    column, one empty column right of all text in the rows they take."""
+    coded = [b for b in layout.blocks.values() if b.quantity in guide.CODE]
+    column = {}
+    for b in coded:
+        column[b.sheet] = max(column.get(b.sheet, 0), pages[b.sheet].canvas.free_column(_code_rows(b), 0) + 1)
+    for b in coded:
+        for row, quote in zip(_code_rows(b), guide.CODE[b.quantity]):
+            pages[b.sheet].text(row, column[b.sheet], f"{quote.framework}: {quote.shown}", "code")
+            pages[b.sheet].ws.write_comment(row, column[b.sheet], f"{quote.framework} — {quote.where}" + (f"\n{quote.note}" if quote.note else ""),
+                                            NOTE_SIZE)
+
+
+def _write_guide(page: Sheet, bp: Blueprint, command: str) -> None:
+    page.text(0, 0, guide.TITLE, "title")
+    page.merged(1, 0, 2, guide.SUBTITLE, "subtitle_wrap")
     row = 3
-    w.write_string(row, 0, "One PPO iteration, in plain words", fmt["label"])
+    page.text(row, 0, "One PPO iteration, in plain words", "label")
     for k, line in enumerate(guide.STORY, start=1):
-        w.merge_range(row + k, 0, row + k, 2, livetext.render(line, bp.config), fmt["wrap"])
-        w.set_row(row + k, 30)
+        page.merged(row + k, 0, 2, livetext.render(line, bp.config), "wrap")
     row += len(guide.STORY) + 2
-    w.write_string(row, 0, "Legend", fmt["label"])
+    page.text(row, 0, "Legend", "label")
     samples = {"input": "0.1234", "formula": "0.1234", "key": "0.123456", "check": "OK", "masked": "0.1234"}  # text: no stray constants
     for k, (style, text) in enumerate(guide.LEGEND, start=1):
-        w.write_string(row + k, 0, samples[style], fmt[style])
-        w.write_string(row + k, 1, text)
+        page.text(row + k, 0, samples[style], style)
+        page.text(row + k, 1, text)
     row += len(guide.LEGEND) + 2
-    w.write_string(row, 0, "Sheets", fmt["label"])
+    page.text(row, 0, "Sheets", "label")
     summaries = {m.SHEET: m.TITLE for m in sheets.MODULES} | {"Weights": WEIGHTS_TEXT["TITLE"]}
     for k, sheet in enumerate(SHEETS[1:], start=1):
-        w.write_url(row + k, 0, f"internal:{sheet_prefix(sheet)}A1", fmt["link"], string=sheet)
-        w.write_string(row + k, 1, summaries[sheet])
+        page.link(row + k, 0, f"{sheet_prefix(sheet)}A1", sheet)
+        page.text(row + k, 1, summaries[sheet])
     row += len(SHEETS) + 1
-    w.write_string(row, 0, "The pieces of RLHF with PPO", fmt["label"])
-    w.write_string(row, 1, "equation", fmt["label"])
-    w.write_string(row, 2, "where it lives", fmt["label"])
+    page.text(row, 0, "The pieces of RLHF with PPO", "label")
+    page.text(row, 1, "equation", "label")
+    page.text(row, 2, "where it lives", "label")
     for k, (piece, equation, sheet, quantity, _now) in enumerate(guide.PIECES, start=1):
         block = bp.layout.block(sheet, quantity)
         first = block.pos((0,) * len(block.shape))
         target = f"{sheet_prefix(sheet)}{xl_rowcol_to_cell(*first)}"
-        w.write_string(row + k, 0, piece)
-        w.write_string(row + k, 1, equation)
-        w.write_url(row + k, 2, f"internal:{target}", fmt["link"], string=target.replace("'", ""))
+        page.text(row + k, 0, piece)
+        page.text(row + k, 1, equation)
+        page.link(row + k, 2, target, target.replace("'", ""))
     row += len(guide.PIECES) + 2
     c = bp.config
-    w.write_string(row, 0, f"Convention: {with_departures(c, 'convention')}", fmt["label"])
-    w.write_string(row, 1, "the switches on Config, as this workbook was generated (flip them on Config: everything re-flows)")
+    page.text(row, 0, f"Convention: {with_departures(c, 'convention')}", "label")
+    page.text(row, 1, "the switches on Config, as this workbook was generated (flip them on Config: everything re-flows)")
     config_labels = labels_of("Config")
     for k, key in enumerate(SWITCHES, start=1):
-        w.write_string(row + k, 0, f"{key} = {getattr(c, key)}")
-        w.write_string(row + k, 1, config_labels[key])
+        page.text(row + k, 0, f"{key} = {getattr(c, key)}")
+        page.text(row + k, 1, config_labels[key])
     row += len(SWITCHES) + 2
-    w.write_string(row, 0, "Provenance", fmt["label"])
+    page.text(row, 0, "Provenance", "label")
     prov = {"tool": f"rlhf-ppo-blueprint {__version__}", "command": command or "blueprint generate", **{k: str(v) for k, v in as_dict(c).items()},
             "preset": with_departures(c, "preset"), "convention": with_departures(c, "convention")}
     for k, (key, value) in enumerate(prov.items(), start=1):
-        w.write_string(row + k, 0, key)
-        w.write_string(row + k, 1, value)
+        page.text(row + k, 0, key)
+        page.text(row + k, 1, value)
 
 
 def with_departures(c: Config, which: str) -> str:
@@ -365,11 +486,10 @@ def _conditional_formats(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
             ws[b.sheet].conditional_format(r0, c0, r1, c1, {"type": "cell", "criteria": "!=", "value": '"OK"', "format": bad})
 
 
-def _charts(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
+def _charts(wb: Any, pages: dict[str, Sheet], bp: Blueprint) -> None:
     """Advantages raw vs whitened; ratio against the clip band; KL penalty and reward; the loss in parts."""
     L, d = bp.layout, bp.layout.dims
     seqs = range(min(d.B, 2))
-    at_col = d.T + 10  # right of the blocks and their code lines (the longest stacked ones end in column T + 8)
 
     def row_ref(sheet: str, quantity: str, b: int) -> list[Any]:
         block = L.block(sheet, quantity)
@@ -384,23 +504,27 @@ def _charts(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
         chart.add_series({"name": f"A (raw), seq {b}", "categories": categories, "values": row_ref("GAE", "advantages", b)})
         chart.add_series({"name": f"Â (whitened), seq {b}", "categories": categories, "values": row_ref("GAE", "adv_whitened", b)})
     _finish(chart, "Advantages per token: raw A_t and whitened Â_t", "t", "advantage")
-    ws["GAE"].insert_chart(TITLE_ROWS, at_col, chart, {"x_scale": 1.3, "y_scale": 1.2})
+    _place(pages["GAE"], chart, 1.3, 1.2)
 
     chart = wb.add_chart({"type": "line"})
-    for b in seqs:
-        chart.add_series({"name": f"ρ, seq {b}", "categories": categories, "values": row_ref("Ratio", "ratio", b), "marker": {"type": "circle"}})
-    for q, name in (("band_low", "1 - ε"), ("band_high", "1 + ε_high")):
-        chart.add_series({"name": name, "categories": categories, "values": row_ref("Clip", q, 0), "line": {"dash_type": "dash", "color": "#C00000"}})
+    for b in seqs:  # real tokens only: a #N/A cell (after the first EOS) is a gap in the line
+        chart.add_series({"name": f"ρ, seq {b} (real tokens)", "categories": categories, "values": row_ref("Clip", "ratio_real", b),
+                          "marker": {"type": "circle"}})
+    for q, name, line in BAND_LINES:
+        chart.add_series({"name": name, "categories": categories, "values": row_ref("Clip", q, 0), "line": line, "marker": {"type": "none"}})
+    # A #N/A point is a missing one. xlsxwriter writes no dispBlanksAs for "gap" and LibreOffice then plots it
+    # as 0; "span" (connect over missing points) it honours, and as masked tokens only trail the real ones,
+    # there is nothing to connect to: each line ends at its last real token, in LibreOffice and Excel alike.
+    chart.show_blanks_as("span")
     _finish(chart, "Ratio ρ_t against the clip band", "t", "ρ")
-    ws["Clip"].insert_chart(TITLE_ROWS, at_col, chart, {"x_scale": 1.3, "y_scale": 1.2})
+    _place(pages["Clip"], chart, 1.3, 1.2)
 
     chart = wb.add_chart({"type": "column"})
     for b in seqs:
         chart.add_series({"name": f"-β·k_t, seq {b}", "categories": categories, "values": row_ref("KL", "non_score_reward", b)})
         chart.add_series({"name": f"r_t, seq {b}", "categories": categories, "values": row_ref("KL", "rewards", b)})
     _finish(chart, "Per-token KL penalty and shaped reward", "t", "reward")
-    kl_right = max(c for b in L.sheet_blocks("KL") for _, _, c in b.cells())  # right of the wide θ_ref unroll
-    ws["KL"].insert_chart(TITLE_ROWS, max(at_col, kl_right + 2), chart, {"x_scale": 1.3, "y_scale": 1.2})
+    _place(pages["KL"], chart, 1.3, 1.2)
 
     parts = [L.block("Total", q) for q in ("part_pg", "part_vf", "part_ent", "part_kl")]
     chart = wb.add_chart({"type": "bar"})
@@ -408,8 +532,16 @@ def _charts(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
                       "values": ["Total", parts[0].top, 1, parts[-1].top, 1], "data_labels": {"value": True, "num_format": "0.0000"}})
     _finish(chart, "The total loss, broken into its parts", "loss", "")
     chart.set_legend({"none": True})
-    # Under the kl_loss_token code lines, right of its grid, above beta_next's code line: covers no text.
-    ws["Total"].insert_chart(L.block("Total", "kl_loss_token").top + 1, d.T + 2, chart, {"x_scale": 1.4, "y_scale": 1.1})
+    _place(pages["Total"], chart, 1.4, 1.1)
+
+
+def _place(page: Sheet, chart: Any, x_scale: float, y_scale: float) -> None:
+    """Insert a chart at the top of its sheet, one empty column right of everything under the title rows:
+    it covers no text, and a printed page can hold it whole, apart from the blocks and code lines."""
+    width, height = CHART_PIXELS[0] * x_scale, CHART_PIXELS[1] * y_scale
+    col = page.canvas.free_column(range(TITLE_ROWS, page.canvas.extent()[0] + 1), 0) + 1
+    page.ws.insert_chart(TITLE_ROWS, col, chart, {"x_scale": x_scale, "y_scale": y_scale})
+    page.canvas.add_chart(TITLE_ROWS, col, width, height)
 
 
 def _finish(chart: Any, title: str, x: str, y: str) -> None:

@@ -6,9 +6,11 @@
 Needs LibreOffice (``soffice``) and poppler-utils (``pdftotext``, ``pdftoppm``). A developer
 script, not a test: it generates the small-preset workbook into a temporary folder, prints it to
 PDF with LibreOffice headless (private profile, recalculated: ``blueprint.libreoffice.convert``),
-finds each sheet's first page by the title in its A1, renders that page with pdftoppm, crops the
-white margins and saves a 64-colour PNG. The chart is cut out of the Clip page along its frame,
-found by walking out from the chart's title. An optional argument writes the PNGs elsewhere.
+finds each sheet's first page by the title in its A1, renders the pages of its first band of rows
+with pdftoppm (a wide sheet prints at 70-75 % on pages side by side, column A on each: the
+workbook's page breaks say how many), crops the white margins, sets them side by side and saves a
+64-colour PNG. The chart is cut out of the Clip page that holds it along its frame, found by walking
+out from the chart's title. An optional argument writes the PNGs elsewhere.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ def require() -> None:
 
 
 require()
+import openpyxl  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402 - after the check that it is installed
 
-PAGE_DPI = 200  # wide sheets print at about 50 % on A4 landscape: 11 pt text comes out ~15 px high
+PAGE_DPI = 150  # pages print at 70-100 %: 11 pt text comes out ~16-23 px high
 CHART_DPI = 300
-PAGES = {"guide.png": guide.TITLE, "rollout.png": "Rollout — ", "gae.png": "GAE — ", "clip.png": "Clip — "}
-CHART_PAGE, CHART_TITLE = "clip.png", "Ratio ρ_t against the clip band"  # as blueprint/writer.py _charts names it
+PAGES = {"guide.png": ("Guide", guide.TITLE), "rollout.png": ("Rollout", "Rollout — "), "gae.png": ("GAE", "GAE — "),
+         "clip.png": ("Clip", "Clip — ")}
+CHART_SHEET, CHART_TITLE = "Clip", "Ratio ρ_t against the clip band"  # as blueprint/writer.py _charts names it
 
 out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
 out_dir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +57,7 @@ tmp = Path(tempfile.mkdtemp(prefix="blueprint-docs-"))
 book, pdf = tmp / "small.xlsx", tmp / "small.pdf"
 generate(load_config("small"), book)
 convert(book, pdf, "pdf", timeout=300)
+across = {ws.title: len(ws.col_breaks.brk) + 1 for ws in openpyxl.load_workbook(book).worksheets}  # pages per band of rows
 
 
 def run(*cmd: object) -> str:
@@ -70,27 +75,42 @@ def trim(im: Image.Image, pad: int = 12) -> Image.Image:
     return im.crop((max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, im.width), min(y1 + pad, im.height)))
 
 
+def side_by_side(pages: list[Image.Image], gap: int = 24) -> Image.Image:
+    """Pages next to each other, tops aligned, on white."""
+    out = Image.new("RGB", (sum(p.width for p in pages) + gap * (len(pages) - 1), max(p.height for p in pages)), "white")
+    x = 0
+    for p in pages:
+        out.paste(p, (x, 0))
+        x += p.width + gap
+    return out
+
+
 def save(im: Image.Image, name: str) -> None:
     path = out_dir / name
     im.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
     print(f"{path}: {im.width}x{im.height} px, {path.stat().st_size / 1024:.0f} KB")
 
 
-# Every sheet prints its title rows on each of its pages: a sheet starts at the first page whose
-# first line is its title.
+# Every sheet prints its title rows on each of its pages and, when it is cut into pages across, column A
+# too, in which the title starts: a sheet starts at the first page whose first line is its title, and the
+# pages of its first band of rows follow it (printed across, then down).
 pages = int(re.search(r"^Pages:\s+(\d+)", run("pdfinfo", pdf), re.MULTILINE).group(1))
 first_lines = {p: run("pdftotext", "-f", p, "-l", p, "-layout", pdf, "-").strip().split("\n")[0].strip() for p in range(1, pages + 1)}
-page_of = {name: min(p for p, line in first_lines.items() if line.startswith(title)) for name, title in PAGES.items()}
-for name, page in page_of.items():
-    save(trim(render(page, PAGE_DPI)), name)
+page_of = {sheet: min(p for p, line in first_lines.items() if line.startswith(title)) for sheet, title in PAGES.values()}
+for name, (sheet, _) in PAGES.items():
+    save(side_by_side([trim(render(page_of[sheet] + k, PAGE_DPI)) for k in range(across[sheet])]), name)
 
-# The chart: its title's words as pdftotext -bbox places them (points), then walk out from just
-# above the title to the chart's light-grey frame: left, right, up, and down its white inner margin.
-page = page_of[CHART_PAGE]
-words = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>',
-                   run("pdftotext", "-f", page, "-l", page, "-bbox", pdf, "-"))
-texts, n = [w[3] for w in words], len(CHART_TITLE.split())
-first = next(k for k in range(len(texts)) if " ".join(texts[k:k + n]) == CHART_TITLE)
+# The chart: its title's words as pdftotext -bbox places them (points), on the page of the Clip sheet's
+# first band that holds it; then walk out from just above the title to the chart's light-grey frame: left,
+# right, up, and down its white inner margin.
+n = len(CHART_TITLE.split())
+for page in range(page_of[CHART_SHEET], page_of[CHART_SHEET] + across[CHART_SHEET]):
+    words = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>',
+                       run("pdftotext", "-f", page, "-l", page, "-bbox", pdf, "-"))
+    texts = [w[3] for w in words]
+    first = next((k for k in range(len(texts)) if " ".join(texts[k:k + n]) == CHART_TITLE), None)
+    if first is not None:
+        break
 scale = CHART_DPI / 72
 x, y = int((float(words[first][0]) + float(words[first + n - 1][2])) / 2 * scale), int(float(words[first][1]) * scale) - 3
 image = render(page, CHART_DPI)

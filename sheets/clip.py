@@ -11,6 +11,7 @@ SUMMARY = "L1 = -Â·ρ;  L2 = -Â·clip(ρ, 1-ε_low, 1+ε_high);  max(L1, L2),
 LABELS = {
     "band_low": "1 - ε — the clip band's floor (for the chart)",
     "band_high": "1 + ε_high — the clip band's ceiling",
+    "ratio_real": "ρ_t on real tokens, #N/A after the first EOS — the chart draws no point there",
     "pg_losses1": "L1_t = -Â_t·ρ_t",
     "ratio_clipped": "clip(ρ_t, 1-ε, 1+ε_high)",
     "pg_losses2": "L2_t = -Â_t·clip(ρ_t, 1-ε, 1+ε_high)",
@@ -32,6 +33,7 @@ def formulas(L: Layout) -> Formulas:
     for b in range(d.B):
         for t in range(d.T):
             adv, rho = r("adv_whitened", b, t, sheet="GAE"), r("ratio", b, t, sheet="Ratio")
+            yield "ratio_real", (b, t), f"=IF({r('mask', b, t, sheet='Rollout')}=1,{rho},NA())"
             yield "pg_losses1", (b, t), f"=-{adv}*{rho}"
             yield "ratio_clipped", (b, t), f"=MIN(MAX({rho},1-eps),1+eps_high)"
             yield "pg_losses2", (b, t), f"=-{adv}*{r('ratio_clipped', b, t)}"

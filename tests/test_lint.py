@@ -225,6 +225,8 @@ def test_lint_workbook(tmp_path: Path) -> None:
     loss.write_formula("A7", "=MAX((A1:A2-lam)*2)", None, 2.1)
     loss.write_formula("A8", "=SUM(block*2)", None, 2.0)   # a named area obeys the range rules
     loss.write_formula("A9", "=SUM(block)", None, 1.0)
+    loss.write_formula("A10", "=IF(A1>2,A1,NA())", None, "#N/A")  # a gap asked for: a chart skips the cell
+    loss.write_formula("A11", "=INDEX(block,A1+1,1)", None, "#N/A")  # an #N/A nobody asked for
     wb.close()
 
     found = {(i.sheet, i.cell, i.rule) for i in lint_workbook(path)}
@@ -234,10 +236,11 @@ def test_lint_workbook(tmp_path: Path) -> None:
         ("Value Loss", "A6", "external-reference"),
         ("Value Loss", "A7", "range-arithmetic"),
         ("Value Loss", "A8", "range-arithmetic"),
+        ("Value Loss", "A11", "error-value"),
         ("Value Loss", "local", "defined-name"),
         ("", "ext", "defined-name"),
     }
-    error = next(i for i in lint_workbook(path) if i.rule == "error-value")
+    error = next(i for i in lint_workbook(path) if i.rule == "error-value" and i.cell == "A4")
     assert error.formula == "=LN(A1-2)" and "#NUM!" in error.detail
 
 

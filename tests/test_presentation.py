@@ -127,7 +127,7 @@ def test_charts_point_at_the_right_ranges(small_path: Path, bp: Blueprint) -> No
     flat = [{r.replace("'", "") for r in chart} for chart in refs]
     expected = [
         {absolute(row("GAE", "advantages", 0)), absolute(row("GAE", "adv_whitened", 0))},
-        {absolute(row("Ratio", "ratio", 0)), absolute(row("Clip", "band_low", 0)), absolute(row("Clip", "band_high", 0))},
+        {absolute(row("Clip", "ratio_real", 0)), absolute(row("Clip", "band_low", 0)), absolute(row("Clip", "band_high", 0))},
         {absolute(row("KL", "non_score_reward", 0)), absolute(row("KL", "rewards", 0))},
     ]
     for want in expected:
@@ -136,11 +136,32 @@ def test_charts_point_at_the_right_ranges(small_path: Path, bp: Blueprint) -> No
     assert any(f"Total!$B${parts[0]}:$B${parts[1]}" in chart for chart in flat)
 
 
+def test_clip_chart_draws_real_tokens_only_and_tells_the_band_edges_apart(small_path: Path, bp: Blueprint) -> None:
+    """ρ comes from ratio_real (#N/A after the first EOS: a gap), never from Ratio's ρ, which runs on over
+    masked tokens; the floor and the ceiling of the band differ in line style and in their legend names."""
+    c = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
+    with zipfile.ZipFile(small_path) as z:
+        charts = [DET.fromstring(z.read(n)) for n in z.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n)]
+    L, T = bp.layout, bp.layout.dims.T
+    band = {q: L.span("Clip", q, (0, 0), (0, T - 1), here="") for q in ("band_low", "band_high")}
+    clip = next(ch for ch in charts if any(f.text.replace("$", "") == band["band_low"] for f in ch.iter(c + "f")))
+    series = {s.find(f"{c}val/{c}numRef/{c}f").text.replace("$", ""): s for s in clip.iter(c + "ser")}
+    ratios = {ref for ref in series if ref not in band.values()}
+    assert ratios == {L.span("Clip", "ratio_real", (b, 0), (b, T - 1), here="") for b in range(min(L.dims.B, 2))}
+    low, high = (series[band[q]] for q in ("band_low", "band_high"))
+    line = [DET.tostring(s.find(c + "spPr")) for s in (low, high)]
+    assert line[0] != line[1] and all(b"prstDash" in x for x in line)
+    names = [s.find(f"{c}tx/{c}v").text for s in series.values()]
+    assert len(set(names)) == len(names)
+    assert clip.find(f"{c}chart/{c}dispBlanksAs").get("val") == "span"  # else LibreOffice plots a #N/A as 0
+    assert "NA()" in next(x.formula for x in bp.formula_cells() if x.quantity == "ratio_real")
+
+
 def test_styles_tabs_panes_and_print_setup(wb: openpyxl.Workbook, bp: Blueprint) -> None:
     for sheet in SHEETS:
         ws = wb[sheet]
         assert ws.sheet_properties.tabColor is not None, sheet
-        assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage, sheet
+        assert ws.page_setup.orientation == "landscape", sheet  # scale, print areas and page breaks: tests/test_print.py
         if sheet != "Guide":
             assert ws.freeze_panes == "B4", sheet
             assert ws.print_title_rows.replace("$", "") == "1:2", sheet

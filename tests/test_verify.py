@@ -126,6 +126,32 @@ def test_formula_in_an_unexpected_cell_is_unmapped(bp: Blueprint, tmp_path: Path
     assert found == {("Total", "F41"): {"unmapped"}}
 
 
+def test_an_asked_for_na_agrees_and_an_unasked_error_does_not(bp: Blueprint, small_path: Path) -> None:
+    """Clip's ratio_real is #N/A after the first EOS: the engines' error values (formulas' XlError, a str
+    subclass equal to no plain string; LibreOffice's text) agree with it; anywhere else an error is reported."""
+    from formulas.tokens.operand import Error
+
+    from blueprint.fastcalc import evaluate
+    from blueprint.readback import read_cells
+    from blueprint.verify import compare
+    from blueprint.workbook import NA
+
+    cells = read_cells(small_path)
+    recalc = evaluate(cells.file_values, cells.names)
+    gaps = [c for c in bp.formula_cells() if c.value == NA]
+    real = next(c for c in bp.formula_cells() if c.quantity == "ratio_real" and c.value != NA)
+    assert gaps and {c.quantity for c in gaps} == {"ratio_real"} and {recalc[c.sheet, c.row, c.col] for c in gaps} == {NA}
+    na = Error.errors[NA]
+    assert na != NA  # why the verifier compares error values by their text
+    recalc.update({(c.sheet, c.row, c.col): na for c in gaps})
+    assert compare(bp, cells, recalc).ok
+    recalc[real.sheet, real.row, real.col] = na
+    recalc[gaps[0].sheet, gaps[0].row, gaps[0].col] = 1.0
+    assert {(p.cell, p.kind) for p in compare(bp, cells, recalc).problems} == {
+        (xl_rowcol_to_cell(real.row, real.col), "error-value"),
+        (xl_rowcol_to_cell(gaps[0].row, gaps[0].col), "value"), (xl_rowcol_to_cell(gaps[0].row, gaps[0].col), "stale-cache")}
+
+
 def test_renamed_sheet_is_reported(bp: Blueprint, small_path: Path, tmp_path: Path) -> None:
     renamed = tmp_path / "renamed.xlsx"
     with zipfile.ZipFile(small_path) as zin, zipfile.ZipFile(renamed, "w", zipfile.ZIP_DEFLATED) as zout:
@@ -135,9 +161,11 @@ def test_renamed_sheet_is_reported(bp: Blueprint, small_path: Path, tmp_path: Pa
     report = verify(renamed)
     assert report.exit_code == 1
     assert report.problems[0].kind == "sheet-renamed" and report.problems[0].got == "Clipped"
-    # every formula that reads the renamed sheet now errors, and is reported at its own cell
+    # every formula that reads the renamed sheet now errors, and is reported at its own cell; so is the
+    # check that reads them: it shows their error where OK is expected
     readers = {where(c) for c in bp.formula_cells() if c.sheet == "Total" and "Clip!" in c.formula}
-    assert readers and {(p.sheet, p.cell) for p in report.problems if p.kind == "error-value" and p.sheet == "Total"} == readers
+    check = where(next(c for c in bp.formula_cells() if c.quantity == "total_check"))
+    assert readers and {(p.sheet, p.cell) for p in report.problems if p.kind == "error-value" and p.sheet == "Total"} == readers | {check}
 
 
 def test_junit_fails_a_renamed_sheet_without_formulas(small_path: Path, tmp_path: Path) -> None:
@@ -159,7 +187,7 @@ def test_cli_json_and_junit(small_path: Path, tmp_path: Path, capsys: pytest.Cap
     junit = tmp_path / "report.xml"
     assert main(["verify", str(small_path), "--json", "--junit", str(junit)]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["ok"] is True and doc["totals"]["mapped"] == doc["totals"]["formula_cells"] == 1045
+    assert doc["ok"] is True and doc["totals"]["mapped"] == doc["totals"]["formula_cells"] == len(blueprint_of(load_config("small")).formula_cells())
     assert set(doc["sheets"]) == {"Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total"}
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == "9" and suite.get("failures") == "0"
@@ -310,7 +338,7 @@ def test_table_says_what_it_compared(small_path: Path, saved_by_openpyxl: dict[s
 
 def test_generate_verify_in_one_go(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["generate", "-o", str(tmp_path / "g.xlsx"), "--verify"]) == 0
-    assert "OK: all 1045 formula cells agree" in capsys.readouterr().out
+    assert "OK: all 1053 formula cells agree" in capsys.readouterr().out
 
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
