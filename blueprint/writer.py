@@ -30,8 +30,8 @@ from blueprint.files import write_atomically
 from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, sheet_prefix
 from blueprint.workbook import NA, Blueprint, Cell
 
-CREATED = _dt.datetime(2024, 1, 1)
-NOTE_SIZE = {"x_scale": 2.2, "y_scale": 1.2}  # a cell note's box: room for a three-part note  # fixed, so equal content gives a byte-identical file
+CREATED = _dt.datetime(2024, 1, 1)  # fixed, so equal content gives a byte-identical file
+NOTE_SIZE = {"x_scale": 2.2, "y_scale": 1.2}  # a cell note's box: room for a three-part note
 COLOURS = {"input": "#FFF2CC", "key": "#E2EFDA", "check": "#DDEBF7", "clipped": "#F8CBAD", "masked": "#A6A6A6", "bad": "#FFC7CE"}
 STYLE = {
     "title": {"bold": True, "font_size": 14},
