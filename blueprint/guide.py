@@ -152,6 +152,10 @@ WHY = {
 # Specific notes, as Tom Yeh's blueprints write them: "# Step ↳ what is done ↳ why". A note is static text, so it
 # never states what one setting of a switch does as if it were the only one: the live words are on the Guide.
 NOTES = {
+    ("Guide", "story"): ("# Story ↳ one PPO iteration, step by step ↳ each line is a formula over the switches on Config: flip one there "
+                         "and the story retells itself"),
+    ("Guide", "piece_now"): "# Now ↳ what the current switches make of each piece ↳ live, like the story",
+    ("Guide", "switch_now"): "# Switches ↳ each text switch as Config holds it now ↳ live: the convention above says how they started",
     ("Rollout", "lower"): "# Sample ↳ cumulative lower bounds of p ↳ MATCH(u, lower, 1) picks the token whose interval holds u",
     ("Rollout", "tokens"): "# Sample ↳ y_t = MATCH(u_t, lower_t, 1) - 1 ↳ sampling is live: change θ_old or u and the response changes",
     ("Rollout", "mask"): "# Mask ↳ 1 up to and including the first EOS ↳ tokens after EOS are still computed but count nowhere",

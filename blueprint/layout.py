@@ -226,10 +226,29 @@ class _Stack:
         self.row = top + B * (section + 1) - 1
 
 
+def guide_rows() -> dict[str, int]:
+    """The first row of each section of the Guide (its label sits one row above): the story, the legend, the index of
+    sheets, the pieces table, the switches and the provenance. Each section is its lines plus a blank row."""
+    from blueprint import guide  # the Guide's words decide how many lines each section has
+    from blueprint.config import SWITCHES
+
+    rows, row = {}, TITLE_ROWS + 1
+    for section, lines in (("story", len(guide.STORY)), ("legend", len(guide.LEGEND)), ("sheets", len(SHEETS) - 1),
+                           ("pieces", len(guide.PIECES)), ("switches", len(SWITCHES)), ("provenance", 0)):
+        rows[section] = row
+        row += lines + 2
+    return rows
+
+
 def build_layout(dims: Dims) -> Layout:
     """Every block of the workbook, sheet by sheet, in reading order."""
     L = Layout(dims)
     B, P, T, V, H, N = dims.B, dims.P, dims.T, dims.V, dims.H, dims.N
+
+    rows = guide_rows()  # the Guide's live text: the story, what the switches make of each piece, the switches
+    L.add(Block("Guide", "story", rows["story"], 0, (rows["legend"] - rows["story"] - 2,), (1,), (0,), form="story"))
+    L.add(Block("Guide", "piece_now", rows["pieces"], 3, (rows["switches"] - rows["pieces"] - 2,), (1,), (0,), form="column"))
+    L.add(Block("Guide", "switch_now", rows["switches"], 0, (rows["provenance"] - rows["switches"] - 2,), (1,), (0,), form="column"))
 
     s = _Stack(L, "Config")
     s.scalars(("B", "P", "T", "V", "H"), kind="config")

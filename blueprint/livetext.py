@@ -2,7 +2,8 @@
 
 A sentence is a tuple of parts: plain text; `By(key, {value: parts, ...})`, the words for each
 value of a text switch on Config; `IfPositive(key, parts, otherwise)`, for a number that turns
-a feature on when it is > 0 (dual_clip, logratio_clamp, ent_coef). `formula(parts)` is the live
+a feature on when it is > 0 (dual_clip, logratio_clamp, ent_coef); `Switch(key)`, a text switch's
+own value (numbers are never shown: engines format them differently). `formula(parts)` is the live
 cell, IF over the switch's workbook name; `render(parts, config)` is the text the verifier
 expects from the same declaration, so a user who flips a switch in Excel reads the story of the
 workbook in front of them, and the two renderings cannot drift apart unnoticed.
@@ -34,7 +35,14 @@ class IfPositive:
     otherwise: "Parts" = ""
 
 
-Part = Union[str, By, IfPositive, tuple]
+@dataclass(frozen=True)
+class Switch:
+    """The current value of a text switch."""
+
+    key: str
+
+
+Part = Union[str, By, IfPositive, Switch, tuple]
 Parts = Union[Part, tuple[Part, ...]]
 
 
@@ -46,6 +54,8 @@ def render(parts: Parts, config: Any) -> str:
         return render(parts.words[getattr(config, parts.key)], config)
     if isinstance(parts, IfPositive):
         return render(parts.then if getattr(config, parts.key) > 0 else parts.otherwise, config)
+    if isinstance(parts, Switch):
+        return getattr(config, parts.key)
     return "".join(render(p, config) for p in parts)
 
 
@@ -65,6 +75,8 @@ def _expr(parts: Parts) -> str:
         return out
     if isinstance(parts, IfPositive):
         return f"IF({parts.key}>0,{_expr(parts.then)},{_expr(parts.otherwise)})"
+    if isinstance(parts, Switch):
+        return parts.key
     pieces = [_expr(p) for p in parts if p != ""]
     return "&".join(pieces) if pieces else '""'
 
@@ -89,4 +101,6 @@ def keys(parts: Parts) -> set[str]:
         return {parts.key}.union(*(keys(w) for w in parts.words.values()))
     if isinstance(parts, IfPositive):
         return {parts.key} | keys(parts.then) | keys(parts.otherwise)
+    if isinstance(parts, Switch):
+        return {parts.key}
     return set().union(*(keys(p) for p in parts))

@@ -16,6 +16,7 @@ from importlib import resources
 
 FRAMEWORKS = ("TRL", "OpenRLHF", "verl")
 LINE_BREAK = " ↵ "  # how a quote of several source lines reads on one spreadsheet row
+SHOWN = 125  # characters of a quote shown beside a block; the rest is in the cell's note
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,28 @@ class Quote:
     text: str  # the source lines joined by "\n", or "(a description)"
     where: str  # `trl/experimental/ppo/ppo_trainer.py:703 @ f2cd577`, or the first source of a description
     note: str = ""
+    show: tuple[int, ...] = ()  # the lines of `text` (1-based) to show when not all fit; () = as many as fit
 
     @property
     def shown(self) -> str:
-        """One row of the workbook: the lines in order, each break marked."""
-        return self.text.replace("\n", LINE_BREAK)
+        """One row of the workbook: whole source lines in order, each break marked, as many as fit in SHOWN characters
+        (always the first), then `↵ …` where more follow: a verbatim excerpt, never a cut line."""
+        lines = self.text.split("\n")
+        if self.show:
+            picked = [lines[k - 1] + (LINE_BREAK if k + 1 in self.show else " … " if k < len(lines) else "") for k in self.show]
+            return ("… " if self.show[0] > 1 else "") + "".join(picked).rstrip()
+        kept = lines[:1]
+        for line in lines[1:]:
+            if len(LINE_BREAK.join([*kept, line])) > SHOWN:
+                return LINE_BREAK.join(kept) + LINE_BREAK + "…"
+            kept.append(line)
+        return LINE_BREAK.join(kept)
+
+
+    def source_note(self) -> str:
+        """The cell note beside a shown quote: where it comes from, the whole quote, and its context."""
+        whole = self.shown == self.text.replace("\n", LINE_BREAK)
+        return "\n".join(filter(None, [f"{self.framework} — {self.where}", "" if whole else self.text, self.note]))
 
 
 def _where(item: dict) -> str:
@@ -45,7 +63,8 @@ def main_quotes() -> dict[tuple[str, str], Quote]:
     for q in data["quote"]:
         if q["role"] == "main":
             located = q if q["kind"] == "quote" else q["source"][0]
-            out[q["quantity"], q["framework"]] = Quote(q["quantity"], q["framework"], q["kind"], q["text"], _where(located), q.get("note", ""))
+            out[q["quantity"], q["framework"]] = Quote(q["quantity"], q["framework"], q["kind"], q["text"], _where(located), q.get("note", ""),
+                                                       tuple(q.get("show", ())))
     return out
 
 

@@ -90,6 +90,7 @@ def expected(config: Config, inputs: Inputs) -> Quantities:
         q[sheet, "x_name"] = vocab[q[sheet, "x"]]
     q["Rollout", "token_name"] = vocab[q["Rollout", "tokens"]]
     q["Config", "eos_id"] = np.array(config.eos_id)
+    q.update({("Guide", quantity): text for quantity, text in sheets.guide.values(config).items()})
     q["Clip", "ratio_real"] = np.where(q["Rollout", "mask"] == 1, q["Ratio", "ratio"].astype(object), NA)
     return q
 

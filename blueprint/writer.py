@@ -27,7 +27,7 @@ from blueprint import __version__, guide, livetext, widths
 from blueprint.canvas import A4_LANDSCAPE_POINTS, Canvas, Ink
 from blueprint.config import ALLOWED, SWITCHES, Config, OneOf, Range, as_dict, departures
 from blueprint.files import write_atomically
-from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, sheet_prefix
+from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, guide_rows, sheet_prefix
 from blueprint.workbook import NA, Blueprint, Cell
 
 CREATED = _dt.datetime(2024, 1, 1)  # fixed, so equal content gives a byte-identical file
@@ -49,6 +49,7 @@ STYLE = {
     "key": {"num_format": "0.000000", "bold": True, "bg_color": COLOURS["key"]},
     "check": {"num_format": "0.0E+00", "align": "center", "bg_color": COLOURS["check"]},
     "wrap": {"text_wrap": True, "valign": "top"},
+    "plain": {},
     "subtitle_wrap": {"italic": True, "font_color": "#595959", "text_wrap": True, "valign": "top"},
     "link": {"font_color": "#0563C1", "underline": 1},
     "masked": {"font_color": COLOURS["masked"], "italic": True, "num_format": "0.0000"},
@@ -105,7 +106,9 @@ def label_position(layout: Layout, block: Block) -> tuple[int, int]:
         return layout.block(block.sheet, "x").pos((0, 0))[0] - 1, block.left
     if block.form == "matrix":
         return block.top - 1, 0 if block.left == 1 else block.left
-    return block.top - 1, 0  # row
+    if block.form == "column":
+        return block.top - 1, block.left
+    return block.top - 1, 0  # row, story
 
 
 def labels_of(sheet: str) -> dict[str, str]:
@@ -153,8 +156,11 @@ class Sheet:
         self.ws.write_url(row, col, f"internal:{target}", self.formats("link"), string=text)
         self.canvas.put(row, col, ink(text, "link"))
 
-    def merged(self, row: int, first_col: int, last_col: int, text: str, style: str) -> None:
+    def merged(self, row: int, first_col: int, last_col: int, text: str, style: str, formula: str | None = None) -> None:
+        """Text across merged cells; with `formula`, that formula in the first cell, `text` its cached value."""
         self.ws.merge_range(row, first_col, row, last_col, text, self.formats(style))
+        if formula is not None:
+            self.ws.write_formula(row, first_col, formula, self.formats(style), text)
         self.canvas.put(row, first_col, ink(text, style, span=last_col - first_col + 1))
 
 
@@ -204,14 +210,16 @@ def _write_xlsx(bp: Blueprint, out: io.BytesIO, command: str) -> None:
         _setup_sheet(page.ws, name)
         page.ws._prepare_formula = _prepare_formula  # see _prepare_formula
     _write_guide(pages["Guide"], bp, command)
-    texts = {m.SHEET: (m.TITLE, m.SUMMARY) for m in sheets.MODULES} | {"Weights": (WEIGHTS_TEXT["TITLE"], WEIGHTS_TEXT["SUMMARY"])}
+    texts = {m.SHEET: (m.TITLE, m.SUMMARY) for m in sheets.MODULES if m.SHEET != "Guide"} | {"Weights": (WEIGHTS_TEXT["TITLE"], WEIGHTS_TEXT["SUMMARY"])}
     for sheet, (title, summary) in texts.items():
         pages[sheet].text(0, 0, title, "title")
         pages[sheet].text(1, 0, summary, "subtitle")
     for block in bp.layout.blocks.values():
-        _dress(pages[block.sheet], bp, block)
+        if block.sheet != "Guide":  # the Guide paints its own (_write_guide)
+            _dress(pages[block.sheet], bp, block)
     for cell in bp.cells:
-        _write_cell(pages[cell.sheet], cell)
+        if cell.sheet != "Guide":
+            _write_cell(pages[cell.sheet], cell)
     for page in pages.values():
         page.canvas.fit()
     for sheet in texts:  # right of the title, which spills as far as it needs
@@ -372,49 +380,56 @@ def _code_lines(pages: dict[str, Sheet], layout: Layout) -> None:
     for b in coded:
         for row, quote in zip(_code_rows(b), guide.CODE[b.quantity]):
             pages[b.sheet].text(row, column[b.sheet], f"{quote.framework}: {quote.shown}", "code")
-            pages[b.sheet].ws.write_comment(row, column[b.sheet], f"{quote.framework} — {quote.where}" + (f"\n{quote.note}" if quote.note else ""),
-                                            NOTE_SIZE)
+            pages[b.sheet].ws.write_comment(row, column[b.sheet], quote.source_note(), NOTE_SIZE)
 
 
 def _write_guide(page: Sheet, bp: Blueprint, command: str) -> None:
+    """The Guide: the story and the switches' words are live formulas (sheets/guide.py), the rest is text."""
+    L, rows = bp.layout, guide_rows()
+    live = {(c.quantity, c.idx): c for c in bp.cells if c.sheet == "Guide"}
     page.text(0, 0, guide.TITLE, "title")
     page.merged(1, 0, 2, guide.SUBTITLE, "subtitle_wrap")
-    row = 3
-    page.text(row, 0, "One PPO iteration, in plain words", "label")
-    for k, line in enumerate(guide.STORY, start=1):
-        page.merged(row + k, 0, 2, livetext.render(line, bp.config), "wrap")
-    row += len(guide.STORY) + 2
+    for quantity in ("story", "piece_now", "switch_now"):
+        b = L.block("Guide", quantity)
+        page.ws.write_comment(*label_position(L, b), guide.note("Guide", quantity, ""), NOTE_SIZE)
+    page.text(rows["story"] - 1, 0, labels_of("Guide")["story"], "label")
+    for k in range(len(guide.STORY)):
+        cell = live["story", (k,)]
+        page.merged(cell.row, 0, 2, cell.value, "wrap", cell.formula)
+    row = rows["legend"] - 1
     page.text(row, 0, "Legend", "label")
     samples = {"input": "0.1234", "formula": "0.1234", "key": "0.123456", "check": "OK", "masked": "0.1234"}  # text: no stray constants
     for k, (style, text) in enumerate(guide.LEGEND, start=1):
         page.text(row + k, 0, samples[style], style)
         page.text(row + k, 1, text)
-    row += len(guide.LEGEND) + 2
+    row = rows["sheets"] - 1
     page.text(row, 0, "Sheets", "label")
     summaries = {m.SHEET: m.TITLE for m in sheets.MODULES} | {"Weights": WEIGHTS_TEXT["TITLE"]}
     for k, sheet in enumerate(SHEETS[1:], start=1):
         page.link(row + k, 0, f"{sheet_prefix(sheet)}A1", sheet)
         page.text(row + k, 1, summaries[sheet])
-    row += len(SHEETS) + 1
-    page.text(row, 0, "The pieces of RLHF with PPO", "label")
-    page.text(row, 1, "equation", "label")
-    page.text(row, 2, "where it lives", "label")
-    for k, (piece, equation, sheet, quantity, _now) in enumerate(guide.PIECES, start=1):
-        block = bp.layout.block(sheet, quantity)
-        first = block.pos((0,) * len(block.shape))
-        target = f"{sheet_prefix(sheet)}{xl_rowcol_to_cell(*first)}"
-        page.text(row + k, 0, piece)
-        page.text(row + k, 1, equation)
-        page.link(row + k, 2, target, target.replace("'", ""))
-    row += len(guide.PIECES) + 2
+    row = rows["pieces"] - 1
+    for col, head in enumerate(("The pieces of RLHF with PPO", "equation", "where it lives", labels_of("Guide")["piece_now"])):
+        page.text(row, col, head, "label")
+    for k, (piece, equation, sheet, quantity, _now) in enumerate(guide.PIECES):
+        block = L.block(sheet, quantity)
+        target = f"{sheet_prefix(sheet)}{xl_rowcol_to_cell(*block.pos((0,) * len(block.shape)))}"
+        page.text(row + 1 + k, 0, piece)
+        page.text(row + 1 + k, 1, equation)
+        page.link(row + 1 + k, 2, target, target.replace("'", ""))
+        if ("piece_now", (k,)) in live:
+            cell = live["piece_now", (k,)]
+            page.formula(cell.row, cell.col, cell.formula, cell.value, "plain")
     c = bp.config
+    row = rows["switches"] - 1
     page.text(row, 0, f"Convention: {with_departures(c, 'convention')}", "label")
-    page.text(row, 1, "the switches on Config, as this workbook was generated (flip them on Config: everything re-flows)")
+    page.text(row, 1, "the switches on Config now (flip them there: everything re-flows, these words too)")
     config_labels = labels_of("Config")
-    for k, key in enumerate(SWITCHES, start=1):
-        page.text(row + k, 0, f"{key} = {getattr(c, key)}")
-        page.text(row + k, 1, config_labels[key])
-    row += len(SWITCHES) + 2
+    for k, key in enumerate(SWITCHES):
+        cell = live["switch_now", (k,)]
+        page.formula(cell.row, cell.col, cell.formula, cell.value, "plain")
+        page.text(cell.row, 1, config_labels[key])
+    row = rows["provenance"] - 1
     page.text(row, 0, "Provenance", "label")
     prov = {"tool": f"rlhf-ppo-blueprint {__version__}", "command": command or "blueprint generate", **{k: str(v) for k, v in as_dict(c).items()},
             "preset": with_departures(c, "preset"), "convention": with_departures(c, "convention")}

@@ -100,30 +100,34 @@ page_of = {sheet: min(p for p, line in first_lines.items() if line.startswith(ti
 for name, (sheet, _) in PAGES.items():
     save(side_by_side([trim(render(page_of[sheet] + k, PAGE_DPI)) for k in range(across[sheet])]), name)
 
-# The chart: its title's words as pdftotext -bbox places them (points), on the page of the Clip sheet's
-# first band that holds it; then walk out from just above the title to the chart's light-grey frame: left,
-# right, up, and down its white inner margin.
-n = len(CHART_TITLE.split())
-for page in range(page_of[CHART_SHEET], page_of[CHART_SHEET] + across[CHART_SHEET]):
+# The chart: its title's words as pdftotext -bbox places them (points), on a page of the Clip sheet's first
+# band that holds it whole (a chart may also show, cut, at the edge of the page before); then walk out from
+# just above the title to the chart's light-grey frame: left, right, up, and down its white inner margin.
+def walk(grey: object, size: tuple[int, int], x: int, y: int, dx: int, dy: int) -> int | None:
+    """The first non-white pixel from (x, y) in direction (dx, dy); None if the page's edge comes first."""
+    while 0 <= x < size[0] and 0 <= y < size[1]:
+        if grey[x, y] <= 240:
+            return x if dx else y
+        x, y = x + dx, y + dy
+    return None
+
+
+def chart_box(page: int) -> tuple[Image.Image, tuple[int, int, int, int]] | None:
     words = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>',
                        run("pdftotext", "-f", page, "-l", page, "-bbox", pdf, "-"))
-    texts = [w[3] for w in words]
+    texts, n = [w[3] for w in words], len(CHART_TITLE.split())
     first = next((k for k in range(len(texts)) if " ".join(texts[k:k + n]) == CHART_TITLE), None)
-    if first is not None:
-        break
-scale = CHART_DPI / 72
-x, y = int((float(words[first][0]) + float(words[first + n - 1][2])) / 2 * scale), int(float(words[first][1]) * scale) - 3
-image = render(page, CHART_DPI)
-grey = image.convert("L").load()
+    if first is None:
+        return None
+    scale = CHART_DPI / 72
+    x, y = int((float(words[first][0]) + float(words[first + n - 1][2])) / 2 * scale), int(float(words[first][1]) * scale) - 3
+    image = render(page, CHART_DPI)
+    grey, size = image.convert("L").load(), image.size
+    left, right, top = walk(grey, size, x, y, -1, 0), walk(grey, size, x, y, 1, 0), walk(grey, size, x, y, 0, -1)
+    bottom = None if left is None else walk(grey, size, left + 3, y, 0, 1)
+    return None if None in (left, right, top, bottom) else (image, (left, top, right + 1, bottom + 1))
 
 
-def walk(x: int, y: int, dx: int, dy: int) -> int:
-    while grey[x, y] > 240:
-        x, y = x + dx, y + dy
-    return x if dx else y
-
-
-left, right, top = walk(x, y, -1, 0), walk(x, y, 1, 0), walk(x, y, 0, -1)
-bottom = walk(left + 3, y, 0, 1)
-save(image.crop((left, top, right + 1, bottom + 1)), "chart_clip.png")
+image, box = next(found for page in range(page_of[CHART_SHEET], page_of[CHART_SHEET] + across[CHART_SHEET]) if (found := chart_box(page)))
+save(image.crop(box), "chart_clip.png")
 shutil.rmtree(tmp)

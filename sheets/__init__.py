@@ -7,7 +7,7 @@ its sheet, through the layout, and names its blocks with the symbol and plain wo
     rnn: the RNN unroll shared by Rollout, Reward, KL and Ratio (reference.rnn)
 """
 
-from sheets import clip, config, gae, kl, ratio, reward, rollout, total, value_loss
+from sheets import clip, config, gae, guide, kl, ratio, reward, rollout, total, value_loss
 
 # Formula-bearing sheets in workbook order, each with `SHEET`, `TITLE`, `SUMMARY`, `LABELS`, `formulas(layout)`.
-MODULES = (config, rollout, reward, kl, gae, ratio, clip, value_loss, total)
+MODULES = (guide, config, rollout, reward, kl, gae, ratio, clip, value_loss, total)

@@ -59,3 +59,33 @@ def test_literals_are_split_at_excels_limit_and_quotes_doubled() -> None:
     assert all(len(p) - 2 <= EXCEL_LITERAL for p in pieces)
     assert excel((text,), {}) == text
     assert excel((text, IfPositive("dual_clip", "d", "e")), {"dual_clip": 0.0}) == text + "e"
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_retells_the_story_when_a_switch_is_flipped(small_path, tmp_path) -> None:  # noqa: ANN001
+    """Edit kl_placement, eos_handling and kl_ctl in the file as a user would in Calc: after LibreOffice recalculates,
+    the Guide's story reads the new switches' words (and the verifier, reading the edited config, agrees)."""
+    import openpyxl
+    from openpyxl.utils.cell import get_column_letter
+
+    from blueprint.libreoffice import recalculated_values
+    from blueprint.readback import read_blueprint
+    from blueprint.verify import verify
+
+    config, _, layout, _ = read_blueprint(small_path)
+    edits = {"kl_placement": "none", "eos_handling": "off", "kl_ctl": "fixed"}
+    wb = openpyxl.load_workbook(small_path)
+    for key, value in edits.items():
+        r, c = layout.block("Config", key).pos(())
+        wb["Config"].cell(r + 1, c + 1).value = value
+    edited = tmp_path / "flipped.xlsx"
+    wb.save(edited)
+    got = recalculated_values(edited)
+    story = layout.block("Guide", "story")
+    for step in (1, 2, 7):  # reward (eos_handling), KL (kl_placement), total (kl_ctl)
+        r, c = story.pos((step,))
+        text = got["Guide", f"{get_column_letter(c + 1)}{r + 1}"]
+        assert text == render(guide.STORY[step], config.replace(**edits)) != render(guide.STORY[step], config), step
+    assert "no KL to θ_ref is charged" in got["Guide", f"A{story.pos((2,))[0] + 1}"]
+    report = verify(edited, engine="libreoffice", cache_check=False)
+    assert report.ok, report.text(5)

@@ -100,3 +100,23 @@ def test_main_quotes_fit_beside_a_block(quantity: str) -> None:
     for q in entries():
         if q["quantity"] == quantity and q["role"] == "main":
             assert all(len(line) <= 120 for line in q["text"].split("\n")), (quantity, q["framework"], q["text"])
+
+
+def test_shown_lines_are_lines_of_the_quote_in_order() -> None:
+    for q in entries():
+        if "show" in q:
+            n = q["text"].count("\n") + 1
+            assert q["role"] == "main" and q["show"] == sorted(set(q["show"])) and all(1 <= k <= n for k in q["show"]), q
+
+
+def test_what_a_block_shows_is_whole_source_lines() -> None:
+    """Beside a block: whole lines of the quote, joined by ↵ (next line) or … (lines left out), never a cut line."""
+    from blueprint.guide import CODE
+    from blueprint.quotes import SHOWN
+
+    for code in CODE.values():
+        for quote in code:
+            shown = [part for chunk in quote.shown.split(" ↵ ") for part in chunk.split(" … ")]
+            lines = quote.text.split("\n")
+            assert all(part.strip("… ") in lines for part in shown if part.strip("… ")), (quote.quantity, quote.framework, quote.shown)
+            assert len(quote.shown) <= SHOWN + len(" ↵ …"), (quote.quantity, quote.framework)
