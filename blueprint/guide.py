@@ -118,7 +118,8 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
                          "none": "off"})),
     ("Actor and critic losses", "L^A = L^PG - c_H·H + c_KL·L^KL;  L = L^A + c_v·L^VF (TRL)", "Total", "total_loss", ""),
     ("Policy KL, current vs previous", "approx_kl = ½⟨(ℓ_θ - ℓ_old)²⟩; ppo_kl = ⟨ℓ_old - ℓ_θ⟩", "Ratio", "approx_kl", ""),
-    ("Clip fraction", "⟨1[L2 > L1]⟩", "Clip", "pg_clipfrac", ""),
+    ("Clip fractions", "⟨1[L2 > L1]⟩; dual clip: ⟨1[Â < 0, max(L1, L2) > -c·Â]⟩", "Clip", "pg_clipfrac",
+     IfPositive("dual_clip", "both: the dual clip is on", "the first: the dual clip is off")),
     ("Value clip fraction", "⟨1[(V_clip-R)² > (V_θ-R)²]⟩", "Value Loss", "vf_clipfrac", ""),
     ("Parameter roles", "θ ← optimizer; θ_old ← θ each iteration; θ_ref frozen; φ_old ← φ", "Weights", "old.W_xh", ""),
 )
@@ -189,6 +190,13 @@ NOTES = {
                              "no gradient. A token outside the band on the other side keeps its full gradient, which pulls ρ back"),
     ("Clip", "pg_loss"): ("# Aggregate ↳ loss_agg over the real tokens ↳ token-mean lets long responses weigh more (a length bias); "
                           "seq-mean-token-mean weighs every response the same"),
+    ("Clip", "pg_clipped_lower"): ("# Dual clip ↳ 1 where Â < 0 and the loss max(L1, L2) exceeds -c·Â, so the cap -c·Â binds ↳ those tokens "
+                                   "send no gradient either: a ρ far above the band cannot drag a bad token's loss without bound (verl "
+                                   "logs their share as pg_clipfrac_lower)"),
+    ("Weights", "new.W_xh"): ("# θ ↳ θ_old plus seeded noise (update_scale), standing in for a PPO update: no step of this loss made it ↳ so "
+                              "ρ can move against Â, and approx_kl and the clip fraction are far from a healthy run. On an iteration's first "
+                              "minibatch θ = θ_old: ρ = 1, nothing is clipped, and with whitened Â and token-mean pg_loss = -⟨Â⟩ = 0 while its "
+                              "gradient is the plain policy gradient. TRL makes num_ppo_epochs = 4 passes over the batch; verl and OpenRLHF one"),
     ("Value Loss", "vf_losses"): "# Value ↳ max of unclipped and clipped squared errors ↳ pessimistic, as baselines PPO2",
     ("Total", "total_loss"): ("# Total ↳ L = L^A + c_v·L^VF ↳ TRL: one backward pass, one optimizer step. OpenRLHF and verl step actor_loss "
                               "and critic_loss with two optimizers: their total is for display, and vf_coef is TRL's"),

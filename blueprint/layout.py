@@ -320,10 +320,10 @@ def build_layout(dims: Dims) -> Layout:
     s.grid("band_low", 1, T)
     s.grid("band_high", 1, T)
     s.grid("ratio_real", B, T)
-    for q in ("pg_losses1", "ratio_clipped", "pg_losses2", "pg_losses_max", "pg_losses", "pg_clipped"):
+    for q in ("pg_losses1", "ratio_clipped", "pg_losses2", "pg_losses_max", "pg_losses", "pg_clipped", "pg_clipped_lower"):
         s.grid(q, B, T)
     s.table(("pg_seq_sum", "pg_seq_mean"), B)
-    s.scalars(("pg_loss", "pg_clipfrac"))
+    s.scalars(("pg_loss", "pg_clipfrac", "pg_clipfrac_lower"))
 
     s = _Stack(L, "Value Loss")
     for q in ("values_new", "values_clipped", "vf_losses1", "vf_losses2", "vf_losses", "vf_clipped"):

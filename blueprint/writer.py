@@ -63,24 +63,25 @@ CHART_PIXELS = (480, 288)  # xlsxwriter's chart size at scale 1
 MINIMUM_WIDTHS = {"Guide": {0: 48.0, 1: 72.0, 2: 22.0},
                   "Config": {1: max(widths.text_width(value) for allowed in SWITCHES.values() for value in allowed)}}
 INTEGER_QUANTITIES = {"x", "tokens", "is_eos", "mask", "n_tokens", "n_real", "last_idx", "has_eos", "is_last", "pg_clipped",
-                      "vf_clipped", "eos_id", "kl_in_reward", "kl_in_loss", "adv_flipped"}
-KEY_QUANTITIES = {"score", "total_loss", "pg_loss", "vf_loss", "pg_clipfrac", "vf_clipfrac", "approx_kl", "entropy", "kl_loss", "beta_next"}
+                      "vf_clipped", "eos_id", "kl_in_reward", "kl_in_loss", "adv_flipped",
+                      "pg_clipped_lower"}
+KEY_QUANTITIES = {"score", "total_loss", "pg_loss", "vf_loss", "pg_clipfrac", "pg_clipfrac_lower", "vf_clipfrac", "approx_kl", "entropy", "kl_loss", "beta_next"}
 CHECK_QUANTITIES = {"p_check", "adv_mean_check", "adv_std_check", "total_check"}
 MODEL_TITLES = {
     "ref": "θ_ref — the frozen SFT model (reference for the KL penalty)",
     "old": "θ_old — the policy that sampled the batch; φ_old its value head",
-    "new": "θ — the policy after a PPO update; φ its value head",
+    "new": "θ — the current policy: θ_old plus seeded noise standing in for a PPO update (see the note); φ its value head",
     "rm": "reward model — same RNN, one scalar output read at the last real token",
 }
 WEIGHTS_TEXT = {
     "TITLE": "Weights — θ_ref, θ_old, θ, the critics φ_old and φ, and the reward model (inputs: edit them)",
     "SUMMARY": "h = tanh(W_xh[:, x] + W_hh·h + b_h);  z = W_hy·h + b_y;  V = w_v·h + b_v.  Rows of W_xh are hidden units, columns tokens.",
 }
-# (sheet, quantity) pairs dressed with a conditional format: highlight where the flag block is 1.
+# (sheet, quantity) pairs dressed with a conditional format: highlight where one of the flag blocks is 1.
 CLIP_HIGHLIGHTS = {
-    ("Clip", "pg_losses"): ("Clip", "pg_clipped"), ("Clip", "ratio_clipped"): ("Clip", "pg_clipped"),
-    ("GAE", "adv_whitened"): ("GAE", "adv_flipped"),
-    ("Value Loss", "vf_losses"): ("Value Loss", "vf_clipped"), ("Value Loss", "values_clipped"): ("Value Loss", "vf_clipped"),
+    ("Clip", "pg_losses"): (("Clip", "pg_clipped"), ("Clip", "pg_clipped_lower")), ("Clip", "ratio_clipped"): (("Clip", "pg_clipped"),),
+    ("GAE", "adv_whitened"): (("GAE", "adv_flipped"),),
+    ("Value Loss", "vf_losses"): (("Value Loss", "vf_clipped"),), ("Value Loss", "values_clipped"): (("Value Loss", "vf_clipped"),),
 }
 # The clip band's two edges in the Clip chart: the floor dashed dark red, the ceiling long-dashed orange.
 BAND_LINES = (("band_low", "1 - ε (floor)", {"dash_type": "dash", "color": "#C00000", "width": 1.5}),
@@ -481,8 +482,7 @@ def _conditional_formats(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
         if b.form != "grid" or b.shape != (d.B, d.T) or b.kind != "formula" or (b.sheet, b.quantity) == ("Rollout", "mask"):
             continue
         first, last = b.pos((0, 0)), b.pos((d.B - 1, d.T - 1))
-        flag = CLIP_HIGHLIGHTS.get((b.sheet, b.quantity))
-        if flag:
+        for flag in CLIP_HIGHLIGHTS.get((b.sheet, b.quantity), ()):
             src = L.a1(*flag, 0, 0, here=b.sheet)
             ws[b.sheet].conditional_format(*first, *last, {"type": "formula", "criteria": f"={src}=1", "format": clipped})
         m = L.a1("Rollout", "mask", 0, 0, here=b.sheet)

@@ -6,9 +6,10 @@
     pg_losses_max = max(L1, L2)                    (= -min(ρÂ, clip(ρ)Â), OpenRLHF/verl form)
     pg_losses  = min(pg_losses_max, -c·Â) if c > 0 and Â < 0, else pg_losses_max
                                                    (dual clip: verl always c=3, OpenRLHF opt-in, TRL none)
-    clipped_t  = 1[L2_t > L1_t]
+    clipped_t  = 1[L2_t > L1_t]                     (the clipped branch wins: no gradient through ρ)
+    clipped_lower_t = 1[c > 0, Â_t < 0, max(L1, L2) > -c·Â_t]   (the dual clip binds: no gradient either; verl)
     pg_loss    = agg(pg_losses)                    (token-mean Σ L·m / Σ m, or a seq-mean mode)
-    pg_clipfrac = Σ clipped·m / Σ m
+    pg_clipfrac = Σ clipped·m / Σ m;  pg_clipfrac_lower = Σ clipped_lower·m / Σ m
     ∂pg_loss/∂ℓ_θ_t = -Â_t ρ_t 1[L1_t ≥ L2_t] m_t / Σ m   (clipped tokens get no gradient)
 """
 
@@ -29,9 +30,12 @@ def clipped_surrogate(
     losses_max = np.maximum(l1, l2)
     losses = np.where(adv < 0, np.minimum(losses_max, -dual_clip * adv), losses_max) if dual_clip else losses_max
     clipped = (l2 > l1).astype(float)
+    lower = ((adv < 0) & (losses_max > -dual_clip * adv)).astype(float) if dual_clip else np.zeros_like(l1)
+    n = mask.sum()
     return {
         "pg_losses1": l1, "ratio_clipped": ratio_clipped, "pg_losses2": l2, "pg_losses_max": losses_max, "pg_losses": losses,
-        "pg_clipped": clipped, **agg_parts("pg", losses, mask, agg), "pg_clipfrac": np.array((clipped * mask).sum() / mask.sum()),
+        "pg_clipped": clipped, "pg_clipped_lower": lower, **agg_parts("pg", losses, mask, agg),
+        "pg_clipfrac": np.array((clipped * mask).sum() / n), "pg_clipfrac_lower": np.array((lower * mask).sum() / n),
     }
 
 

@@ -17,11 +17,13 @@ LABELS = {
     "pg_losses2": "L2_t = -Â_t·clip(ρ_t, 1-ε, 1+ε_high)",
     "pg_losses_max": "max(L1_t, L2_t)",
     "pg_losses": "per-token policy loss: min(max(L1, L2), -c·Â) if dual_clip > 0 and Â < 0",
-    "pg_clipped": "1[L2_t > L1_t] — clipped tokens get no gradient",
+    "pg_clipped": "1[L2_t > L1_t] — the clipped branch wins: no gradient through ρ",
+    "pg_clipped_lower": "1[Â_t < 0 and max(L1, L2) > -c·Â_t] — the dual clip binds: no gradient either",
     "pg_seq_sum": "Σ_t pg_losses·m",
     "pg_seq_mean": "Σ_t pg_losses·m / n_b",
     "pg_loss": "L^PG = agg(pg_losses) — loss_agg",
     "pg_clipfrac": "Σ clipped·m / N — clip fraction",
+    "pg_clipfrac_lower": "Σ dual-clipped·m / N — verl's pg_clipfrac_lower",
 }
 
 
@@ -41,7 +43,9 @@ def formulas(L: Layout) -> Formulas:
             top = r("pg_losses_max", b, t)
             yield "pg_losses", (b, t), f"=IF(AND(dual_clip>0,{adv}<0),MIN({top},-dual_clip*{adv}),{top})"
             yield "pg_clipped", (b, t), f"=({r('pg_losses2', b, t)}>{r('pg_losses1', b, t)})*1"
+            yield "pg_clipped_lower", (b, t), f"=AND(dual_clip>0,{adv}<0,{top}>-dual_clip*{adv})*1"
     mask = r.range("mask", sheet="Rollout")
     yield from aggregate(r, "pg_losses", "pg", d.B)
     yield "pg_loss", (), f"={agg_switch(r, 'pg')}"
     yield "pg_clipfrac", (), f"=SUMPRODUCT({r.range('pg_clipped')},{mask})/n_tokens"
+    yield "pg_clipfrac_lower", (), f"=SUMPRODUCT({r.range('pg_clipped_lower')},{mask})/n_tokens"

@@ -398,3 +398,16 @@ def test_whitening_can_flip_a_whole_sequences_sign_and_the_flags_say_so() -> Non
     assert float(flips["adv_flipfrac"]) == 2 / 5
     off = sign_flips(adv, whiten_advantages(adv, mask, "off", 1e-8)["adv_whitened"], mask)
     assert float(off["adv_flipfrac"]) == 0.0
+
+
+def test_dual_clip_flags_the_tokens_it_stops() -> None:
+    """Â = -1: at ρ = 4 the loss max(4, 1.2) = 4 is capped at c = 3 (flagged, no gradient); at ρ = 2 it is not;
+    Â = +1 is never dual-clipped; c = 0 turns the flag off (verl's pg_clipfrac_lower)."""
+    from reference.clip import clipped_surrogate
+
+    adv, ratio, mask = np.array([[-1.0, -1.0, 1.0]]), np.array([[4.0, 2.0, 4.0]]), np.ones((1, 3))
+    on = clipped_surrogate(adv, ratio, mask, 0.2, 0.2, 3.0)
+    np.testing.assert_array_equal(on["pg_clipped_lower"], [[1, 0, 0]])
+    np.testing.assert_allclose(on["pg_losses"], [[3.0, 2.0, -1.2]])
+    assert float(on["pg_clipfrac_lower"]) == 1 / 3
+    assert float(clipped_surrogate(adv, ratio, mask, 0.2, 0.2, 0.0)["pg_clipfrac_lower"]) == 0.0
