@@ -59,6 +59,22 @@ def small_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def with_config_edits(path: Path, edits: dict, out: Path) -> Path:
+    """The workbook at `path` with Config cells typed over, as a user edits them in a spreadsheet, saved to `out`
+    by openpyxl (which keeps no cached values: recalculate before comparing caches)."""
+    import openpyxl
+
+    from blueprint.readback import read_blueprint
+
+    _, _, layout, _ = read_blueprint(path)
+    wb = openpyxl.load_workbook(path)
+    for key, value in edits.items():
+        r, c = layout.block("Config", key).pos(())
+        wb["Config"].cell(r + 1, c + 1).value = value
+    wb.save(out)
+    return out
+
+
 def with_wrong_cache(bp: Blueprint) -> Blueprint:
     """The same formulas with every cached value wrong: an engine that only reads caches fails."""
     import dataclasses

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import openpyxl
 import pytest
-from conftest import GOLDEN_CASE
+from conftest import GOLDEN_CASE, with_config_edits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -110,13 +109,7 @@ EDITS = {"kl_placement": "both", "kl_estimator": "k3", "kl_loss_estimator": "k2"
 @pytest.mark.libreoffice
 def test_libreoffice_follows_edited_switches(small_path: Path, tmp_path: Path) -> None:
     """Flip the switches in the file, as a user would in Calc, and the whole workbook re-flows to the reference."""
-    _, _, layout, _ = read_blueprint(small_path)
-    wb = openpyxl.load_workbook(small_path)
-    for key, value in EDITS.items():
-        r, c = layout.block("Config", key).pos(())
-        wb["Config"].cell(r + 1, c + 1).value = value
-    edited = tmp_path / "switched.xlsx"
-    wb.save(edited)
+    edited = with_config_edits(small_path, EDITS, tmp_path / "switched.xlsx")
     config, inputs, _, _ = read_blueprint(edited)
     assert all(getattr(config, k) == v for k, v in EDITS.items())
     before, after = build(load_config("small"), inputs), build(config, inputs)

@@ -65,7 +65,7 @@ def test_literals_are_split_at_excels_limit_and_quotes_doubled() -> None:
 def test_libreoffice_retells_the_story_when_a_switch_is_flipped(small_path, tmp_path) -> None:  # noqa: ANN001
     """Edit kl_placement, eos_handling and kl_ctl in the file as a user would in Calc: after LibreOffice recalculates,
     the Guide's story reads the new switches' words (and the verifier, reading the edited config, agrees)."""
-    import openpyxl
+    from conftest import with_config_edits
     from openpyxl.utils.cell import get_column_letter
 
     from blueprint.libreoffice import recalculated_values
@@ -74,12 +74,7 @@ def test_libreoffice_retells_the_story_when_a_switch_is_flipped(small_path, tmp_
 
     config, _, layout, _ = read_blueprint(small_path)
     edits = {"kl_placement": "none", "eos_handling": "off", "kl_ctl": "fixed"}
-    wb = openpyxl.load_workbook(small_path)
-    for key, value in edits.items():
-        r, c = layout.block("Config", key).pos(())
-        wb["Config"].cell(r + 1, c + 1).value = value
-    edited = tmp_path / "flipped.xlsx"
-    wb.save(edited)
+    edited = with_config_edits(small_path, edits, tmp_path / "flipped.xlsx")
     got = recalculated_values(edited)
     story = layout.block("Guide", "story")
     for step in (1, 2, 7):  # reward (eos_handling), KL (kl_placement), total (kl_ctl)

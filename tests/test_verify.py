@@ -172,7 +172,7 @@ def test_renamed_sheet_is_reported(bp: Blueprint, small_path: Path, tmp_path: Pa
 
 
 def test_junit_fails_a_renamed_sheet_without_formulas(small_path: Path, tmp_path: Path) -> None:
-    """Every problem fails a test case: the Guide has no formula cell, yet its renaming is reported."""
+    """Every problem fails a test case: a renamed sheet fails its own."""
     from blueprint.junit import junit_xml
 
     renamed = tmp_path / "renamed.xlsx"
@@ -190,11 +190,11 @@ def test_cli_json_and_junit(small_path: Path, tmp_path: Path, capsys: pytest.Cap
     junit = tmp_path / "report.xml"
     assert main(["verify", str(small_path), "--json", "--junit", str(junit)]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["ok"] is True and doc["totals"]["mapped"] == doc["totals"]["formula_cells"] == len(blueprint_of(load_config("small")).formula_cells())
-    assert set(doc["sheets"]) == {"Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total"}
+    assert doc["ok"] is True and doc["totals"]["mapped"] == doc["totals"]["formula_cells"] == SMALL_CELLS
+    assert list(doc["sheets"]) == ["Guide", "Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total"]  # not Weights
     suite = ET.parse(junit).getroot()
-    assert suite.get("tests") == "9" and suite.get("failures") == "0"
-    assert [c.get("name") for c in suite.iter("testcase")][0] == "Config"
+    assert suite.get("tests") == "10" and suite.get("failures") == "0"
+    assert [c.get("name") for c in suite.iter("testcase")] == list(doc["sheets"])
 
 
 def test_cli_text_report_names_the_cell(bp: Blueprint, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -323,7 +323,7 @@ def test_table_says_what_it_compared(small_path: Path, saved_by_openpyxl: dict[s
     clean = table_of(capsys.readouterr().out)
     assert main(["verify", str(saved_by_openpyxl["clean"]), "--junit", str(junit)]) == 1
     saved = table_of(capsys.readouterr().out)
-    assert list(clean) == list(saved) == ["Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total", "total"]
+    assert list(clean) == list(saved) == ["Guide", "Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total", "total"]
     assert list(clean["total"]) == COLUMNS
     assert [clean["total"][c] for c in COLUMNS[:5]] == [str(SMALL_CELLS)] * 5 and float(clean["total"]["max |error|"]) < 1e-10
     for sheet, row in saved.items():
