@@ -18,6 +18,9 @@ from typing import Iterator
 
 from xlsxwriter.utility import xl_rowcol_to_cell
 
+from blueprint import guide
+from blueprint.config import SWITCHES
+
 SHEETS = ("Guide", "Config", "Weights", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total")
 MODELS = ("ref", "old", "new", "rm")  # parameter sets on the Weights sheet
 VALUE_HEADS = ("value_old", "value_new")
@@ -228,10 +231,8 @@ class _Stack:
 
 def guide_rows() -> dict[str, int]:
     """The first row of each section of the Guide (its label sits one row above): the story, the legend, the index of
-    sheets, the pieces table, the switches and the provenance. Each section is its lines plus a blank row."""
-    from blueprint import guide  # the Guide's words decide how many lines each section has
-    from blueprint.config import SWITCHES
-
+    sheets, the pieces table, the switches and the provenance. Each section is its lines plus a blank row; the Guide's
+    words decide how many lines each has."""
     rows, row = {}, TITLE_ROWS + 1
     for section, lines in (("story", len(guide.STORY)), ("legend", len(guide.LEGEND)), ("sheets", len(SHEETS) - 1),
                            ("pieces", len(guide.PIECES)), ("switches", len(SWITCHES)), ("provenance", 0)):
