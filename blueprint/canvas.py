@@ -24,6 +24,11 @@ A4_LANDSCAPE_POINTS = 841.89
 CHART_ROW_PIXELS = 20  # xlsxwriter's default row, in which charts are anchored
 
 
+def chart_rows(row: int, height_px: float) -> range:
+    """The rows a chart anchored at `row` covers, `height_px` high (charts are anchored in default-height rows)."""
+    return range(row, row + math.ceil(height_px / CHART_ROW_PIXELS) + 1)
+
+
 class Ink(NamedTuple):
     """What one cell shows, and how: enough to know the room it takes and whether it may spill (a tuple:
     a workbook has tens of thousands; build one with `Ink.of`)."""
@@ -153,7 +158,7 @@ class Canvas:
         while left > 0:
             last_col += 1
             left -= widths.pixels(self.width(last_col))
-        self.charts.append((row, col, row + math.ceil(height_px / CHART_ROW_PIXELS), last_col))
+        self.charts.append((row, col, chart_rows(row, height_px)[-1], last_col))
 
     def extent(self) -> tuple[int, int]:
         """The last row and column anything shows in."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import io
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 import sheets
 from blueprint import __version__, guide, livetext, widths
-from blueprint.canvas import A4_LANDSCAPE_POINTS, CHART_ROW_PIXELS, Canvas, Ink
+from blueprint.canvas import A4_LANDSCAPE_POINTS, Canvas, Ink, chart_rows
 from blueprint.config import ALLOWED, SWITCHES, Config, OneOf, Range, as_dict, departures
 from blueprint.files import write_atomically
 from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, guide_rows, sheet_prefix
@@ -555,8 +554,7 @@ def _place(page: Sheet, chart: Any, x_scale: float, y_scale: float) -> None:
     """Insert a chart at the top of its sheet, one empty column right of everything in the rows it covers: it
     covers no text, and it shares its columns with code lines further down rather than a page of its own."""
     width, height = CHART_PIXELS[0] * x_scale, CHART_PIXELS[1] * y_scale
-    rows = range(TITLE_ROWS, TITLE_ROWS + math.ceil(height / CHART_ROW_PIXELS) + 1)
-    col = page.canvas.free_column(rows, 0) + 1
+    col = page.canvas.free_column(chart_rows(TITLE_ROWS, height), 0) + 1
     page.ws.insert_chart(TITLE_ROWS, col, chart, {"x_scale": x_scale, "y_scale": y_scale})
     page.canvas.add_chart(TITLE_ROWS, col, width, height)
 
