@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import types
 from pathlib import Path
 from typing import Any, Callable
 
-from openpyxl.utils.cell import coordinate_to_tuple
-
-CELL = re.compile(r"^\$?[A-Z]{1,3}\$?[0-9]+$")
+from blueprint import a1 as A1
 
 
 def formulas_values(path: Path, sheet_names: list[str], progress: Callable[[str], None] | None = None) -> dict[tuple[str, int, int], Any]:
@@ -47,10 +44,10 @@ def _by_cell(solution: dict, sheets: dict[str, str]) -> dict[tuple[str, int, int
     for key, value in solution.items():
         book_sheet, _, addr = str(key).rpartition("!")
         sheet = sheets.get(book_sheet.strip("'").partition("]")[2])
-        if sheet is None or not CELL.match(addr):
+        rc = A1.parse_cell(addr)
+        if sheet is None or rc is None:
             continue  # ranges, and defined names the engine keeps as nodes of their own
-        r, c = coordinate_to_tuple(addr.replace("$", ""))
-        out[sheet, r - 1, c - 1] = _scalar(value)
+        out[(sheet, *rc)] = _scalar(value)
     return out
 
 

@@ -16,9 +16,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from xlsxwriter.utility import xl_rowcol_to_cell
-
-from blueprint import guide
+from blueprint import a1 as A1, guide
 from blueprint.config import SWITCHES
 
 SHEETS = ("Guide", "Config", "Weights", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total")
@@ -98,7 +96,7 @@ class Layout:
         assert key not in self.blocks, f"duplicate block {key}"
         self.blocks[key] = block
         for idx, r, c in block.cells():
-            assert (block.sheet, r, c) not in self._at, f"{block.sheet} cell {xl_rowcol_to_cell(r, c)} placed twice"
+            assert (block.sheet, r, c) not in self._at, f"{block.sheet} cell {A1.cell(r, c)} placed twice"
             self._at[block.sheet, r, c] = (block.quantity, idx)
         return block
 
@@ -111,7 +109,7 @@ class Layout:
         key = ("a1", sheet, quantity, idx, here, absolute)
         if key not in self._refs:
             r, c = self.blocks[sheet, quantity].pos(tuple(idx))
-            self._refs[key] = _qualify(sheet, here) + xl_rowcol_to_cell(r, c, row_abs=absolute, col_abs=absolute)
+            self._refs[key] = _qualify(sheet, here) + A1.cell(r, c, absolute)
         return self._refs[key]
 
     def range(self, sheet: str, quantity: str, *prefix: int, here: str | None = None, absolute: bool = False) -> str:
@@ -128,14 +126,12 @@ class Layout:
         last = b.pos(tuple(prefix) + tuple(n - 1 for n in rest))
         span = (last[0] - first[0] + 1) * (last[1] - first[1] + 1)
         assert span == max(1, _prod(rest)), f"{sheet}!{quantity}{list(prefix)} is not contiguous"
-        a = xl_rowcol_to_cell(*first, row_abs=absolute, col_abs=absolute)
-        z = xl_rowcol_to_cell(*last, row_abs=absolute, col_abs=absolute)
-        return _qualify(sheet, here) + (a if a == z else f"{a}:{z}")
+        return _qualify(sheet, here) + A1.area(first, last, absolute)
 
     def span(self, sheet: str, quantity: str, first: tuple[int, ...], last: tuple[int, ...], here: str | None = None) -> str:
         """A1 range from one cell of a quantity to another (a sub-range, e.g. the response rows)."""
         b = self.blocks[sheet, quantity]
-        return _qualify(sheet, here) + f"{xl_rowcol_to_cell(*b.pos(first))}:{xl_rowcol_to_cell(*b.pos(last))}"
+        return _qualify(sheet, here) + f"{A1.cell(*b.pos(first))}:{A1.cell(*b.pos(last))}"
 
     def cell(self, sheet: str, quantity: str, *idx: int) -> str:
         """`GAE!F7`: where one quantity index lives (docs/design.md §2: `layout.cell("GAE", "advantages", b, t)`)."""
@@ -167,13 +163,8 @@ def _prod(xs: tuple[int, ...]) -> int:
     return out
 
 
-def sheet_prefix(sheet: str) -> str:
-    """`GAE!` or `'Value Loss'!` — quoted when the name has a space."""
-    return f"'{sheet}'!" if not sheet.replace("_", "").isalnum() else f"{sheet}!"
-
-
 def _qualify(sheet: str, here: str | None) -> str:
-    return "" if here is None or here == sheet else sheet_prefix(sheet)
+    return "" if here is None or here == sheet else A1.sheet_prefix(sheet)
 
 
 # ------------------------------------------------------------------------------------------

@@ -18,18 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl.formula.tokenizer import Token, Tokenizer
-from openpyxl.utils import column_index_from_string, get_column_letter
 
+from blueprint import a1 as A1
+from blueprint.a1 import MAX_COLS, MAX_ROWS
 from blueprint.cellvalues import is_formula
 from blueprint.errors import BlueprintError
 
-MAX_ROWS, MAX_COLS = 1_048_576, 16_384  # Excel's grid: rows 1..1048576, columns A..XFD
 MAX_EXPAND = 100_000  # cells one range may expand to when the sheet's used extent is unknown
 FORMULA_WIDTH = 100  # characters of formula (or text value) shown on one line
 EXAMPLE = "e.g. Total!B5 or 'Value Loss'!B6"
 
-_CELL = r"(\$?)([A-Za-z]{1,3})(\$?)([0-9]+)"
-_CELL_RE = re.compile(rf"^{_CELL}$")
 _RANGE_RE = re.compile(
     r"^(?:"
     r"(?P<c1>\$?[A-Za-z]{1,3}\$?[0-9]+)(?::(?P<c2>\$?[A-Za-z]{1,3}\$?[0-9]+))?"  # A1 or A1:B2
@@ -67,17 +65,6 @@ def _split_sheet(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def _cell(ref: str) -> tuple[int, int] | None:
-    """`$F$7` / `f7` -> (6, 5), 0-based; None unless a cell inside Excel's grid."""
-    m = _CELL_RE.match(ref)
-    if not m:
-        return None
-    col, row = column_index_from_string(m.group(2).upper()), int(m.group(4))
-    if not (1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS):
-        return None
-    return row - 1, col - 1
-
-
 def parse_address(text: str, sheets: list[str]) -> tuple[str, int, int]:
     """`GAE!F7`, `'Value Loss'!B3`, `Value Loss!B3`, `gae!$f$7` -> (sheet as in `sheets`, row, col), 0-based.
 
@@ -98,22 +85,15 @@ def parse_address(text: str, sheets: list[str]) -> tuple[str, int, int]:
     ref = ref.strip()
     if ":" in ref:
         raise BlueprintError(f"address {shown} is a range; trace takes one cell, {EXAMPLE}")
-    m = _CELL_RE.match(ref)
+    m = A1.CELL.fullmatch(ref)
     if not m:
         raise BlueprintError(f"address {shown}: {ref!r} is not a cell reference like B5; give SHEET!CELL, {EXAMPLE}")
-    letters, row = m.group(2).upper(), int(m.group(4))
-    if len(letters) > 3 or column_index_from_string(letters) > MAX_COLS:
+    letters, row = m.group(1).lstrip("$").upper(), int(m.group(2).lstrip("$"))
+    if A1.column_index(letters) >= MAX_COLS:
         raise BlueprintError(f"address {shown}: column {letters} is beyond XFD, Excel's last column; {EXAMPLE}")
     if not 1 <= row <= MAX_ROWS:
         raise BlueprintError(f"address {shown}: row {row} is outside Excel's rows 1..{MAX_ROWS}; {EXAMPLE}")
-    return actual, row - 1, column_index_from_string(letters) - 1
-
-
-def a1(sheet: str, row: int, col: int) -> str:
-    """(sheet, 0-based row, col) -> `GAE!C22` / `'Value Loss'!B6`."""
-    from blueprint.layout import sheet_prefix
-
-    return f"{sheet_prefix(sheet)}{get_column_letter(col + 1)}{row + 1}"
+    return actual, row - 1, A1.column_index(letters)
 
 
 # ------------------------------------------------------------------------------------------
@@ -127,16 +107,16 @@ def _bounds(ref: str) -> tuple[int, int, int, int] | None:
     if not m:
         return None
     if m.group("c1"):
-        a = _cell(m.group("c1"))
-        b = _cell(m.group("c2")) if m.group("c2") else a
+        a = A1.parse_cell(m.group("c1"))
+        b = A1.parse_cell(m.group("c2")) if m.group("c2") else a
         if a is None or b is None:
             return None
         return min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])
     if m.group("k1"):
-        c = [column_index_from_string(m.group(k).lstrip("$").upper()) for k in ("k1", "k2")]
-        if max(c) > MAX_COLS:
+        c = [A1.column_index(m.group(k)) for k in ("k1", "k2")]
+        if max(c) >= MAX_COLS:
             return None
-        return 0, min(c) - 1, MAX_ROWS - 1, max(c) - 1
+        return 0, min(c), MAX_ROWS - 1, max(c)
     r = [int(m.group(k).lstrip("$")) for k in ("r1", "r2")]
     if not all(1 <= x <= MAX_ROWS for x in r):
         return None
@@ -219,7 +199,7 @@ class TraceNode:
 
     @property
     def address(self) -> str:
-        return a1(self.sheet, self.row, self.col)
+        return A1.address(self.sheet, self.row, self.col)
 
     def walk(self):
         """Every node of the tree, depth first (iterative: a deep chain does not hit the recursion limit)."""
@@ -288,7 +268,7 @@ class Tracer:
             raise BlueprintError(f"--depth {depth}: must be >= 0")
         sheet, row, col = self.locate(address)
         if self.cells.get(sheet, row, col) is None:
-            raise BlueprintError(f"{a1(self.to_file.get(sheet, sheet), row, col)} is empty; trace a cell that holds a formula or a value, {EXAMPLE}")
+            raise BlueprintError(f"{A1.address(self.to_file.get(sheet, sheet), row, col)} is empty; trace a cell that holds a formula or a value, {EXAMPLE}")
         root = self.node(sheet, row, col)
         expanded: set[tuple[str, int, int]] = set()
         stack: list[tuple[TraceNode, str, int]] = [(root, sheet, 0)]  # (node, its blueprint sheet, its depth)

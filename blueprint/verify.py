@@ -23,8 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
-
+from blueprint import a1 as A1
 from blueprint.cellvalues import is_formula
 from blueprint.layout import SHEETS
 from blueprint.readback import Cells, read_cells, read_config, read_inputs
@@ -82,7 +81,7 @@ class Problem:
     def line(self) -> str:
         if not self.cell:
             return CLASSES[self.kind].format(n=self.cells)
-        where = f"{_qualify(self.sheet)}{self.cell}"
+        where = f"{A1.sheet_prefix(self.sheet)}{self.cell}"
         what = f" {self.quantity}" if self.quantity else ""
         return f"{where}{what}: {self.kind}: {KINDS[self.kind]}; formula {self.formula or '(none)'}; expected {self.expected!r}, got {self.got!r}"
 
@@ -185,10 +184,6 @@ def _by_kind(problems: list[Problem]) -> str:
     """`formula-text 1, value 66, no-cache 1,045 cells in one line`: the problems counted by kind, in their order."""
     counts, classes = Counter(p.kind for p in problems), {p.kind: p.cells for p in problems if not p.cell}
     return ", ".join(f"{kind} {classes[kind]:,} cells in one line" if kind in classes else f"{kind} {n}" for kind, n in counts.items())
-
-
-def _qualify(sheet: str) -> str:
-    return f"'{sheet}'!" if " " in sheet else f"{sheet}!"
 
 
 def agree(want: Any, got: Any) -> tuple[bool, float]:
@@ -386,7 +381,7 @@ def expect(bp: Blueprint, cells: Cells) -> Expectations:
         want = expected.get(key)
         checks.append((*key, cells.values[key], want if want is not None and want.kind == "formula" else None, cells.cached.get(key)))
     present = {check[:3] for check in checks if check[4] is not None}
-    missing = [Problem("missing-formula", cell.sheet, xl_rowcol_to_cell(cell.row, cell.col), _quantity_name(cell), "", cell.formula,
+    missing = [Problem("missing-formula", cell.sheet, A1.cell(cell.row, cell.col), _quantity_name(cell), "", cell.formula,
                        cells.get(cell.sheet, cell.row, cell.col))
                for cell in bp.formula_cells() if (cell.sheet, cell.row, cell.col) not in present and cell.sheet not in cells.missing]
     return Expectations(problems, checks, missing)
@@ -404,7 +399,7 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str, cache_check: 
         stats.formula_cells += 1
         got = recalc.get((sheet, r, c))
         if cell is None:
-            add(Problem("unmapped", sheet, xl_rowcol_to_cell(r, c), "", formula, None, got))
+            add(Problem("unmapped", sheet, A1.cell(r, c), "", formula, None, got))
             continue
         stats.mapped += 1
         want = cell.value
@@ -416,7 +411,7 @@ def judge(exp: Expectations, recalc: dict, path: str, engine: str, cache_check: 
                 stats.cache_ok += cache_check
                 stats.max_error = max(stats.max_error, err)
                 continue
-        name, addr = _quantity_name(cell), xl_rowcol_to_cell(r, c)
+        name, addr = _quantity_name(cell), A1.cell(r, c)
         if formula == cell.formula:  # compared first: a changed formula is the cause, whatever value it gives
             stats.formula_text_ok += 1
         else:
@@ -450,7 +445,7 @@ def cause_first(problems: list[Problem]) -> list[Problem]:
     One changed formula spoils the values downstream of it, and a file saved by a tool that does not
     calculate lacks every cache: listed as found, the cause drowns among its effects."""
     def key(p: Problem) -> tuple[int, int, str, int, int]:
-        return (_KIND_ORDER[p.kind], _SHEET_ORDER.get(p.sheet, len(SHEETS)), p.sheet, *xl_cell_to_rowcol(p.cell))
+        return (_KIND_ORDER[p.kind], _SHEET_ORDER.get(p.sheet, len(SHEETS)), p.sheet, *(A1.parse_cell(p.cell) or (0, 0)))
 
     return sorted(problems, key=key)
 
@@ -508,13 +503,10 @@ def recalculate(path: Path, engine: str, cells: Cells, progress: Callable[[str],
 
         return formulas_values(path, cells.sheets, progress)
     if engine == "libreoffice":
-        from openpyxl.utils.cell import coordinate_to_tuple
-
         from blueprint.libreoffice import recalculated_values
 
         out = {}
         for (sheet, addr), v in recalculated_values(path).items():
-            r, c = coordinate_to_tuple(addr)
-            out[sheet, r - 1, c - 1] = v
+            out[(sheet, *A1.parse_cell(addr))] = v
         return out
     raise ValueError(f"engine {engine!r}: one of {', '.join(ENGINES)}")

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell
 
 import sheets
-from blueprint import __version__, guide, livetext, widths
+from blueprint import __version__, a1 as A1, guide, livetext, widths
 from blueprint.canvas import A4_LANDSCAPE_POINTS, Canvas, Ink, chart_rows
 from blueprint.config import ALLOWED, SWITCHES, Config, OneOf, Range, as_dict, departures
 from blueprint.files import write_atomically
-from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, guide_rows, sheet_prefix
+from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, guide_rows
 from blueprint.workbook import NA, Blueprint, Cell
 
 CREATED = _dt.datetime(2024, 1, 1)  # fixed, so equal content gives a byte-identical file
@@ -407,14 +406,14 @@ def _write_guide(page: Sheet, bp: Blueprint, command: str) -> None:
     page.text(row, 0, "Sheets", "label")
     summaries = {m.SHEET: m.TITLE for m in sheets.MODULES} | {"Weights": WEIGHTS_TEXT["TITLE"]}
     for k, sheet in enumerate(SHEETS[1:], start=1):
-        page.link(row + k, 0, f"{sheet_prefix(sheet)}A1", sheet)
+        page.link(row + k, 0, f"{A1.sheet_prefix(sheet)}A1", sheet)
         page.text(row + k, 1, summaries[sheet])
     row = rows["pieces"] - 1
     for col, head in enumerate(("The pieces of RLHF with PPO", "equation", "where it lives", labels_of("Guide")["piece_now"])):
         page.text(row, col, head, "label")
     for k, (piece, equation, sheet, quantity, _now) in enumerate(guide.PIECES):
         block = L.block(sheet, quantity)
-        target = f"{sheet_prefix(sheet)}{xl_rowcol_to_cell(*block.pos((0,) * len(block.shape)))}"
+        target = A1.address(sheet, *block.pos((0,) * len(block.shape)))
         page.text(row + 1 + k, 0, piece)
         page.text(row + 1 + k, 1, equation)
         page.link(row + 1 + k, 2, target, target.replace("'", ""))
@@ -452,7 +451,7 @@ def _validate_config(w: Any, bp: Blueprint) -> None:
     for key in HYPERPARAMETERS:
         r, c = bp.layout.block("Config", key).pos(())
         message = f"{labels[key]}; allowed: {ALLOWED[key].text}"[:250]
-        w.data_validation(r, c, r, c, {**excel_rule(ALLOWED[key], xl_rowcol_to_cell(r, c)), "input_title": key[:32], "input_message": message,
+        w.data_validation(r, c, r, c, {**excel_rule(ALLOWED[key], A1.cell(r, c)), "input_title": key[:32], "input_message": message,
                                         "error_title": f"{key}: not allowed"[:32], "error_message": f"{key}: {message}"[:250]})
 
 

@@ -1,0 +1,88 @@
+"""A1 addresses, the one place that knows them: cells, columns, ranges, sheet quoting, the reference regex.
+
+Rows and columns are 0-based in code (xlsxwriter's convention), 1-based in A1 text (Excel's).
+Formatting and parsing of single cells is xlsxwriter's (`xlsxwriter.utility`); this module adds
+what it lacks: Excel's bounds, sheet-name quoting both ways, areas, and the regex that finds a
+reference inside a formula.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+
+MAX_ROWS, MAX_COLS = 1_048_576, 16_384  # Excel's grid: rows 1..1048576, columns A..XFD
+
+COLUMN = r"\$?[A-Za-z]{1,3}"
+ROW = r"\$?[0-9]+"
+QUOTED_SHEET = r"'(?:[^']|'')+'"
+# A cell or an area, optionally sheet-qualified: `B3`, `$B$3:C9`, `GAE!F7`, `'Value Loss'!B6`.
+REF = re.compile(
+    rf"(?:(?P<sheet>{QUOTED_SHEET}|[A-Za-z_][\w.]*)!)?"
+    r"\$?(?P<c1>[A-Za-z]{1,3})\$?(?P<r1>[0-9]+)(?::\$?(?P<c2>[A-Za-z]{1,3})\$?(?P<r2>[0-9]+))?"
+)
+CELL = re.compile(rf"({COLUMN})({ROW})")
+_PLAIN_SHEET = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def cell(row: int, col: int, absolute: bool = False) -> str:
+    """(6, 5) -> `F7`; absolute -> `$F$7`."""
+    return xl_rowcol_to_cell(row, col, row_abs=absolute, col_abs=absolute)
+
+
+def area(first: tuple[int, int], last: tuple[int, int], absolute: bool = False) -> str:
+    """`B3:C9`, or `B3` when first and last are one cell."""
+    a, z = cell(*first, absolute=absolute), cell(*last, absolute=absolute)
+    return a if a == z else f"{a}:{z}"
+
+
+def column_name(col: int) -> str:
+    """0 -> `A`, 27 -> `AB`."""
+    return xl_col_to_name(col)
+
+
+@functools.cache
+def column_index(letters: str) -> int:
+    """`AB` -> 27 (0-based; case and `$` ignored). Memoised: a workbook uses few columns."""
+    n = 0
+    for ch in letters.lstrip("$").upper():
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def parse_cell(text: str) -> tuple[int, int] | None:
+    """`$F$7` / `f7` -> (6, 5); None unless one cell inside Excel's grid."""
+    m = CELL.fullmatch(text.strip())
+    if not m:
+        return None
+    row, col = int(m[2].lstrip("$")) - 1, column_index(m[1])
+    return (row, col) if inside(row, col) else None
+
+
+def inside(row: int, col: int) -> bool:
+    """Whether a 0-based (row, col) is on Excel's grid."""
+    return 0 <= row < MAX_ROWS and 0 <= col < MAX_COLS
+
+
+def quote_sheet(sheet: str) -> str:
+    """`GAE` stays, `'Value Loss'` and `'It''s'` are quoted: anything but a plain name that could not be read as a cell."""
+    if _PLAIN_SHEET.fullmatch(sheet) and not CELL.fullmatch(sheet):
+        return sheet
+    return "'" + sheet.replace("'", "''") + "'"
+
+
+def unquote_sheet(token: str) -> str:
+    """`'Value Loss'` -> `Value Loss`, `'It''s'` -> `It's`, `GAE` -> `GAE`."""
+    return token[1:-1].replace("''", "'") if len(token) > 1 and token[0] == token[-1] == "'" else token
+
+
+def sheet_prefix(sheet: str) -> str:
+    """`GAE!` or `'Value Loss'!`."""
+    return quote_sheet(sheet) + "!"
+
+
+def address(sheet: str, row: int, col: int) -> str:
+    """(`Value Loss`, 5, 1) -> `'Value Loss'!B6`."""
+    return sheet_prefix(sheet) + cell(row, col)

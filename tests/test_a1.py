@@ -1,0 +1,33 @@
+"""blueprint.a1, the one module that reads and writes A1 addresses."""
+
+import pytest
+
+from blueprint import a1 as A1
+
+
+@pytest.mark.parametrize("sheet, prefix", [("GAE", "GAE!"), ("Value Loss", "'Value Loss'!"), ("It's", "'It''s'!"),
+                                           ("A1", "'A1'!"), ("1st", "'1st'!"), ("x_y.z", "x_y.z!")])
+def test_sheet_quoting_round_trips(sheet: str, prefix: str) -> None:
+    assert A1.sheet_prefix(sheet) == prefix
+    assert A1.unquote_sheet(prefix[:-1]) == sheet
+
+
+@pytest.mark.parametrize("text, rc", [("A1", (0, 0)), ("$F$7", (6, 5)), ("f7", (6, 5)), ("XFD1048576", (1048575, 16383)),
+                                      ("XFE1", None), ("A0", None), ("A1048577", None), ("A1:B2", None), ("AAAA1", None)])
+def test_parse_cell_keeps_to_the_grid(text: str, rc: tuple[int, int] | None) -> None:
+    assert A1.parse_cell(text) == rc
+
+
+def test_formatting_is_the_inverse_of_parsing() -> None:
+    for row, col in [(0, 0), (6, 5), (99, 26), (1048575, 16383)]:
+        assert A1.parse_cell(A1.cell(row, col)) == (row, col)
+        assert A1.parse_cell(A1.cell(row, col, absolute=True)) == (row, col)
+        assert A1.column_index(A1.column_name(col)) == col
+    assert A1.area((2, 1), (8, 2)) == "B3:C9"
+    assert A1.area((2, 1), (2, 1), absolute=True) == "$B$3"
+    assert A1.address("Value Loss", 5, 1) == "'Value Loss'!B6"
+
+
+def test_reference_regex_finds_qualified_areas() -> None:
+    m = A1.REF.fullmatch("'Value Loss'!$B$3:C9")
+    assert (A1.unquote_sheet(m["sheet"]), m["c1"], m["r1"], m["c2"], m["r2"]) == ("Value Loss", "B", "3", "C", "9")
