@@ -72,11 +72,13 @@ class OneOf:
         return " | ".join(self.choices)
 
 
-def key(default: Any, meaning: str, allowed: Range | OneOf | str) -> Any:
+def key(default: Any, meaning: str, allowed: Range | OneOf | str, label: str | None = None) -> Any:
     """One configuration key, declared once: its default, what it means, what it allows (a Range, a
-    OneOf, or a sentence for keys checked by hand). Validation, the Excel data validation and the
+    OneOf, or a sentence for keys checked by hand) and, for a hyperparameter the formulas read, its
+    label on the Config sheet (its cell there carries the key as a workbook-level name). Validation,
+    the Config sheet, its Excel data validation, the Guide's switches, the reference's `hp` and the
     README's table of keys all read this declaration."""
-    return field(default=default, metadata={"meaning": meaning, "allowed": allowed})
+    return field(default=default, metadata={"meaning": meaning, "allowed": allowed, "label": label})
 
 
 def positive(hi: float = MAX_MAGNITUDE) -> Range:
@@ -103,46 +105,74 @@ class Config:
     eos: str = key("<eos>", "name of the end-of-sequence token", "one of the vocab tokens")
     seed: int = key(0, "seeds weights, prompts and uniform draws; same seed, same bits", Range(0, 2**32, hi_open=True))
     # --- sampling and log-probs -------------------------------------------------------------
-    tau: float = key(1.0, "τ: temperature; sampling and every log-prob use z/τ (TRL-new, OpenRLHF, verl)", positive(1e3))
+    tau: float = key(1.0, "τ: temperature; sampling and every log-prob use z/τ (TRL-new, OpenRLHF, verl)", positive(1e3),
+        label="τ — sampling and log-prob temperature")
     # --- reward and reference KL ------------------------------------------------------------
     eos_handling: str = key("subtract", "a response with no EOS: subtract the penalty (TRL), replace the score (N+/OpenAI), or off",
-                            OneOf(("subtract", "replace", "off")))
-    missing_eos_penalty: float = key(1.0, "subtracted from the score when eos_handling = subtract", non_negative())
-    missing_eos_score: float = key(-1.0, "the score given when eos_handling = replace", Range(-MAX_MAGNITUDE, MAX_MAGNITUDE))
+                            OneOf(("subtract", "replace", "off")),
+        label="no EOS: subtract | replace | off")
+    missing_eos_penalty: float = key(1.0, "subtracted from the score when eos_handling = subtract", non_negative(),
+        label="subtracted from s (eos_handling = subtract)")
+    missing_eos_score: float = key(-1.0, "the score given when eos_handling = replace", Range(-MAX_MAGNITUDE, MAX_MAGNITUDE),
+        label="the score (eos_handling = replace)")
     kl_placement: str = key("reward", "where KL to θ_ref enters: reward (TRL), loss (verl use_kl_loss), both, none (verl default)",
-                            OneOf(("reward", "loss", "both", "none")))
-    kl_estimator: str = key("k1", "KL(θ_old‖θ_ref) in the reward: k1 = d, k2 = d²/2, k3 = e^-d - 1 + d", OneOf(KL_ESTIMATORS))
-    beta: float = key(0.05, "β: KL coefficient in the shaped reward (TRL kl_coef)", non_negative())
-    kl_loss_estimator: str = key("k3", "KL(θ‖θ_ref) as a loss term (verl kl_loss_type low_var_kl = k3)", OneOf(KL_ESTIMATORS))
-    kl_loss_coef: float = key(0.001, "weight of the KL loss term (verl kl_loss_coef)", non_negative())
-    reward_whiten: str = key("off", "on: r ← (r - μ)/√(var + eps) + μ over real tokens (TRL whiten_rewards, OpenAI-2019)", OneOf(("off", "on")))
+                            OneOf(("reward", "loss", "both", "none")),
+        label="KL to θ_ref in: reward | loss | both | none")
+    kl_estimator: str = key("k1", "KL(θ_old‖θ_ref) in the reward: k1 = d, k2 = d²/2, k3 = e^-d - 1 + d", OneOf(KL_ESTIMATORS),
+        label="k1 | k2 | k3 — KL(θ_old‖θ_ref) in the reward")
+    beta: float = key(0.05, "β: KL coefficient in the shaped reward (TRL kl_coef)", non_negative(),
+        label="β — KL coefficient in the reward")
+    kl_loss_estimator: str = key("k3", "KL(θ‖θ_ref) as a loss term (verl kl_loss_type low_var_kl = k3)", OneOf(KL_ESTIMATORS),
+        label="k1 | k2 | k3 — KL(θ‖θ_ref) as a loss")
+    kl_loss_coef: float = key(0.001, "weight of the KL loss term (verl kl_loss_coef)", non_negative(),
+        label="c_KL — weight of the KL loss")
+    reward_whiten: str = key("off", "on: r ← (r - μ)/√(var + eps) + μ over real tokens (TRL whiten_rewards, OpenAI-2019)", OneOf(("off", "on")),
+        label="off | on — whiten rewards, keep their mean")
     # --- advantages -------------------------------------------------------------------------
-    gamma: float = key(1.0, "γ: discount", UNIT)
-    lam: float = key(0.95, "λ: GAE trace parameter (TRL 0.95; OpenRLHF and verl 1.0)", UNIT)
+    gamma: float = key(1.0, "γ: discount", UNIT,
+        label="γ — discount")
+    lam: float = key(0.95, "λ: GAE trace parameter (TRL 0.95; OpenRLHF and verl 1.0)", UNIT,
+        label="λ — GAE parameter")
     adv_whiten: str = key("unbiased", "advantage whitening: unbiased variance (TRL, verl), population (OpenRLHF, OpenAI), off",
-                          OneOf(("unbiased", "population", "off")))
-    whiten_eps: float = key(1e-8, "added to the variance inside the square root when whitening", positive(1.0))
+                          OneOf(("unbiased", "population", "off")),
+        label="unbiased | population | off")
+    whiten_eps: float = key(1e-8, "added to the variance inside the square root when whitening", positive(1.0),
+        label="added to the variance when whitening")
     # --- losses -----------------------------------------------------------------------------
-    logratio_clamp: float = key(0.0, "clamp ℓ_θ - ℓ_old to ±this before exp (OpenRLHF, verl: 20); 0 = off (TRL)", non_negative(100.0))
-    eps: float = key(0.2, "ε (ε_low): policy clip range, ρ kept in [1-ε, 1+ε_high]", Range(0.0, 1.0, lo_open=True, hi_open=True))
-    eps_high: float = key(0.2, "ε_high: upper clip range (clip-higher when > ε; DAPO 0.28)", positive(1e3))
+    logratio_clamp: float = key(0.0, "clamp ℓ_θ - ℓ_old to ±this before exp (OpenRLHF, verl: 20); 0 = off (TRL)", non_negative(100.0),
+        label="clamp ℓ_θ - ℓ_old to ±this (0 = off)")
+    eps: float = key(0.2, "ε (ε_low): policy clip range, ρ kept in [1-ε, 1+ε_high]", Range(0.0, 1.0, lo_open=True, hi_open=True),
+        label="ε_low — policy clip range below 1")
+    eps_high: float = key(0.2, "ε_high: upper clip range (clip-higher when > ε; DAPO 0.28)", positive(1e3),
+        label="ε_high — policy clip range above 1")
     dual_clip: float = key(0.0, "c: for Â < 0 the loss is capped at -c·Â (verl 3.0); 0 = off (TRL, OpenRLHF)",
-                           Range(1.0, MAX_MAGNITUDE, lo_open=True, also=(0.0,)))
-    eps_v: float = key(0.2, "ε_v: value clip range around V_old (TRL 0.2; OpenRLHF, verl 0.5)", positive())
+                           Range(1.0, MAX_MAGNITUDE, lo_open=True, also=(0.0,)),
+        label="c — cap -c·Â for Â < 0 (0 = off)")
+    eps_v: float = key(0.2, "ε_v: value clip range around V_old (TRL 0.2; OpenRLHF, verl 0.5)", positive(),
+        label="ε_v — value clip range")
     loss_agg: str = key("token-mean", "token-mean, seq-mean-token-mean (GRPO paper), seq-mean-token-sum (Dr. GRPO)",
-                        OneOf(("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")))
-    vf_coef: float = key(0.1, "c_v: weight of the value loss in the total loss (TRL)", non_negative())
-    ent_coef: float = key(0.0, "c_H: entropy bonus weight (TRL: 0, entropy is a diagnostic only)", non_negative())
+                        OneOf(("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")),
+        label="token-mean | seq-mean-token-mean | seq-mean-token-sum")
+    vf_coef: float = key(0.1, "c_v: weight of the value loss in the total loss (TRL)", non_negative(),
+        label="c_v — value-loss weight")
+    ent_coef: float = key(0.0, "c_H: entropy bonus weight (TRL: 0, entropy is a diagnostic only)", non_negative(),
+        label="c_H — entropy-bonus weight")
     # --- KL controller: β for the next iteration ---------------------------------------------
     kl_ctl: str = key("adaptive", "fixed: β stays (TRL-new; the default of OpenRLHF and verl); adaptive: the proportional controller "
-                      "(TRL-legacy, OpenAI-2019; verl kl_ctrl.type, OpenRLHF --algo.kl.target)", OneOf(("fixed", "adaptive")))
+                      "(TRL-legacy, OpenAI-2019; verl kl_ctrl.type, OpenRLHF --algo.kl.target)", OneOf(("fixed", "adaptive")),
+        label="KL controller: fixed | adaptive")
     kl_ctl_input: str = key("seq-sum", "the KL the controller sees: batch mean of Σ_t k_t per sequence (TRL-legacy, OpenAI-2019) "
-                            "or of the per-sequence token mean (verl, OpenRLHF)", OneOf(("seq-sum", "seq-mean")))
-    kl_target: float = key(6.0, "the controller's target KL (Ziegler et al.: 6 for seq-sum; verl: 0.1 for seq-mean)", positive())
-    kl_horizon: float = key(10000.0, "horizon of the adaptive KL controller", positive(1e9))
-    kl_ctl_clip: float = key(0.2, "the controller's proportional error is clipped to ±this", positive(1e3))
+                            "or of the per-sequence token mean (verl, OpenRLHF)", OneOf(("seq-sum", "seq-mean")),
+        label="its KL: seq-sum | seq-mean")
+    kl_target: float = key(6.0, "the controller's target KL (Ziegler et al.: 6 for seq-sum; verl: 0.1 for seq-mean)", positive(),
+        label="adaptive KL: target of its KL")
+    kl_horizon: float = key(10000.0, "horizon of the adaptive KL controller", positive(1e9),
+        label="adaptive KL: horizon")
+    kl_ctl_clip: float = key(0.2, "the controller's proportional error is clipped to ±this", positive(1e3),
+        label="adaptive KL: error clipped to ±this")
     # --- check rows -------------------------------------------------------------------------
-    check_tol: float = key(1e-6, "a check row shows OK when its identity holds to within this", positive(1.0))
+    check_tol: float = key(1e-6, "a check row shows OK when its identity holds to within this", positive(1.0),
+        label="a check row shows OK within this")
     # --- how the seeded inputs are drawn ----------------------------------------------------
     init_scale: float = key(1.0, "std of the θ_old and reward-model weights", non_negative(5.0))
     ref_shift: float = key(0.3, "std of θ_old - θ_ref: how far RL has already moved from the SFT model", non_negative(5.0))
@@ -171,6 +201,8 @@ class Config:
 
 ALLOWED: dict[str, Range | OneOf | str] = {f.name: f.metadata["allowed"] for f in fields(Config)}
 MEANING: dict[str, str] = {f.name: f.metadata["meaning"] for f in fields(Config)}
+# Hyperparameters: the keys the formulas read by name from the Config sheet, in the order it lists them, with their labels there.
+HYPERPARAMETERS: dict[str, str] = {f.name: f.metadata["label"] for f in fields(Config) if f.metadata["label"]}
 # Text switches: the values each may take.
 SWITCHES: dict[str, tuple[str, ...]] = {k: a.choices for k, a in ALLOWED.items() if isinstance(a, OneOf)}
 

@@ -1,14 +1,13 @@
-"""The words of the workbook: the Guide's story, the RLHF pieces, each block's note and code line.
+"""The Guide's words: the story of one iteration, the legend, and the pieces of RLHF with PPO.
 
 Kept apart from the writer so a reader can review the teaching text in one place, and so the
-tests can hold every piece and note against the layout.
+tests can hold every piece against the layout. Each block's own label, note and code line are
+declared beside its formulas, in its sheet's module (blueprint.blocks).
 """
 
 from __future__ import annotations
 
-from blueprint import quotes
 from blueprint.livetext import By, IfPositive, Parts
-from blueprint.quotes import Quote
 
 TITLE = "RLHF with PPO — a live blueprint"
 SUBTITLE = ("Every derived number in this workbook is a formula. Change a yellow cell (a hyperparameter on Config, "
@@ -68,12 +67,6 @@ LEGEND = (
     ("masked", "after the first EOS — computed, but masked out of every loss"),
 )
 
-# Worksheet tab colours by phase: rollout, reward/KL, advantages, losses.
-TAB_COLOURS = {
-    "Guide": "#7F7F7F", "Config": "#BF9000", "Weights": "#BF9000", "Rollout": "#2E75B6", "Reward": "#C55A11",
-    "KL": "#C55A11", "GAE": "#548235", "Ratio": "#7030A0", "Clip": "#7030A0", "Value Loss": "#7030A0", "Total": "#7030A0",
-}
-
 # The pieces of the RLHF-PPO loss (docs/ppo_math.md §11): name, equation, where it lives (sheet, quantity), and
 # what the current switches make of it (live, like the story; "" where no switch touches it).
 ESTIMATOR = {"k1": "k1: unbiased, can be negative per token", "k2": "k2: biased, ≥ 0",
@@ -124,91 +117,3 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
     ("Parameter roles", "θ ← optimizer; θ_old ← θ each iteration; θ_ref frozen; φ_old ← φ", "Weights", "old.W_xh", ""),
 )
 
-
-# The same step in each framework's own code, quoted verbatim (blueprint/quotes.toml, listed in docs/quotes.md):
-# block quantity -> the quoted quantity, when they differ.
-QUOTED_AS = {"logratio": "ratio_clamp", "is_last": "score_slot"}
-SHOWN_WITH_CODE = ("logp_old", "mask", "values_old", "score", "is_last", "logp_ref", "kl_token", "rewards_raw", "rewards", "delta",
-                   "advantages", "returns", "adv_whitened", "logp_new", "token_entropy", "logratio", "ratio", "approx_kl", "pg_losses",
-                   "pg_losses2", "pg_loss", "values_clipped", "vf_loss", "kl_loss_token", "total_loss", "beta_next")
-CODE: dict[str, tuple[Quote, ...]] = {q: quotes.code(QUOTED_AS.get(q, q)) for q in SHOWN_WITH_CODE}
-
-
-# Why each sheet exists, the fallback "why" of a block's note.
-WHY = {
-    "Config": "every formula reads these through workbook names, so one edit re-flows the whole workbook",
-    "Rollout": "θ_old's numbers are frozen for the whole PPO iteration: ratios, KL and values are measured against them",
-    "Reward": "the reward model judges whole responses, so PPO must spread one number over many tokens",
-    "KL": "the penalty keeps the policy near the SFT model so it cannot game the reward model",
-    "GAE": "advantages tell each token how much better it did than the critic expected; whitening fixes the step's scale, "
-           "whatever the reward model's units",
-    "Ratio": "PPO reuses a batch sampled by θ_old to update θ: the ratio re-weights each token to the current policy",
-    "Clip": "clipping removes the incentive to move ρ further out of [1-ε, 1+ε_high] in the direction Â rewards: a cheap trust "
-            "region on the objective, not a bound on the step",
-    "Value Loss": "a better critic gives lower-variance advantages next iteration; clipping stops it from chasing noisy targets",
-    "Total": "the numbers the optimizers descend, and the diagnostics that tell whether training is healthy",
-    "Weights": "the four models share one architecture and differ only in these numbers",
-}
-
-# Specific notes, as Tom Yeh's blueprints write them: "# Step ↳ what is done ↳ why". A note is static text, so it
-# never states what one setting of a switch does as if it were the only one: the live words are on the Guide.
-NOTES = {
-    ("Guide", "story"): ("# Story ↳ one PPO iteration, step by step ↳ each line is a formula over the switches on Config: flip one there "
-                         "and the story retells itself"),
-    ("Guide", "piece_now"): "# Now ↳ what the current switches make of each piece ↳ live, like the story",
-    ("Guide", "switch_now"): "# Switches ↳ each text switch as Config holds it now ↳ live: the convention above says how they started",
-    ("Rollout", "lower"): "# Sample ↳ cumulative lower bounds of p ↳ MATCH(u, lower, 1) picks the token whose interval holds u",
-    ("Rollout", "tokens"): "# Sample ↳ y_t = MATCH(u_t, lower_t, 1) - 1 ↳ sampling is live: change θ_old or u and the response changes",
-    ("Rollout", "mask"): "# Mask ↳ 1 up to and including the first EOS ↳ tokens after EOS are still computed but count nowhere",
-    ("Rollout", "logp_old"): ("# Log-prob ↳ ℓ_old of the sampled token ↳ the denominator of every importance ratio this iteration. "
-                              "OpenRLHF and verl recompute it with a forward pass of θ_old (the sampler's own log-probs serve only their "
-                              "optional correction, off by default); TRL keeps generate()'s scores"),
-    ("Rollout", "values_old"): ("# Critic ↳ V_old from φ_old on θ_old's hidden state ↳ GAE and the value clip use the critic as it was "
-                                "at rollout. The head on the policy's own trunk is TRL-legacy's design; TRL-new, OpenRLHF and verl run a "
-                                "separate value model"),
-    ("Reward", "score"): "# Score ↳ RM output at the last real token ↳ one number per response, the whole signal RLHF optimises",
-    ("Reward", "is_last"): ("# Place ↳ one-hot of the last real token ↳ the score is added to the reward there, as OpenRLHF and verl do. "
-                            "TRL-new adds it one slot later (the first pad) when the response is padded, and trains V on that slot too"),
-    ("KL", "kl_token"): ("# KL ↳ the chosen estimator of KL(θ_old‖θ_ref) per token, d = ℓ_old - ℓ_ref ↳ k1 = d and k3 = e^-d - 1 + d are "
-                         "unbiased, k2 = d²/2 is biased; k3 ≥ 0 with lower variance, k1 can be negative per token"),
-    ("KL", "rewards_raw"): ("# Shape ↳ -β·k_t on every token when kl_placement puts KL in the reward, + s on the last ↳ the RL objective "
-                            "s - βΣ log(π/π_ref), split per token"),
-    ("GAE", "delta"): "# TD ↳ δ_t = r_t + γV_{t+1} - V_t ↳ one-step surprise of the old critic",
-    ("GAE", "advantages"): ("# GAE ↳ A_t = δ_t + γλA_{t+1}, right to left ↳ λ trades bias (λ=0) against variance (λ=1). A response cut at "
-                            "T without EOS is treated as finished: V after the cut is 0, nothing is bootstrapped"),
-    ("GAE", "returns"): "# Targets ↳ R_t = A_t + V_old_t ↳ the critic's regression target comes from the OLD critic",
-    ("GAE", "adv_whitened"): ("# Whiten ↳ (A - μ)/σ over the batch (adv_whiten) ↳ a scale-free step, whatever the reward model's units; "
-                              "it can flip the sign of a whole sequence. Over what: TRL one process's batch, OpenRLHF the step's whole "
-                              "rollout batch, verl the whole batch"),
-    ("Ratio", "ratio"): "# Ratio ↳ ρ = exp(ℓ_θ - ℓ_old) ↳ re-weights θ_old's samples to the current policy",
-    ("Ratio", "token_entropy"): ("# Entropy ↳ H_t of π_θ(·|s_t) at z/τ ↳ a diagnostic (or a bonus, ent_coef). TRL logs an unmasked mean "
-                                 "(padding counts); OpenRLHF computes it from the logits before dividing by τ"),
-    ("Ratio", "approx_kl"): ("# Policy KL ↳ ½⟨(ℓ_θ - ℓ_old)²⟩ over real tokens ↳ how far this update has moved. TRL's approxkl is a mean "
-                             "over every slot, padding included; OpenRLHF's ppo_kl uses the unclamped log-ratio, verl's the clamped one"),
-    ("Clip", "pg_losses"): "# Clip ↳ the pessimistic max of the two surrogates ↳ no gain from moving ρ further past the band in Â's direction",
-    ("Clip", "pg_clipped"): ("# Flag ↳ 1 where the clipped branch wins: Â > 0 with ρ > 1+ε_high, or Â < 0 with ρ < 1-ε ↳ those tokens send "
-                             "no gradient. A token outside the band on the other side keeps its full gradient, which pulls ρ back"),
-    ("Clip", "pg_loss"): ("# Aggregate ↳ loss_agg over the real tokens ↳ token-mean lets long responses weigh more (a length bias); "
-                          "seq-mean-token-mean weighs every response the same"),
-    ("Clip", "pg_clipped_lower"): ("# Dual clip ↳ 1 where Â < 0 and the loss max(L1, L2) exceeds -c·Â, so the cap -c·Â binds ↳ those tokens "
-                                   "send no gradient either: a ρ far above the band cannot drag a bad token's loss without bound (verl "
-                                   "logs their share as pg_clipfrac_lower)"),
-    ("Weights", "new.W_xh"): ("# θ ↳ θ_old plus seeded noise (update_scale), standing in for a PPO update: no step of this loss made it ↳ so "
-                              "ρ can move against Â, and approx_kl and the clip fraction are far from a healthy run. On an iteration's first "
-                              "minibatch θ = θ_old: ρ = 1, nothing is clipped, and with whitened Â and token-mean pg_loss = -⟨Â⟩ = 0 while its "
-                              "gradient is the plain policy gradient. TRL makes num_ppo_epochs = 4 passes over the batch; verl and OpenRLHF one"),
-    ("Value Loss", "vf_losses"): "# Value ↳ max of unclipped and clipped squared errors ↳ pessimistic, as baselines PPO2",
-    ("Total", "total_loss"): ("# Total ↳ L = L^A + c_v·L^VF ↳ TRL: one backward pass, one optimizer step. OpenRLHF and verl step actor_loss "
-                              "and critic_loss with two optimizers: their total is for display, and vf_coef is TRL's"),
-    ("Total", "kl_loss_token"): ("# KL loss ↳ k(ℓ_θ, ℓ_ref) per token ↳ as a loss the estimators' gradients differ (samples from π_θ): k1's "
-                                 "expected gradient is zero, k2's is ∇KL(θ‖θ_ref), k3's is ∇KL(θ_ref‖θ) (verl's comment in core_algos.py). "
-                                 "OpenRLHF defaults to k1 and recommends k2 or k3 when KL is a loss"),
-    ("Total", "beta_next"): ("# Controller ↳ β for the next iteration (kl_ctl, kl_ctl_input) ↳ TRL-new has none; OpenRLHF and verl are fixed "
-                             "by default; adaptive, verl feeds the per-sequence token-mean KL (target 0.1), TRL-legacy and OpenAI-2019 "
-                             "the per-sequence sum (target 6)"),
-}
-
-
-def note(sheet: str, quantity: str, label: str) -> str:
-    """The note on a block's step label: its own, or `# sheet ↳ what ↳ why this sheet exists`."""
-    return NOTES.get((sheet, quantity), f"# {sheet} ↳ {label} ↳ {WHY.get(sheet, '')}")

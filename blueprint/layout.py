@@ -1,9 +1,11 @@
-"""Where every quantity lives: a pure function of the dimensions.
+"""Where every quantity lives: a pure function of the dimensions and the sheets' declarations.
 
-The layout is the hinge between the three parts of the tool. Sheet writers place formulas
-through it (`layout.a1(...)`, `layout.range(...)`); the verifier maps every formula cell back
-to a (sheet, quantity, index) through `layout.at(...)`; the reference's keys are the same
-(sheet, quantity) pairs. Nothing else in the code knows a row or column number.
+The layout is the hinge between the three parts of the tool. Each sheet module declares its blocks
+in reading order (blueprint.blocks); `build_layout` stacks them top to bottom and owns every
+position that follows: the cells, each block's label cell, its header row, the rows of its code
+lines. Sheet writers place formulas through it (`layout.a1(...)`, `layout.range(...)`); the verifier
+maps every formula cell back to a (sheet, quantity, index) through `layout.at(...)`; the reference's
+keys are the same (sheet, quantity) pairs. The writer paints what the layout placed.
 
 Conventions: rows and columns are 0-based here (xlsxwriter's), A1 text is 1-based as Excel's.
 Per-token quantities are B×T blocks: row = sequence b, column = response position t.
@@ -16,19 +18,14 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import sheets
 from blueprint import a1 as A1, guide
+from blueprint.blocks import Grid, Lines, Model, Q, Row, Scalars, Section, Table, Unroll, size
 from blueprint.config import SWITCHES
 
-SHEETS = ("Guide", "Config", "Weights", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total")
-MODELS = ("ref", "old", "new", "rm")  # parameter sets on the Weights sheet
-VALUE_HEADS = ("value_old", "value_new")
-HYPERPARAMETERS = (  # Config cells the formulas read by name, in the order the sheet lists them
-    "tau", "eos_handling", "missing_eos_penalty", "missing_eos_score", "kl_placement", "kl_estimator", "beta",
-    "kl_loss_estimator", "kl_loss_coef", "reward_whiten", "gamma", "lam", "adv_whiten", "whiten_eps", "logratio_clamp",
-    "eps", "eps_high", "dual_clip", "eps_v", "loss_agg", "vf_coef", "ent_coef", "kl_ctl", "kl_ctl_input", "kl_target", "kl_horizon",
-    "kl_ctl_clip",
-    "check_tol",
-)
+SHEETS = tuple(m.SHEET for m in sheets.MODULES)
+MODELS = tuple(s.name for s in sheets.weights.BLOCKS)  # parameter sets on the Weights sheet
+VALUE_HEADS = tuple(s.head for s in sheets.weights.BLOCKS if s.head)
 TITLE_ROWS = 3  # title, one-line summary, blank
 
 
@@ -60,7 +57,15 @@ class Block:
     row_strides: tuple[int, ...]
     col_strides: tuple[int, ...]
     kind: str = "formula"  # "formula", "input" (yellow, editable) or "config" (a Config value)
-    form: str = "grid"  # how the writer dresses it: grid, table, scalar, unroll, matrix, row
+    form: str = "grid"  # how the writer dresses it: grid, table, scalar, unroll, matrix, row, story, column
+    q: Q | None = None  # its declaration: label, style role, name, note, code
+    label_at: tuple[int, int] = (0, 0)  # the cell of its label (and note)
+
+    @property
+    def code_rows(self) -> range:
+        """The rows of its three code lines: beside a scalar from its row, beside any other block from its header row
+        (its label row stays free for the label to spill into)."""
+        return range(self.top, self.top + 3) if self.form == "scalar" else range(self.top - 1, self.top + 2)
 
     def pos(self, idx: tuple[int, ...]) -> tuple[int, int]:
         if len(idx) != len(self.shape):
@@ -173,51 +178,84 @@ def _qualify(sheet: str, here: str | None) -> str:
 
 
 class _Stack:
-    """Places sections top to bottom on one sheet; every section leaves a title row above it."""
+    """Places one sheet's sections top to bottom; every section leaves a title row above it."""
 
     def __init__(self, layout: Layout, sheet: str, row: int = TITLE_ROWS):
         self.layout, self.sheet, self.row = layout, sheet, row
 
-    def grid(self, quantity: str, rows: int, cols: int, kind: str = "formula") -> Block:
-        """A rows×cols block under a title row and a header row; column 0 holds row labels."""
-        top = self.row + 2
-        self.row = top + rows + 1
-        return self.layout.add(Block(self.sheet, quantity, top, 1, (rows, cols), (1, 0), (0, 1), kind, "grid"))
+    def _add(self, q: Q, top: int, left: int, shape: tuple[int, ...], strides: tuple[tuple[int, ...], tuple[int, ...]], form: str,
+             label_at: tuple[int, int]) -> None:
+        self.layout.add(Block(self.sheet, q.name, top, left, shape, *strides, q.kind, form, q, label_at))
 
-    def table(self, quantities: tuple[str, ...], rows: int) -> list[Block]:
-        """Several (rows,) vectors side by side, one column each, under one title and header row."""
-        top = self.row + 2
-        self.row = top + rows + 1
-        return [self.layout.add(Block(self.sheet, q, top, 1 + k, (rows,), (1,), (0,), form="table")) for k, q in enumerate(quantities)]
+    def place(self, section: Section) -> None:
+        d = self.layout.dims
+        if isinstance(section, Grid):
+            rows, cols = size(section.rows, d), size(section.cols, d)
+            top = self.row + 2  # label row, header row
+            self.row = top + rows + 1
+            self._add(section.q, top, 1, (rows, cols), ((1, 0), (0, 1)), "grid", (top - 2, 0))
+        elif isinstance(section, Table):
+            top = self.row + 2
+            self.row = top + d.B + 1
+            for k, q in enumerate(section.qs):
+                self._add(q, top, 1 + k, (d.B,), ((1,), (0,)), "table", (top - 1, 1 + k))
+        elif isinstance(section, Scalars):
+            top = self.row + 1
+            self.row = top + len(section.qs) + 1
+            for k, q in enumerate(section.qs):
+                self._add(q, top + k, 1, (), ((), ()), "scalar", (top + k, 0))
+        elif isinstance(section, Row):
+            top = self.row + 2  # header row of indices above it
+            self.row += 4
+            self._add(section.q, top, 1, (size(section.size, d),), ((0,), (1,)), "row", (top - 1, 0))
+        elif isinstance(section, Unroll):
+            self.unroll(section)
+        elif isinstance(section, Model):
+            self.model(section)
+        elif isinstance(section, Lines):
+            rows = guide_rows()
+            sections = list(rows)
+            top, end = rows[section.section], rows[sections[sections.index(section.section) + 1]]
+            self._add(section.q, top, section.col, (end - top - 2,), ((1,), (0,)), section.form, (top - 1, section.col))
 
-    def scalars(self, quantities: tuple[str, ...], kind: str = "formula") -> list[Block]:
-        """One named number per row: label in column A, value in column B."""
-        top = self.row + 1
-        self.row = top + len(quantities) + 1
-        return [self.layout.add(Block(self.sheet, q, top + k, 1, (), (), (), kind, "scalar")) for k, q in enumerate(quantities)]
-
-    def unroll(self, columns: list[tuple[str, int, str]], B: int, N: int, first_pred: int, pred_from: int = 1) -> None:
-        """Per-sequence RNN blocks: B sections of N rows (one per read position j).
-
-        columns: (quantity, width, rows): width 0 is one column of scalars, shape (B, n); width k ≥ 1
-        is a k-vector per row, shape (B, n, k). rows "all" covers every read position j (n = N),
-        "pred" only the rows j = first_pred.. that predict a token (n = N - first_pred).
-        pred_from: the "pred" columns start no left of this column. The B×T grids under a policy unroll
-        take columns 1..T: with its logits from column T+1 on, a printed page can end after both the
-        grids and the read-state columns (x, h) without cutting either (blueprint/canvas.py).
-        """
+    def unroll(self, u: Unroll) -> None:
+        """Per-sequence RNN blocks: B sections of `reads` rows (one per read position j), each under a sequence title and a
+        header row. A column of width 0 holds one number per row, shape (B, n); width k a k-vector per row, shape (B, n, k).
+        Rows "all" cover every read position (n = reads), "pred" only those from first_pred on, which predict a token."""
+        d = self.layout.dims
+        N, first_pred, pred_from = size(u.reads, d), size(u.first_pred, d), size(u.pred_from, d)
         section = N + 2  # sequence title row + header row + N rows
         top = self.row + 2
         left = 1
-        for quantity, width, rows in columns:
-            left = left if rows == "all" else max(left, pred_from)
-            n = N if rows == "all" else N - first_pred
-            r0 = top if rows == "all" else top + first_pred
-            shape = (B, n) if width == 0 else (B, n, width)
-            strides = ((section + 1, 1), (0, 0)) if len(shape) == 2 else ((section + 1, 1, 0), (0, 0, 1))
-            self.layout.add(Block(self.sheet, quantity, r0, left, shape, *strides, form="unroll"))
+        for col in u.columns:
+            width = size(col.width, d)
+            left = left if col.rows == "all" else max(left, pred_from)
+            n = N if col.rows == "all" else N - first_pred
+            r0 = top if col.rows == "all" else top + first_pred
+            shape = (d.B, n) if width == 0 else (d.B, n, width)
+            strides = ((section + 1, 1), (0, 0)) if width == 0 else ((section + 1, 1, 0), (0, 0, 1))
+            self._add(col.q, r0, left, shape, strides, "unroll", (top - 1, left))
             left += max(width, 1)
-        self.row = top + B * (section + 1) - 1
+        self.row = top + d.B * (section + 1) - 1
+
+    def model(self, m: Model) -> None:
+        """W_xh (H×V), b_h and W_hh (H×H) side by side, W_hy (outputs×H) and b_y under them, then the value head's w_v, b_v."""
+        d = self.layout.dims
+        K = size(m.outputs, d)
+        W_xh, b_h, W_hh, W_hy, b_y, *head = m.qs
+        top = self.row + 2
+        self._add(W_xh, top, 1, (d.H, d.V), ((1, 0), (0, 1)), "matrix", (top - 1, 0))
+        self._add(b_h, top, d.V + 2, (d.H,), ((1,), (0,)), "matrix", (top - 1, d.V + 2))
+        self._add(W_hh, top, d.V + 4, (d.H, d.H), ((1, 0), (0, 1)), "matrix", (top - 1, d.V + 4))
+        top2 = top + d.H + 2
+        self._add(W_hy, top2, 1, (K, d.H), ((1, 0), (0, 1)), "matrix", (top2 - 1, 0))
+        self._add(b_y, top2, d.H + 2, (K,), ((1,), (0,)), "matrix", (top2 - 1, d.H + 2))
+        self.row = top2 + K + 1
+        if head:
+            top3 = self.row + 2
+            self._add(head[0], top3, 1, (d.H,), ((0,), (1,)), "matrix", (top3 - 1, 0))
+            self._add(head[1], top3, d.H + 2, (), ((), ()), "matrix", (top3 - 1, d.H + 2))
+            self.row = top3 + 2
 
 
 def guide_rows() -> dict[str, int]:
@@ -233,116 +271,66 @@ def guide_rows() -> dict[str, int]:
 
 
 def build_layout(dims: Dims) -> Layout:
-    """Every block of the workbook, sheet by sheet, in reading order."""
+    """Every block of the workbook, sheet by sheet, each sheet's sections in the order its module declares them."""
     L = Layout(dims)
-    B, P, T, V, H, N = dims.B, dims.P, dims.T, dims.V, dims.H, dims.N
-
-    rows = guide_rows()  # the Guide's live text: the story, what the switches make of each piece, the switches
-    L.add(Block("Guide", "story", rows["story"], 0, (rows["legend"] - rows["story"] - 2,), (1,), (0,), form="story"))
-    L.add(Block("Guide", "piece_now", rows["pieces"], 3, (rows["switches"] - rows["pieces"] - 2,), (1,), (0,), form="column"))
-    L.add(Block("Guide", "switch_now", rows["switches"], 0, (rows["provenance"] - rows["switches"] - 2,), (1,), (0,), form="column"))
-
-    s = _Stack(L, "Config")
-    s.scalars(("B", "P", "T", "V", "H"), kind="config")
-    s.row += 1
-    L.add(Block("Config", "vocab", s.row + 1, 1, (V,), (0,), (1,), "config", "row"))
-    s.row += 3
-    s.scalars(("eos",), kind="config")
-    s.scalars(("eos_id",))
-    s.scalars(HYPERPARAMETERS, kind="config")
-    s.scalars(("kl_in_reward", "kl_in_loss"))
-
-    s = _Stack(L, "Weights")
-    for m in MODELS:
-        K = 1 if m == "rm" else V
-        top = s.row + 2
-        L.add(Block("Weights", f"{m}.W_xh", top, 1, (H, V), (1, 0), (0, 1), "input", "matrix"))
-        L.add(Block("Weights", f"{m}.b_h", top, V + 2, (H,), (1,), (0,), "input", "matrix"))
-        L.add(Block("Weights", f"{m}.W_hh", top, V + 4, (H, H), (1, 0), (0, 1), "input", "matrix"))
-        top2 = top + H + 2
-        L.add(Block("Weights", f"{m}.W_hy", top2, 1, (K, H), (1, 0), (0, 1), "input", "matrix"))
-        L.add(Block("Weights", f"{m}.b_y", top2, H + 2, (K,), (1,), (0,), "input", "matrix"))
-        s.row = top2 + K + 1
-        head = {"old": "value_old", "new": "value_new"}.get(m)
-        if head:
-            top3 = s.row + 2
-            L.add(Block("Weights", f"{head}.w_v", top3, 1, (H,), (0,), (1,), "input", "matrix"))
-            L.add(Block("Weights", f"{head}.b_v", top3, H + 2, (), (), (), "input", "matrix"))
-            s.row = top3 + 2
-
-    s = _Stack(L, "Rollout")
-    s.grid("prompts", B, P, kind="input")
-    s.grid("draws", B, T, kind="input")
-    s.unroll(_policy_columns(H, V, sampled=True), B, N, P - 1, pred_from=T + 1)
-    for q in ("tokens", "token_name", "is_eos", "mask", "logp_old", "values_old", "p_check"):
-        s.grid(q, B, T)
-    s.scalars(("n_tokens",))
-
-    s = _Stack(L, "Reward")
-    s.unroll([("x", 0, "all"), ("x_name", 0, "all"), ("h", H, "all"), ("rm_out", 0, "all")], B, P + T, 0)
-    s.table(("n_real", "last_idx", "has_eos", "score_raw", "score"), B)
-    s.grid("is_last", B, T)
-
-    s = _Stack(L, "KL")
-    s.unroll(_policy_columns(H, V, sampled=False), B, N, P - 1, pred_from=T + 1)
-    for q in ("logp_ref", "k1", "k2", "k3", "kl_token", "non_score_reward", "rewards_raw"):
-        s.grid(q, B, T)
-    s.scalars(("reward_mean",))
-    s.grid("reward_dev2", B, T)
-    s.scalars(("reward_var",))
-    s.grid("rewards", B, T)
-
-    s = _Stack(L, "GAE")
-    for q in ("values", "delta", "advantages", "returns"):
-        s.grid(q, B, T)
-    s.scalars(("adv_mean",))
-    s.grid("adv_dev2", B, T)
-    s.scalars(("adv_var",))
-    s.grid("adv_whitened", B, T)
-    s.grid("adv_flipped", B, T)
-    s.scalars(("adv_flipfrac", "adv_mean_check", "adv_std_check"))
-
-    s = _Stack(L, "Ratio")
-    s.unroll(_policy_columns(H, V, sampled=False, probs=True), B, N, P - 1, pred_from=T + 1)
-    for q in ("logp_new", "token_entropy", "logratio", "ratio", "p_check"):
-        s.grid(q, B, T)
-    s.scalars(("approx_kl", "ppo_kl"))
-
-    s = _Stack(L, "Clip")
-    s.grid("band_low", 1, T)
-    s.grid("band_high", 1, T)
-    s.grid("ratio_real", B, T)
-    for q in ("pg_losses1", "ratio_clipped", "pg_losses2", "pg_losses_max", "pg_losses", "pg_clipped", "pg_clipped_lower"):
-        s.grid(q, B, T)
-    s.table(("pg_seq_sum", "pg_seq_mean"), B)
-    s.scalars(("pg_loss", "pg_clipfrac", "pg_clipfrac_lower"))
-
-    s = _Stack(L, "Value Loss")
-    for q in ("values_new", "values_clipped", "vf_losses1", "vf_losses2", "vf_losses", "vf_clipped"):
-        s.grid(q, B, T)
-    s.table(("vf_seq_sum", "vf_seq_mean"), B)
-    s.scalars(("vf_loss", "vf_clipfrac"))
-
-    s = _Stack(L, "Total")
-    s.scalars(("total_loss", "actor_loss", "critic_loss"))
-    s.table(("entropy_seq_sum", "entropy_seq_mean"), B)
-    s.scalars(("entropy",))
-    s.grid("kl_loss_token", B, T)
-    s.table(("kl_seq_sum", "kl_seq_mean"), B)
-    s.scalars(("kl_loss",))
-    s.scalars(("part_pg", "part_vf", "part_ent", "part_kl", "total_check"))
-    s.scalars(("kl_sum", "non_score_sum", "score_mean", "rlhf_reward"))
-    s.table(("ctl_seq_kl",), B)
-    s.scalars(("ctl_kl", "beta_next"))
+    for module in sheets.MODULES:
+        stack = _Stack(L, module.SHEET)
+        for section in module.BLOCKS:
+            stack.place(section)
     return L
 
 
-def _policy_columns(H: int, V: int, sampled: bool, probs: bool = False) -> list[tuple[str, int, str]]:
-    """Columns of a policy unroll: read token, hidden state, logits and the stable softmax."""
-    cols = [("x", 0, "all"), ("x_name", 0, "all"), ("h", H, "all"), ("logits", V, "pred"), ("zmax", 0, "pred"),
-            ("exp", V, "pred"), ("sumexp", 0, "pred"), ("lse", 0, "pred")]
-    if sampled or probs:
-        cols.append(("p", V, "pred"))
-    if sampled:
-        cols.append(("lower", V, "pred"))
-    return cols
+Paint = tuple[int, int, str, str]  # row, col, text, style: what the writer paints around a block
+
+
+def furniture(layout: Layout, b: Block, vocab: tuple[str, ...]) -> Iterator[Paint]:
+    """The text around one block: its label (at `label_at`, where its note goes too), its header row and row labels,
+    and the titles of what it opens (a model on Weights, a sequence of an unroll, a per-sequence table)."""
+    label = b.q.label
+    if b.form == "grid":
+        yield (*b.label_at, f"{b.quantity}: {label}", "label")
+        axis = "j" if b.quantity == "prompts" else "t"
+        rows, cols = b.shape
+        yield from ((b.top - 1, b.left + k, f"{axis}={k}", "header") for k in range(cols))
+        yield from ((b.top + k, 0, "all t" if rows == 1 else f"seq {k}", "header") for k in range(rows))
+    elif b.form == "table":
+        yield (*b.label_at, _table_head(b.quantity), "header")
+        if b.left == 1:  # the table's first column also labels the table and its rows
+            yield b.top - 2, 0, "per sequence: " + label, "label"
+            yield from ((b.top + k, 0, f"seq {k}", "header") for k in range(b.shape[0]))
+    elif b.form == "scalar":
+        yield (*b.label_at, b.quantity, "label")
+        yield b.top, b.left + 1, label, "subtitle"  # the maths label goes right of the value, where it has room
+    elif b.form == "unroll":
+        yield from _unroll_furniture(layout, b, vocab)
+    elif b.form == "matrix":
+        yield (*b.label_at, b.quantity, "label")
+        model, _, param = b.quantity.partition(".")
+        if param == "W_xh":
+            yield b.top - 2, 0, next(m.title for m in sheets.weights.BLOCKS if m.name == model), "title"
+            yield from ((b.top - 1, b.left + k, tok, "header") for k, tok in enumerate(vocab))
+        if param in ("W_xh", "W_hy"):
+            yield from ((b.top + k, 0, f"{'unit' if param == 'W_xh' else 'out'} {k}", "header") for k in range(b.shape[0]))
+    elif b.form == "row":
+        yield (*b.label_at, label, "label")
+        yield from ((b.top - 1, b.left + k, f"{k}", "header") for k in range(b.shape[0]))
+
+
+def _unroll_furniture(layout: Layout, b: Block, vocab: tuple[str, ...]) -> Iterator[Paint]:
+    """A column group of an unroll: its heads over every sequence's section (`h:0`, `logits:a`, …); the `x` column
+    also titles each sequence and labels its rows j = 0.."""
+    x = layout.block(b.sheet, "x")
+    heads = [b.quantity] if len(b.shape) == 2 else \
+        [f"{b.quantity}:{n}" for n in (vocab if b.quantity in ("logits", "exp", "p", "lower") else range(b.shape[2]))]
+    yield (*b.label_at, heads[0], "header")
+    for seq in range(b.shape[0]):
+        header_row = x.pos((seq, 0))[0] - 1
+        yield from ((header_row, b.left + k, head, "header") for k, head in enumerate(heads) if (header_row, b.left + k) != b.label_at)
+        if b.quantity == "x":
+            yield header_row - 1, 0, f"sequence {seq}", "label"
+            yield from ((x.pos((seq, j))[0], 0, f"j={j}", "header") for j in range(x.shape[1]))
+
+
+def _table_head(quantity: str) -> str:
+    """Per-sequence columns are narrow: `pg_seq_sum` reads as Σ_t·m, `pg_seq_mean` as Σ_t·m/n."""
+    return "Σ_t·m" if quantity.endswith("_seq_sum") else "Σ_t·m / n" if quantity.endswith("_seq_mean") else quantity

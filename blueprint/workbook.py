@@ -13,37 +13,12 @@ from typing import Any
 import numpy as np
 
 import sheets
-from blueprint.config import Config, ConfigError, departures, load_config
+from blueprint.config import HYPERPARAMETERS, Config, ConfigError, departures, load_config
 from blueprint.inputs import hyper
-from blueprint.layout import (
-    HYPERPARAMETERS,
-    MODELS,
-    VALUE_HEADS,
-    Dims,
-    Layout,
-    build_layout,
-)
+from blueprint.layout import MODELS, VALUE_HEADS, Dims, Layout, build_layout
 from reference import Hyper, Inputs, Quantities, RNNWeights, ValueHead, run
 
 NA = "#N/A"  # the one error value a formula cell is meant to hold: a gap in a chart's line (Clip ratio_real)
-
-# Workbook-level names for the key quantities (docs/design.md §4): name -> (sheet, quantity).
-NAMED_QUANTITIES = {
-    "vocab": ("Config", "vocab"), "eos_id": ("Config", "eos_id"), "n_tokens": ("Rollout", "n_tokens"),
-    "kl_in_reward": ("Config", "kl_in_reward"), "kl_in_loss": ("Config", "kl_in_loss"), "kl_loss": ("Total", "kl_loss"),
-    "beta_next": ("Total", "beta_next"),
-    "tokens": ("Rollout", "tokens"), "mask": ("Rollout", "mask"), "logp_old": ("Rollout", "logp_old"),
-    "values_old": ("Rollout", "values_old"), "score": ("Reward", "score"), "logp_ref": ("KL", "logp_ref"),
-    "kl_token": ("KL", "kl_token"), "rewards": ("KL", "rewards"), "advantages": ("GAE", "advantages"),
-    "returns": ("GAE", "returns"), "adv_whitened": ("GAE", "adv_whitened"), "logp_new": ("Ratio", "logp_new"),
-    "ratio": ("Ratio", "ratio"), "approx_kl": ("Ratio", "approx_kl"), "pg_losses": ("Clip", "pg_losses"),
-    "pg_loss": ("Clip", "pg_loss"), "pg_clipfrac": ("Clip", "pg_clipfrac"), "values_new": ("Value Loss", "values_new"),
-    "vf_losses": ("Value Loss", "vf_losses"), "vf_loss": ("Value Loss", "vf_loss"),
-    "vf_clipfrac": ("Value Loss", "vf_clipfrac"), "total_loss": ("Total", "total_loss"),
-    "actor_loss": ("Total", "actor_loss"), "critic_loss": ("Total", "critic_loss"), "entropy": ("Total", "entropy"),
-    **{hp: ("Config", hp) for hp in HYPERPARAMETERS},
-}
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -57,6 +32,7 @@ class Cell:
     kind: str  # "formula", "input", "config"
     value: Any  # the reference value (cached result of a formula, or the constant itself)
     formula: str | None = None
+    role: str = "formula"  # its block's style role (blueprint.blocks.Q)
 
 
 @dataclass
@@ -132,13 +108,14 @@ def build(config: Config, inputs: Inputs) -> Blueprint:
     for block in layout.blocks.values():
         if block.kind != "formula":
             arr = consts[block.sheet, block.quantity]
-            bp.cells.extend(Cell(block.sheet, r, c, block.quantity, idx, block.kind, _plain(arr[idx])) for idx, r, c in block.cells())
+            bp.cells.extend(Cell(block.sheet, r, c, block.quantity, idx, block.kind, _plain(arr[idx]), role=block.q.role)
+                            for idx, r, c in block.cells())
     for module in sheets.MODULES:
         for quantity, idx, formula in module.formulas(layout):
-            r, c = layout.block(module.SHEET, quantity).pos(idx)
-            value = _plain(q[module.SHEET, quantity][idx])
-            bp.cells.append(Cell(module.SHEET, r, c, quantity, idx, "formula", value, formula))
-    for name, (sheet, quantity) in NAMED_QUANTITIES.items():
+            block = layout.block(module.SHEET, quantity)
+            r, c = block.pos(idx)
+            bp.cells.append(Cell(module.SHEET, r, c, quantity, idx, "formula", _plain(q[module.SHEET, quantity][idx]), formula, block.q.role))
+    for name, (sheet, quantity) in sheets.NAMED.items():
         block = layout.block(sheet, quantity)
         bp.names[name] = layout.range(sheet, quantity, here="", absolute=True) if block.shape else layout.a1(sheet, quantity, here="", absolute=True)
     return bp

@@ -22,11 +22,11 @@ from typing import Any
 import xlsxwriter
 
 import sheets
-from blueprint import __version__, a1 as A1, guide, livetext, widths
+from blueprint import __version__, a1 as A1, guide, livetext, quotes, widths
 from blueprint.canvas import A4_LANDSCAPE_POINTS, Canvas, Ink, chart_rows
-from blueprint.config import ALLOWED, SWITCHES, Config, OneOf, Range, as_dict, departures
+from blueprint.config import ALLOWED, HYPERPARAMETERS, SWITCHES, Config, OneOf, Range, as_dict, departures
 from blueprint.files import write_atomically
-from blueprint.layout import HYPERPARAMETERS, SHEETS, TITLE_ROWS, Block, Layout, guide_rows
+from blueprint.layout import SHEETS, TITLE_ROWS, Block, Layout, furniture, guide_rows
 from blueprint.workbook import NA, Blueprint, Cell
 
 CREATED = _dt.datetime(2024, 1, 1)  # fixed, so equal content gives a byte-identical file
@@ -61,27 +61,6 @@ CHART_PIXELS = (480, 288)  # xlsxwriter's chart size at scale 1
 # column fits every value its validation lists offer (seq-mean-token-mean), not only the one generated.
 MINIMUM_WIDTHS = {"Guide": {0: 48.0, 1: 72.0, 2: 22.0},
                   "Config": {1: max(widths.text_width(value) for allowed in SWITCHES.values() for value in allowed)}}
-INTEGER_QUANTITIES = {"x", "tokens", "is_eos", "mask", "n_tokens", "n_real", "last_idx", "has_eos", "is_last", "pg_clipped",
-                      "vf_clipped", "eos_id", "kl_in_reward", "kl_in_loss", "adv_flipped",
-                      "pg_clipped_lower"}
-KEY_QUANTITIES = {"score", "total_loss", "pg_loss", "vf_loss", "pg_clipfrac", "pg_clipfrac_lower", "vf_clipfrac", "approx_kl", "entropy", "kl_loss", "beta_next"}
-CHECK_QUANTITIES = {"p_check", "adv_mean_check", "adv_std_check", "total_check"}
-MODEL_TITLES = {
-    "ref": "θ_ref — the frozen SFT model (reference for the KL penalty)",
-    "old": "θ_old — the policy that sampled the batch; φ_old its value head",
-    "new": "θ — the current policy: θ_old plus seeded noise standing in for a PPO update (see the note); φ its value head",
-    "rm": "reward model — same RNN, one scalar output read at the last real token",
-}
-WEIGHTS_TEXT = {
-    "TITLE": "Weights — θ_ref, θ_old, θ, the critics φ_old and φ, and the reward model (inputs: edit them)",
-    "SUMMARY": "h = tanh(W_xh[:, x] + W_hh·h + b_h);  z = W_hy·h + b_y;  V = w_v·h + b_v.  Rows of W_xh are hidden units, columns tokens.",
-}
-# (sheet, quantity) pairs dressed with a conditional format: highlight where one of the flag blocks is 1.
-CLIP_HIGHLIGHTS = {
-    ("Clip", "pg_losses"): (("Clip", "pg_clipped"), ("Clip", "pg_clipped_lower")), ("Clip", "ratio_clipped"): (("Clip", "pg_clipped"),),
-    ("GAE", "adv_whitened"): (("GAE", "adv_flipped"),),
-    ("Value Loss", "vf_losses"): (("Value Loss", "vf_clipped"),), ("Value Loss", "values_clipped"): (("Value Loss", "vf_clipped"),),
-}
 # The clip band's two edges in the Clip chart: the floor dashed dark red, the ceiling long-dashed orange.
 BAND_LINES = (("band_low", "1 - ε (floor)", {"dash_type": "dash", "color": "#C00000", "width": 1.5}),
               ("band_high", "1 + ε_high (ceiling)", {"dash_type": "long_dash", "color": "#ED7D31", "width": 1.5}))
@@ -94,26 +73,9 @@ def write(bp: Blueprint, path: Path, command: str = "") -> None:
     write_atomically(Path(path), data.getvalue(), "output", ".xlsx")
 
 
-def label_position(layout: Layout, block: Block) -> tuple[int, int]:
-    """Where a block's label (and its note) sits; the tests hold every block to having one."""
-    if block.form == "grid":
-        return block.top - 2, 0
-    if block.form == "table":
-        return block.top - 1, block.left
-    if block.form == "scalar":
-        return block.top, 0
-    if block.form == "unroll":
-        return layout.block(block.sheet, "x").pos((0, 0))[0] - 1, block.left
-    if block.form == "matrix":
-        return block.top - 1, 0 if block.left == 1 else block.left
-    if block.form == "column":
-        return block.top - 1, block.left
-    return block.top - 1, 0  # row, story
-
-
-def labels_of(sheet: str) -> dict[str, str]:
-    """Maths-and-words labels of a sheet's quantities."""
-    return {m.SHEET: m.LABELS for m in sheets.MODULES}.get(sheet, {})
+def note(b: Block) -> str:
+    """The note on a block's label: its own, or `# sheet ↳ label ↳ why the sheet exists`."""
+    return b.q.note or f"# {b.sheet} ↳ {b.q.label} ↳ {getattr(sheets.MODULES_BY_SHEET[b.sheet], 'WHY', '')}"
 
 
 class Formats:
@@ -210,13 +172,15 @@ def _write_xlsx(bp: Blueprint, out: io.BytesIO, command: str) -> None:
         _setup_sheet(page.ws, name)
         page.ws._prepare_formula = _prepare_formula  # see _prepare_formula
     _write_guide(pages["Guide"], bp, command)
-    texts = {m.SHEET: (m.TITLE, m.SUMMARY) for m in sheets.MODULES if m.SHEET != "Guide"} | {"Weights": (WEIGHTS_TEXT["TITLE"], WEIGHTS_TEXT["SUMMARY"])}
+    texts = {m.SHEET: (m.TITLE, m.SUMMARY) for m in sheets.MODULES if m.SHEET != "Guide"}
     for sheet, (title, summary) in texts.items():
         pages[sheet].text(0, 0, title, "title")
         pages[sheet].text(1, 0, summary, "subtitle")
     for block in bp.layout.blocks.values():
         if block.sheet != "Guide":  # the Guide paints its own (_write_guide)
-            _dress(pages[block.sheet], bp, block)
+            for row, col, text, style in furniture(bp.layout, block, bp.config.vocab):
+                pages[block.sheet].text(row, col, text, style)
+            pages[block.sheet].ws.write_comment(*block.label_at, note(block), NOTE_SIZE)
     for cell in bp.cells:
         if cell.sheet != "Guide":
             _write_cell(pages[cell.sheet], cell)
@@ -236,7 +200,7 @@ def _write_xlsx(bp: Blueprint, out: io.BytesIO, command: str) -> None:
 
 
 def _setup_sheet(w: Any, name: str) -> None:
-    w.set_tab_color(guide.TAB_COLOURS[name])
+    w.set_tab_color(sheets.MODULES_BY_SHEET[name].TAB)
     w.set_landscape()
     w.set_paper(9)  # A4
     w.set_margins(**MARGINS)
@@ -275,110 +239,24 @@ def _prepare_formula(formula: str, expand_future_functions: bool = False) -> str
     return formula[1:] if formula.startswith("=") else formula
 
 
-def _style(cell: Cell) -> str:
-    if cell.kind == "config":
-        return "fixed" if cell.quantity in ("B", "P", "T", "V", "H") else "config"
-    if cell.kind == "input":
-        return "input_int" if cell.quantity == "prompts" else "input"
-    if cell.quantity in CHECK_QUANTITIES:
-        return "check"
-    if isinstance(cell.value, str) and cell.value != NA:  # an error value keeps its block's number style
-        return "text"
-    return "key" if cell.quantity in KEY_QUANTITIES else "integer" if cell.quantity in INTEGER_QUANTITIES else "formula"
-
-
 def _write_cell(page: Sheet, cell: Cell) -> None:
-    style = _style(cell)
     if cell.formula is not None:
-        page.formula(cell.row, cell.col, cell.formula, cell.value, style)
+        page.formula(cell.row, cell.col, cell.formula, cell.value, cell.role)
     elif isinstance(cell.value, str):
-        page.text(cell.row, cell.col, cell.value, style)
+        page.text(cell.row, cell.col, cell.value, cell.role)
     else:
-        page.number(cell.row, cell.col, cell.value, style)
-
-
-def _dress(page: Sheet, bp: Blueprint, b: Block) -> None:
-    """Label (with its note), headers and row labels around one block (its code lines come later: `_code_lines`)."""
-    L, vocab = bp.layout, bp.config.vocab
-    label = labels_of(b.sheet).get(b.quantity, b.quantity)
-    lr, lc = label_position(L, b)
-    if b.form == "grid":
-        text = f"{b.quantity}: {label}"
-    elif b.form == "scalar":
-        text = b.quantity  # the maths label goes right of the value, where it has room
-    elif b.form == "unroll":
-        text = _unroll_heads(b, vocab)[0]
-    else:
-        text = label if b.form == "row" else _table_head(b.quantity) if b.form == "table" else b.quantity
-    page.text(lr, lc, text, "label" if b.form in ("grid", "scalar", "matrix", "row") else "header")
-    page.ws.write_comment(lr, lc, guide.note(b.sheet, b.quantity, label), NOTE_SIZE)
-    if b.form == "grid":
-        rows, cols = b.shape
-        axis = "j" if b.quantity == "prompts" else "t"
-        for k in range(cols):
-            page.text(b.top - 1, b.left + k, f"{axis}={k}", "header")
-        for k in range(rows):
-            page.text(b.top + k, 0, "all t" if rows == 1 and b.quantity.startswith("band") else f"seq {k}", "header")
-    elif b.form == "table":
-        if b.left == 1:
-            page.text(b.top - 2, 0, "per sequence: " + label, "label")
-            for k in range(b.shape[0]):
-                page.text(b.top + k, 0, f"seq {k}", "header")
-    elif b.form == "scalar":
-        page.text(b.top, b.left + 1, label, "subtitle")
-    elif b.form == "unroll":
-        x = L.block(b.sheet, "x")
-        heads = _unroll_heads(b, vocab)
-        for seq in range(b.shape[0]):
-            header_row = x.pos((seq, 0))[0] - 1
-            for k, head in enumerate(heads):
-                if (header_row, b.left + k) != (lr, lc):
-                    page.text(header_row, b.left + k, head, "header")
-            if b.quantity == "x":
-                page.text(header_row - 1, 0, f"sequence {seq}", "label")
-                for j in range(x.shape[1]):
-                    page.text(x.pos((seq, j))[0], 0, f"j={j}", "header")
-    elif b.form == "matrix":
-        model, _, param = b.quantity.partition(".")
-        if param == "W_xh":
-            page.text(b.top - 2, 0, MODEL_TITLES[model], "title")
-            for k, tok in enumerate(vocab):
-                page.text(b.top - 1, b.left + k, tok, "header")
-        if param in ("W_xh", "W_hy"):
-            for k in range(b.shape[0]):
-                page.text(b.top + k, 0, f"{'unit' if param == 'W_xh' else 'out'} {k}", "header")
-    elif b.form == "row":
-        for k in range(b.shape[0]):
-            page.text(b.top - 1, b.left + k, f"{k}", "header")
-
-
-def _table_head(quantity: str) -> str:
-    """Per-sequence columns are narrow: `pg_seq_sum` reads as Σ_t·m, `pg_seq_mean` as Σ_t·m/n."""
-    return "Σ_t·m" if quantity.endswith("_seq_sum") else "Σ_t·m / n" if quantity.endswith("_seq_mean") else quantity
-
-
-def _unroll_heads(b: Block, vocab: tuple[str, ...]) -> list[str]:
-    if len(b.shape) == 2:
-        return [b.quantity]
-    names = vocab if b.quantity in ("logits", "exp", "p", "lower") else [str(k) for k in range(b.shape[2])]
-    return [f"{b.quantity}:{n}" for n in names]
-
-
-def _code_rows(b: Block) -> range:
-    """The rows of a block's three code lines: beside a scalar from its row, beside a grid or a table from
-    its header row (its label row stays free for the label to spill into)."""
-    return range(b.top, b.top + 3) if b.form == "scalar" else range(b.top - 1, b.top + 2)
+        page.number(cell.row, cell.col, cell.value, cell.role)
 
 
 def _code_lines(pages: dict[str, Sheet], layout: Layout) -> None:
     """The same step in TRL, OpenRLHF and verl, one line each, beside its block: on each sheet in one
     column, one empty column right of all text in the rows they take."""
-    coded = [b for b in layout.blocks.values() if b.quantity in guide.CODE]
+    coded = [b for b in layout.blocks.values() if b.q.code]
     column = {}
     for b in coded:
-        column[b.sheet] = max(column.get(b.sheet, 0), pages[b.sheet].canvas.free_column(_code_rows(b), 0) + 1)
+        column[b.sheet] = max(column.get(b.sheet, 0), pages[b.sheet].canvas.free_column(b.code_rows, 0) + 1)
     for b in coded:
-        for row, quote in zip(_code_rows(b), guide.CODE[b.quantity]):
+        for row, quote in zip(b.code_rows, quotes.code(b.q.code)):
             pages[b.sheet].text(row, column[b.sheet], f"{quote.framework}: {quote.shown}", "code")
             pages[b.sheet].ws.write_comment(row, column[b.sheet], quote.source_note(), NOTE_SIZE)
 
@@ -389,10 +267,11 @@ def _write_guide(page: Sheet, bp: Blueprint, command: str) -> None:
     live = {(c.quantity, c.idx): c for c in bp.cells if c.sheet == "Guide"}
     page.text(0, 0, guide.TITLE, "title")
     page.merged(1, 0, 2, guide.SUBTITLE, "subtitle_wrap")
-    for quantity in ("story", "piece_now", "switch_now"):
+    labels = {name: q.label for name, q in sheets.declared("Guide").items()}
+    for quantity in labels:
         b = L.block("Guide", quantity)
-        page.ws.write_comment(*label_position(L, b), guide.note("Guide", quantity, ""), NOTE_SIZE)
-    page.text(rows["story"] - 1, 0, labels_of("Guide")["story"], "label")
+        page.ws.write_comment(*b.label_at, note(b), NOTE_SIZE)
+    page.text(rows["story"] - 1, 0, labels["story"], "label")
     for k in range(len(guide.STORY)):
         cell = live["story", (k,)]
         page.merged(cell.row, 0, 2, cell.value, "wrap", cell.formula)
@@ -404,12 +283,12 @@ def _write_guide(page: Sheet, bp: Blueprint, command: str) -> None:
         page.text(row + k, 1, text)
     row = rows["sheets"] - 1
     page.text(row, 0, "Sheets", "label")
-    summaries = {m.SHEET: m.TITLE for m in sheets.MODULES} | {"Weights": WEIGHTS_TEXT["TITLE"]}
+    summaries = {m.SHEET: m.TITLE for m in sheets.MODULES}
     for k, sheet in enumerate(SHEETS[1:], start=1):
         page.link(row + k, 0, f"{A1.sheet_prefix(sheet)}A1", sheet)
         page.text(row + k, 1, summaries[sheet])
     row = rows["pieces"] - 1
-    for col, head in enumerate(("The pieces of RLHF with PPO", "equation", "where it lives", labels_of("Guide")["piece_now"])):
+    for col, head in enumerate(("The pieces of RLHF with PPO", "equation", "where it lives", labels["piece_now"])):
         page.text(row, col, head, "label")
     for k, (piece, equation, sheet, quantity, _now) in enumerate(guide.PIECES):
         block = L.block(sheet, quantity)
@@ -424,11 +303,10 @@ def _write_guide(page: Sheet, bp: Blueprint, command: str) -> None:
     row = rows["switches"] - 1
     page.text(row, 0, f"Convention: {with_departures(c, 'convention')}", "label")
     page.text(row, 1, "the switches on Config now (flip them there: everything re-flows, these words too)")
-    config_labels = labels_of("Config")
     for k, key in enumerate(SWITCHES):
         cell = live["switch_now", (k,)]
         page.formula(cell.row, cell.col, cell.formula, cell.value, "plain")
-        page.text(cell.row, 1, config_labels[key])
+        page.text(cell.row, 1, HYPERPARAMETERS[key])
     row = rows["provenance"] - 1
     page.text(row, 0, "Provenance", "label")
     prov = {"tool": f"rlhf-ppo-blueprint {__version__}", "command": command or "blueprint generate", **{k: str(v) for k, v in as_dict(c).items()},
@@ -447,10 +325,9 @@ def with_departures(c: Config, which: str) -> str:
 
 def _validate_config(w: Any, bp: Blueprint) -> None:
     """Refuse a bad edit in Excel and LibreOffice themselves: each cell's rule is its key's declared range or choices."""
-    labels = labels_of("Config")
-    for key in HYPERPARAMETERS:
+    for key, label in HYPERPARAMETERS.items():
         r, c = bp.layout.block("Config", key).pos(())
-        message = f"{labels[key]}; allowed: {ALLOWED[key].text}"[:250]
+        message = f"{label}; allowed: {ALLOWED[key].text}"[:250]
         w.data_validation(r, c, r, c, {**excel_rule(ALLOWED[key], A1.cell(r, c)), "input_title": key[:32], "input_message": message,
                                         "error_title": f"{key}: not allowed"[:32], "error_message": f"{key}: {message}"[:250]})
 
@@ -481,8 +358,8 @@ def _conditional_formats(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
         if b.form != "grid" or b.shape != (d.B, d.T) or b.kind != "formula" or (b.sheet, b.quantity) == ("Rollout", "mask"):
             continue
         first, last = b.pos((0, 0)), b.pos((d.B - 1, d.T - 1))
-        for flag in CLIP_HIGHLIGHTS.get((b.sheet, b.quantity), ()):
-            src = L.a1(*flag, 0, 0, here=b.sheet)
+        for flag in b.q.flags:
+            src = L.a1(b.sheet, flag, 0, 0, here=b.sheet)
             ws[b.sheet].conditional_format(*first, *last, {"type": "formula", "criteria": f"={src}=1", "format": clipped})
         m = L.a1("Rollout", "mask", 0, 0, here=b.sheet)
         ws[b.sheet].conditional_format(*first, *last, {"type": "formula", "criteria": f"={m}=0", "format": masked})
@@ -493,7 +370,7 @@ def _conditional_formats(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
             ws[sheet].conditional_format(*a, *z, {"type": "2_color_scale", "min_type": "num", "min_value": 0, "max_type": "num",
                                                   "max_value": 1, "min_color": "#FFFFFF", "max_color": "#5B9BD5"})
     for b in L.blocks.values():
-        if b.quantity in CHECK_QUANTITIES:
+        if b.q.role == "check":
             cells = [pos for _, *pos in b.cells()]
             (r0, c0), (r1, c1) = cells[0], cells[-1]
             ws[b.sheet].conditional_format(r0, c0, r1, c1, {"type": "cell", "criteria": "==", "value": '"OK"', "format": ok})

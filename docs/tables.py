@@ -1,6 +1,8 @@
-"""Print the README's generated tables: presets and their formula cells, every configuration key, conventions and their switches.
+"""The README's generated tables: presets and their formula cells, every configuration key, the workbook's names,
+conventions and their switches; and docs/quotes.md. tests/test_readme.py checks they are current.
 
-    python docs/tables.py          # paste into README.md; tests/test_readme.py checks they match
+    python docs/tables.py          # print them
+    python docs/tables.py --write  # rewrite the blocks of README.md between their markers, and docs/quotes.md
 """
 
 from __future__ import annotations
@@ -8,13 +10,14 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter
+from pathlib import Path
 
-from blueprint import guide
-from blueprint.config import ALLOWED, CONVENTION_NOTES, CONVENTIONS, MEANING, PRESETS, SWITCHES, Config, load_config
+from blueprint import quotes
+from blueprint.config import ALLOWED, CONVENTION_NOTES, CONVENTIONS, HYPERPARAMETERS, MEANING, PRESETS, SWITCHES, Config, load_config
 from blueprint.inputs import make_inputs
-from blueprint.layout import HYPERPARAMETERS, SHEETS, Dims, build_layout
-from blueprint.workbook import NAMED_QUANTITIES
+from blueprint.layout import SHEETS, Dims, build_layout
 from blueprint.workbook import build
+from sheets import CODED, NAMED
 
 SWITCH_KEYS = (*SWITCHES, "kl_target", "beta", "kl_loss_coef", "lam", "eps", "eps_high", "dual_clip", "eps_v", "vf_coef", "logratio_clamp", "tau")
 
@@ -53,11 +56,11 @@ def _text(value: str) -> str:
 
 
 def named_ranges_list() -> str:
-    """The workbook-level names (blueprint.workbook.NAMED_QUANTITIES), grouped by what they point at."""
+    """The workbook-level names (declared `named` in sheets/*.py), grouped by what they point at."""
     dims = Dims(B=2, P=3, T=4, V=5, H=6)  # distinct sizes, so a shape spells its axes
     letter, layout = {n: axis for axis, n in vars(dims).items()}, build_layout(dims)
     groups: dict[str, list[str]] = {"hyper": [], "config": [], "token": [], "other": []}
-    for name, (sheet, quantity) in NAMED_QUANTITIES.items():
+    for name, (sheet, quantity) in NAMED.items():
         shape = layout.block(sheet, quantity).shape
         kind = "hyper" if name in HYPERPARAMETERS else "config" if sheet == "Config" else "token" if shape == (dims.B, dims.T) else "other"
         groups[kind].append(f"`{name}`" + (f" ({'×'.join(letter[n] for n in shape)})" if kind == "other" and shape else ""))
@@ -91,13 +94,30 @@ def quotes_markdown() -> str:
              "TRL `f2cd577`, OpenRLHF `3c3be62` and verl `b178a3c`. A quote is verbatim, its source lines joined by ` ↵ `; a text",
              "in parentheses is a description of a step the framework does not have, with the source that shows it.", "",
              "| block | framework | shown | source |", "|---|---|---|---|"]
-    for block, code in guide.CODE.items():
-        for q in code:
+    for block, key in CODED.items():
+        for q in quotes.code(key):
             lines.append(f"| `{block}` | {q.framework} | {_code(q.shown) if q.kind == 'quote' else _text(q.shown)} | `{q.where}` |")
     return "\n".join(lines)
 
 
+BLOCKS = {"presets-table": presets_table, "config-keys-table": config_keys_table, "conventions-table": conventions_table,
+          "named-ranges": named_ranges_list, "convention-notes": convention_notes}
+
+
+def write(root: Path) -> None:
+    """Regenerate README.md's blocks in place (each between `<!-- name: … -->` and `<!-- /name -->`) and docs/quotes.md."""
+    readme = root / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    for name, make in BLOCKS.items():
+        text = re.sub(rf"(<!-- {name}:.*?-->\n).*?(\n<!-- /{name} -->)", lambda m: m.group(1) + make() + m.group(2), text, flags=re.S)
+    readme.write_text(text, encoding="utf-8")
+    (root / "docs" / "quotes.md").write_text(quotes_markdown() + "\n", encoding="utf-8")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        write(Path(__file__).resolve().parents[1])
+        sys.exit()
     if sys.argv[1:] == ["quotes"]:
         print(quotes_markdown())
         sys.exit()

@@ -1,5 +1,8 @@
-"""One module per worksheet. Each yields `(quantity, index, formula)` for every formula cell of
-its sheet, through the layout, and names its blocks with the symbol and plain words they show.
+"""One module per worksheet, and everything about it: its title, its blocks in reading order (each
+quantity declared once, with its label, style role, workbook name, note and code: blueprint.blocks),
+and `formulas(layout)`, which yields `(quantity, index, formula)` for every formula cell of the sheet.
+The layout, the writer's styles and notes, the workbook's names and the README's tables derive
+from these declarations.
 
     rollout ↔ reference.rollout     reward ↔ reference.reward     kl ↔ reference.kl
     gae     ↔ reference.gae         ratio  ↔ reference.ratio      clip ↔ reference.clip
@@ -7,7 +10,29 @@ its sheet, through the layout, and names its blocks with the symbol and plain wo
     rnn: the RNN unroll shared by Rollout, Reward, KL and Ratio (reference.rnn)
 """
 
-from sheets import clip, config, gae, guide, kl, ratio, reward, rollout, total, value_loss
+from typing import Iterator
 
-# Formula-bearing sheets in workbook order, each with `SHEET`, `TITLE`, `SUMMARY`, `LABELS`, `formulas(layout)`.
-MODULES = (guide, config, rollout, reward, kl, gae, ratio, clip, value_loss, total)
+from blueprint.blocks import Q, quantities
+from sheets import clip, config, gae, guide, kl, ratio, reward, rollout, total, value_loss, weights
+
+# The sheets in workbook order, each with `SHEET`, `TITLE`, `SUMMARY`, `TAB`, `BLOCKS` (blueprint.blocks) and `formulas(layout)`.
+MODULES = (guide, config, weights, rollout, reward, kl, gae, ratio, clip, value_loss, total)
+
+
+def declared(sheet: str) -> dict[str, Q]:
+    """Every quantity a sheet declares, by name."""
+    return {q.name: q for q in quantities(MODULES_BY_SHEET[sheet].BLOCKS)}
+
+
+def every_quantity() -> Iterator[tuple[str, Q]]:
+    """(sheet, Q) for every declared quantity of the workbook, in reading order."""
+    for m in MODULES:
+        for q in quantities(m.BLOCKS):
+            yield m.SHEET, q
+
+
+MODULES_BY_SHEET = {m.SHEET: m for m in MODULES}
+# Workbook-level names (docs/design.md §4): a quantity declared `named` is reachable by its own name, e.g. `=SUM(mask)`.
+NAMED = {q.name: (sheet, q.name) for sheet, q in every_quantity() if q.named}
+# Blocks shown with the frameworks' code beside them: block quantity -> its quote's key in blueprint/quotes.toml.
+CODED = {q.name: q.code for _, q in every_quantity() if q.code}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from blueprint.layout import Layout
+if TYPE_CHECKING:
+    from blueprint.layout import Layout
 
 Formula = tuple[str, tuple[int, ...], str]  # (quantity, index, "=...")
 Formulas = Iterator[Formula]

@@ -2,29 +2,51 @@
 
 from __future__ import annotations
 
-from blueprint.layout import Layout
+from typing import TYPE_CHECKING
+
+from blueprint.blocks import Grid, Q, Scalars, Table
 from sheets._common import Formulas, Refs, agg_switch, aggregate
+
+if TYPE_CHECKING:
+    from blueprint.layout import Layout
 
 SHEET = "Clip"
 TITLE = "Clip — the clipped surrogate: move the policy, but not too far"
 SUMMARY = "L1 = -Â·ρ;  L2 = -Â·clip(ρ, 1-ε_low, 1+ε_high);  max(L1, L2), capped at -c·Â for Â < 0 (dual clip);  pg_loss = agg(pg_losses)"
-LABELS = {
-    "band_low": "1 - ε — the clip band's floor (for the chart)",
-    "band_high": "1 + ε_high — the clip band's ceiling",
-    "ratio_real": "ρ_t on real tokens, #N/A after the first EOS — the chart draws no point there",
-    "pg_losses1": "L1_t = -Â_t·ρ_t",
-    "ratio_clipped": "clip(ρ_t, 1-ε, 1+ε_high)",
-    "pg_losses2": "L2_t = -Â_t·clip(ρ_t, 1-ε, 1+ε_high)",
-    "pg_losses_max": "max(L1_t, L2_t)",
-    "pg_losses": "per-token policy loss: min(max(L1, L2), -c·Â) if dual_clip > 0 and Â < 0",
-    "pg_clipped": "1[L2_t > L1_t] — the clipped branch wins: no gradient through ρ",
-    "pg_clipped_lower": "1[Â_t < 0 and max(L1, L2) > -c·Â_t] — the dual clip binds: no gradient either",
-    "pg_seq_sum": "Σ_t pg_losses·m",
-    "pg_seq_mean": "Σ_t pg_losses·m / n_b",
-    "pg_loss": "L^PG = agg(pg_losses) — loss_agg",
-    "pg_clipfrac": "Σ clipped·m / N — clip fraction",
-    "pg_clipfrac_lower": "Σ dual-clipped·m / N — verl's pg_clipfrac_lower",
-}
+TAB = "#7030A0"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
+WHY = ("clipping removes the incentive to move ρ further out of [1-ε, 1+ε_high] in the direction Â rewards: a cheap "
+       "trust region on the objective, not a bound on the step")  # a block's note says this when it has none of its own
+BLOCKS = (
+    Grid(Q("band_low", "1 - ε — the clip band's floor (for the chart)"), rows=1),
+    Grid(Q("band_high", "1 + ε_high — the clip band's ceiling"), rows=1),
+    Grid(Q("ratio_real", "ρ_t on real tokens, #N/A after the first EOS — the chart draws no point there")),
+    Grid(Q("pg_losses1", "L1_t = -Â_t·ρ_t")),
+    Grid(Q("ratio_clipped", "clip(ρ_t, 1-ε, 1+ε_high)", flags=("pg_clipped",))),
+    Grid(Q("pg_losses2", "L2_t = -Â_t·clip(ρ_t, 1-ε, 1+ε_high)", code="pg_losses2")),
+    Grid(Q("pg_losses_max", "max(L1_t, L2_t)")),
+    Grid(Q("pg_losses", "per-token policy loss: min(max(L1, L2), -c·Â) if dual_clip > 0 and Â < 0", named=True, code="pg_losses", flags=("pg_clipped", "pg_clipped_lower"),
+           note="# Clip ↳ the pessimistic max of the two surrogates ↳ no gain from moving ρ further past the band in "
+                "Â's direction")),
+    Grid(Q("pg_clipped", "1[L2_t > L1_t] — the clipped branch wins: no gradient through ρ", "integer",
+           note="# Flag ↳ 1 where the clipped branch wins: Â > 0 with ρ > 1+ε_high, or Â < 0 with ρ < 1-ε ↳ those "
+                "tokens send no gradient. A token outside the band on the other side keeps its full gradient, which "
+                "pulls ρ back")),
+    Grid(Q("pg_clipped_lower", "1[Â_t < 0 and max(L1, L2) > -c·Â_t] — the dual clip binds: no gradient either", "integer",
+           note="# Dual clip ↳ 1 where Â < 0 and the loss max(L1, L2) exceeds -c·Â, so the cap -c·Â binds ↳ those "
+                "tokens send no gradient either: a ρ far above the band cannot drag a bad token's loss without bound "
+                "(verl logs their share as pg_clipfrac_lower)")),
+    Table(
+        Q("pg_seq_sum", "Σ_t pg_losses·m"),
+        Q("pg_seq_mean", "Σ_t pg_losses·m / n_b"),
+    ),
+    Scalars(
+        Q("pg_loss", "L^PG = agg(pg_losses) — loss_agg", "key", named=True, code="pg_loss",
+          note="# Aggregate ↳ loss_agg over the real tokens ↳ token-mean lets long responses weigh more (a length "
+               "bias); seq-mean-token-mean weighs every response the same"),
+        Q("pg_clipfrac", "Σ clipped·m / N — clip fraction", "key", named=True),
+        Q("pg_clipfrac_lower", "Σ dual-clipped·m / N — verl's pg_clipfrac_lower", "key"),
+    ),
+)
 
 
 def formulas(L: Layout) -> Formulas:

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-from blueprint.layout import Layout
+from typing import TYPE_CHECKING
+
+from blueprint.blocks import Grid, Q, Scalars
 from sheets._common import Formulas, Refs, check, masked_moments
+
+if TYPE_CHECKING:
+    from blueprint.layout import Layout
 
 SHEET = "GAE"
 TITLE = "GAE — advantages and value targets from the old critic, then whitening"
 SUMMARY = "δ_t = r_t + γV_{t+1} - V_t;  A_t = δ_t + γλA_{t+1};  R_t = A_t + V_t;  Â = (A - μ)/√(var + 1e-8)·m"
-LABELS = {
-    "values": "V_t = V_old_t·m_t — old values, zero after EOS",
-    "delta": "δ_t = r_t + γ·V_{t+1} - V_t — TD residual",
-    "advantages": "A_t = δ_t + γλ·A_{t+1} — GAE, filled right to left",
-    "returns": "R_t = A_t + V_t — value targets",
-    "adv_mean": "μ = Σ A·m / N",
-    "adv_dev2": "(A_t - μ)²",
-    "adv_var": "var = Σ (A-μ)²·m / max(N - 1, 1) — unbiased (or / N: population)",
-    "adv_whitened": "Â_t = (A_t - μ)/√(var + whiten_eps)·m_t (A·m if adv_whiten = off)",
-    "adv_flipped": "1[A_t·Â_t < 0] — whitening turned the sign (the batch's mean moved it)",
-    "adv_flipfrac": "Σ flipped / N — share of tokens whose advantage changed sign",
-    "adv_mean_check": "check: Σ Â·m / N = 0",
-    "adv_std_check": "check: std(Â) = 1",
-}
+TAB = "#548235"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
+WHY = ("advantages tell each token how much better it did than the critic expected; whitening fixes the step's scale, "
+       "whatever the reward model's units")  # a block's note says this when it has none of its own
+BLOCKS = (
+    Grid(Q("values", "V_t = V_old_t·m_t — old values, zero after EOS")),
+    Grid(Q("delta", "δ_t = r_t + γ·V_{t+1} - V_t — TD residual", code="delta",
+           note="# TD ↳ δ_t = r_t + γV_{t+1} - V_t ↳ one-step surprise of the old critic")),
+    Grid(Q("advantages", "A_t = δ_t + γλ·A_{t+1} — GAE, filled right to left", named=True, code="advantages",
+           note="# GAE ↳ A_t = δ_t + γλA_{t+1}, right to left ↳ λ trades bias (λ=0) against variance (λ=1). A response "
+                "cut at T without EOS is treated as finished: V after the cut is 0, nothing is bootstrapped")),
+    Grid(Q("returns", "R_t = A_t + V_t — value targets", named=True, code="returns",
+           note="# Targets ↳ R_t = A_t + V_old_t ↳ the critic's regression target comes from the OLD critic")),
+    Scalars(Q("adv_mean", "μ = Σ A·m / N")),
+    Grid(Q("adv_dev2", "(A_t - μ)²")),
+    Scalars(Q("adv_var", "var = Σ (A-μ)²·m / max(N - 1, 1) — unbiased (or / N: population)")),
+    Grid(Q("adv_whitened", "Â_t = (A_t - μ)/√(var + whiten_eps)·m_t (A·m if adv_whiten = off)", named=True, code="adv_whitened", flags=("adv_flipped",),
+           note="# Whiten ↳ (A - μ)/σ over the batch (adv_whiten) ↳ a scale-free step, whatever the reward model's "
+                "units; it can flip the sign of a whole sequence. Over what: TRL one process's batch, OpenRLHF the "
+                "step's whole rollout batch, verl the whole batch")),
+    Grid(Q("adv_flipped", "1[A_t·Â_t < 0] — whitening turned the sign (the batch's mean moved it)", "integer")),
+    Scalars(
+        Q("adv_flipfrac", "Σ flipped / N — share of tokens whose advantage changed sign"),
+        Q("adv_mean_check", "check: Σ Â·m / N = 0", "check"),
+        Q("adv_std_check", "check: std(Â) = 1", "check"),
+    ),
+)
 
 
 def formulas(L: Layout) -> Formulas:

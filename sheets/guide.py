@@ -7,24 +7,32 @@ expected text comes from the same declaration (`values`), so the verifier checks
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from blueprint import guide
+from blueprint.blocks import Lines, Q
 from blueprint.config import SWITCHES
-from blueprint.layout import Layout
 from blueprint.livetext import Switch, formula, render
 from sheets._common import Formulas
+
+if TYPE_CHECKING:
+    from blueprint.layout import Layout
 
 SHEET = "Guide"
 TITLE = guide.TITLE
 SUMMARY = guide.SUBTITLE
-LABELS = {
-    "story": "One PPO iteration, in plain words",
-    "piece_now": "with the switches now",
-    "switch_now": "the switches now",
-}
+TAB = "#7F7F7F"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
+BLOCKS = (  # each line a formula in the rows blueprint.layout.guide_rows gives its section
+    Lines(Q("story", "One PPO iteration, in plain words", "text",
+            note="# Story ↳ one PPO iteration, step by step ↳ each line is a formula over the switches on Config: flip one "
+                 "there and the story retells itself"), "story", form="story"),
+    Lines(Q("piece_now", "with the switches now", "text",
+            note="# Now ↳ what the current switches make of each piece ↳ live, like the story"), "pieces", col=3),
+    Lines(Q("switch_now", "the switches now", "text",
+            note="# Switches ↳ each text switch as Config holds it now ↳ live: the convention above says how they started"), "switches"),
+)
 # The live texts, by block: the story's steps, each piece's words for the current switches, `key = value` per switch.
 TEXTS = {
     "story": guide.STORY,

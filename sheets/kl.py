@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-from blueprint.layout import Layout
+from typing import TYPE_CHECKING
+
+from blueprint.blocks import Grid, Q, Scalars
 from sheets import rnn
 from sheets._common import Formulas, Refs, masked_moments
+
+if TYPE_CHECKING:
+    from blueprint.layout import Layout
 
 SHEET = "KL"
 TITLE = "KL — how far θ_old has drifted from the SFT model θ_ref, as a per-token penalty"
 SUMMARY = "d = ℓ_old - ℓ_ref;  k1 = d, k2 = d²/2, k3 = e^{-d} - 1 + d;  r_t = -β·k_t·m_t + s·last_t;  optional reward whitening"
-LABELS = {
-    **rnn.LABELS,
-    "logp_ref": "ℓ_ref_t = z^ref_t[y_t]/τ - logsumexp(z^ref_t/τ)",
-    "k1": "k1 = ℓ_old - ℓ_ref",
-    "k2": "k2 = ½(ℓ_old - ℓ_ref)²",
-    "k3": "k3 = exp(-(ℓ_old - ℓ_ref)) - 1 + (ℓ_old - ℓ_ref)",
-    "kl_token": "k_t = chosen estimator (kl_estimator) · m_t",
-    "non_score_reward": "-β·kl_in_reward·k_t",
-    "rewards_raw": "r_t = -β·k_t + s·last_t — shaped reward",
-    "reward_mean": "μ_r = Σ r·m / N",
-    "reward_dev2": "(r_t - μ_r)²",
-    "reward_var": "var_r = Σ (r-μ_r)²·m / max(N - 1, 1)",
-    "rewards": "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m if reward_whiten = on",
-}
+TAB = "#C55A11"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
+WHY = "the penalty keeps the policy near the SFT model so it cannot game the reward model"  # a block's note says this when it has none of its own
+BLOCKS = (
+    rnn.policy(),
+    Grid(Q("logp_ref", "ℓ_ref_t = z^ref_t[y_t]/τ - logsumexp(z^ref_t/τ)", named=True, code="logp_ref")),
+    Grid(Q("k1", "k1 = ℓ_old - ℓ_ref")),
+    Grid(Q("k2", "k2 = ½(ℓ_old - ℓ_ref)²")),
+    Grid(Q("k3", "k3 = exp(-(ℓ_old - ℓ_ref)) - 1 + (ℓ_old - ℓ_ref)")),
+    Grid(Q("kl_token", "k_t = chosen estimator (kl_estimator) · m_t", named=True, code="kl_token",
+           note="# KL ↳ the chosen estimator of KL(θ_old‖θ_ref) per token, d = ℓ_old - ℓ_ref ↳ k1 = d and k3 = e^-d - 1"
+                " + d are unbiased, k2 = d²/2 is biased; k3 ≥ 0 with lower variance, k1 can be negative per token")),
+    Grid(Q("non_score_reward", "-β·kl_in_reward·k_t")),
+    Grid(Q("rewards_raw", "r_t = -β·k_t + s·last_t — shaped reward", code="rewards_raw",
+           note="# Shape ↳ -β·k_t on every token when kl_placement puts KL in the reward, + s on the last ↳ the RL "
+                "objective s - βΣ log(π/π_ref), split per token")),
+    Scalars(Q("reward_mean", "μ_r = Σ r·m / N")),
+    Grid(Q("reward_dev2", "(r_t - μ_r)²")),
+    Scalars(Q("reward_var", "var_r = Σ (r-μ_r)²·m / max(N - 1, 1)")),
+    Grid(Q("rewards", "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m if reward_whiten = on", named=True, code="rewards")),
+)
 
 
 def formulas(L: Layout) -> Formulas:

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
-from blueprint.layout import Layout
+from typing import TYPE_CHECKING
+
+from blueprint.blocks import Column, Grid, Q, Table, Unroll
 from sheets import rnn
 from sheets._common import Formulas, Refs
+
+if TYPE_CHECKING:
+    from blueprint.layout import Layout
 
 SHEET = "Reward"
 TITLE = "Reward — the reward model reads prompt + response and scores it once"
 SUMMARY = "s = out_{P+e} at the last real token e = Σm - 1; no EOS: subtract the penalty (TRL) or replace s (N+);  last_t = m_t - m_{t+1} places s in the reward"
-LABELS = {
-    **rnn.LABELS,
-    "rm_out": "out_j = w_s·h_j + b_s — score head at every position",
-    "n_real": "n = Σ_t m_t",
-    "last_idx": "e = n - 1",
-    "has_eos": "has_eos = max_t is_eos_t",
-    "score_raw": "out at the last real token",
-    "score": "s after missing-EOS handling (eos_handling)",
-    "is_last": "last_t = m_t - m_{t+1} — where the score lands",
-}
+TAB = "#C55A11"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
+WHY = "the reward model judges whole responses, so PPO must spread one number over many tokens"  # a block's note says this when it has none of its own
+BLOCKS = (
+    Unroll((Column(rnn.X), Column(rnn.X_NAME), Column(rnn.H, "H"),
+            Column(Q("rm_out", "out_j = w_s·h_j + b_s — score head at every position"))), reads=lambda d: d.P + d.T, first_pred=0),
+    Table(
+        Q("n_real", "n = Σ_t m_t", "integer"),
+        Q("last_idx", "e = n - 1", "integer"),
+        Q("has_eos", "has_eos = max_t is_eos_t", "integer"),
+        Q("score_raw", "out at the last real token"),
+        Q("score", "s after missing-EOS handling (eos_handling)", "key", named=True, code="score",
+          note="# Score ↳ RM output at the last real token ↳ one number per response, the whole signal RLHF optimises"),
+    ),
+    Grid(Q("is_last", "last_t = m_t - m_{t+1} — where the score lands", "integer", code="score_slot",
+           note="# Place ↳ one-hot of the last real token ↳ the score is added to the reward there, as OpenRLHF and "
+                "verl do. TRL-new adds it one slot later (the first pad) when the response is padded, and trains V on "
+                "that slot too")),
+)
 
 
 def formulas(L: Layout) -> Formulas:

@@ -8,22 +8,38 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from blueprint.layout import Dims
+from blueprint.blocks import Column, Q, Unroll
 from sheets._common import Formulas, Refs
 
-LABELS = {
-    "x": "x_j — token id read at position j",
-    "x_name": "token read",
-    "h": "h_j = tanh(W_xh[:,x_j] + W_hh·h_{j-1} + b_h) — hidden state",
-    "logits": "z_t = W_hy·h + b_y — logits for y_t",
-    "zmax": "max_v z_tv",
-    "exp": "exp((z - zmax)/τ)",
-    "sumexp": "Σ exp",
-    "lse": "logsumexp(z/τ)",
-    "p": "p_t = softmax(z_t/τ)",
-}
+if TYPE_CHECKING:
+    from blueprint.layout import Dims
+
+X = Q("x", "x_j — token id read at position j", "integer")
+X_NAME = Q("x_name", "token read", "text")
+H = Q("h", "h_j = tanh(W_xh[:,x_j] + W_hh·h_{j-1} + b_h) — hidden state")
+LOGITS = Q("logits", "z_t = W_hy·h + b_y — logits for y_t")
+ZMAX = Q("zmax", "max_v z_tv")
+EXP = Q("exp", "exp((z - zmax)/τ)")
+SUMEXP = Q("sumexp", "Σ exp")
+LSE = Q("lse", "logsumexp(z/τ)")
+P = Q("p", "p_t = softmax(z_t/τ)")
+LOWER = Q("lower", "lower_tv = Σ_{w<v} p_tw — cumulative lower bounds",
+          note="# Sample ↳ cumulative lower bounds of p ↳ MATCH(u, lower, 1) picks the token whose interval holds u")
+
+
+def policy(sampled: bool = False, probs: bool = False) -> Unroll:
+    """A policy's unroll: the token read, the hidden state, then (rows that predict) logits and the stable softmax;
+    with the probabilities when a sheet reads them, and their cumulative bounds where it samples.
+
+    Its logits start right of the B×T grids below it (column T+1), so a printed page can end after both the grids
+    and the read-state columns (x, h) without cutting either (blueprint/canvas.py)."""
+    cols = [Column(X), Column(X_NAME), Column(H, "H"), Column(LOGITS, "V", "pred"), Column(ZMAX, 0, "pred"),
+            Column(EXP, "V", "pred"), Column(SUMEXP, 0, "pred"), Column(LSE, 0, "pred")]
+    cols += [Column(P, "V", "pred")] if sampled or probs else []
+    cols += [Column(LOWER, "V", "pred")] if sampled else []
+    return Unroll(tuple(cols), reads="N", first_pred=lambda d: d.P - 1, pred_from=lambda d: d.T + 1)
 
 
 def unroll(r: Refs, d: Dims, model: str, x_source: Callable[[int, int], str], n_read: int, first_pred: int, probs: bool) -> Formulas:

@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
-from blueprint.layout import Layout
+from typing import TYPE_CHECKING
+
+from blueprint.blocks import Grid, Q, Scalars
 from sheets import rnn
 from sheets._common import Formulas, Refs, softmax_checks
+
+if TYPE_CHECKING:
+    from blueprint.layout import Layout
 
 SHEET = "Rollout"
 TITLE = "Rollout — θ_old samples each response, token by token"
 SUMMARY = "y_t = MATCH(u_t, lower_t, 1) - 1 on p_t = softmax(z_t/τ);  ℓ_old = z[y]/τ - lse;  V_old = w_v·h + b_v;  m_t = 1 up to the first EOS"
-LABELS = {
-    **rnn.LABELS,
-    "prompts": "x — prompt token ids (input)",
-    "draws": "u_t — uniform draws for sampling (input)",
-    "lower": "lower_tv = Σ_{w<v} p_tw — cumulative lower bounds",
-    "tokens": "y_t = MATCH(u_t, lower_t, 1) - 1 — sampled tokens",
-    "token_name": "y_t as text",
-    "is_eos": "is_eos_t = 1[y_t = EOS]",
-    "mask": "m_t — 1 up to and including the first EOS",
-    "logp_old": "ℓ_old_t = z_t[y_t]/τ - logsumexp(z_t/τ)",
-    "values_old": "V_old_t = w_v·h_t + b_v — critic φ_old at rollout time",
-    "n_tokens": "N = Σ m — real tokens in the batch",
-    "p_check": "check: Σ_v p_tv = 1",
-}
+TAB = "#2E75B6"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
+WHY = "θ_old's numbers are frozen for the whole PPO iteration: ratios, KL and values are measured against them"  # a block's note says this when it has none of its own
+BLOCKS = (
+    Grid(Q("prompts", "x — prompt token ids (input)", "input_int"), cols="P"),
+    Grid(Q("draws", "u_t — uniform draws for sampling (input)", "input")),
+    rnn.policy(sampled=True),
+    Grid(Q("tokens", "y_t = MATCH(u_t, lower_t, 1) - 1 — sampled tokens", "integer", named=True,
+           note="# Sample ↳ y_t = MATCH(u_t, lower_t, 1) - 1 ↳ sampling is live: change θ_old or u and the response changes")),
+    Grid(Q("token_name", "y_t as text", "text")),
+    Grid(Q("is_eos", "is_eos_t = 1[y_t = EOS]", "integer")),
+    Grid(Q("mask", "m_t — 1 up to and including the first EOS", "integer", named=True, code="mask",
+           note="# Mask ↳ 1 up to and including the first EOS ↳ tokens after EOS are still computed but count nowhere")),
+    Grid(Q("logp_old", "ℓ_old_t = z_t[y_t]/τ - logsumexp(z_t/τ)", named=True, code="logp_old",
+           note="# Log-prob ↳ ℓ_old of the sampled token ↳ the denominator of every importance ratio this iteration. "
+                "OpenRLHF and verl recompute it with a forward pass of θ_old (the sampler's own log-probs serve only "
+                "their optional correction, off by default); TRL keeps generate()'s scores")),
+    Grid(Q("values_old", "V_old_t = w_v·h_t + b_v — critic φ_old at rollout time", named=True, code="values_old",
+           note="# Critic ↳ V_old from φ_old on θ_old's hidden state ↳ GAE and the value clip use the critic as it was "
+                "at rollout. The head on the policy's own trunk is TRL-legacy's design; TRL-new, OpenRLHF and verl run "
+                "a separate value model")),
+    Grid(Q("p_check", "check: Σ_v p_tv = 1", "check")),
+    Scalars(Q("n_tokens", "N = Σ m — real tokens in the batch", "integer", named=True)),
+)
 
 
 def formulas(L: Layout) -> Formulas:

@@ -2,37 +2,64 @@
 
 from __future__ import annotations
 
-from blueprint.layout import Layout
+from typing import TYPE_CHECKING
+
+from blueprint.blocks import Grid, Q, Scalars, Table
 from sheets._common import Formulas, Refs, agg_switch, aggregate, check
+
+if TYPE_CHECKING:
+    from blueprint.layout import Layout
 
 SHEET = "Total"
 TITLE = "Total — the losses the optimizers descend, and the training diagnostics"
 SUMMARY = ("actor L^A = L^PG - c_H·H + kl_in_loss·c_KL·L^KL, critic L^VF (OpenRLHF, verl: two optimizers);  TRL: L = L^A + c_v·L^VF;  "
            "objective/kl = mean_b Σ_t k_t;  β_next from the KL controller")
-LABELS = {
-    "total_loss": "L = actor_loss + vf_coef·critic_loss — TRL's one loss; under OpenRLHF and verl a sum for display only",
-    "actor_loss": "L^A = pg_loss - ent_coef·entropy + kl_in_loss·kl_loss_coef·kl_loss — the actor's loss",
-    "critic_loss": "L^VF = vf_loss — the critic's loss (its own optimizer in OpenRLHF and verl)",
-    "entropy_seq_sum": "Σ_t H·m",
-    "entropy_seq_mean": "Σ_t H·m / n_b",
-    "entropy": "agg(H) — entropy of π_θ",
-    "kl_loss_token": "k(ℓ_θ, ℓ_ref)·m — KL(θ‖θ_ref) per token, kl_loss_estimator",
-    "kl_seq_sum": "Σ_t kl_loss_token",
-    "kl_seq_mean": "Σ_t kl_loss_token / n_b",
-    "kl_loss": "L^KL = agg(kl_loss_token) — KL as a loss term",
-    "kl_sum": "objective/kl = mean_b Σ_t k_t",
-    "non_score_sum": "objective/non_score_reward = mean_b Σ_t -β·k_t",
-    "score_mean": "objective/scores = mean_b s",
-    "rlhf_reward": "objective/rlhf_reward = scores + non_score_reward",
-    "part_pg": "policy loss  L^PG",
-    "part_vf": "value loss   c_v·L^VF",
-    "part_ent": "entropy bonus  -c_H·H",
-    "part_kl": "KL loss  kl_in_loss·c_KL·L^KL",
-    "total_check": "check: L = Σ parts",
-    "ctl_seq_kl": "Σ_t k_t / n_b — per-sequence token-mean KL (verl masked_mean)",
-    "ctl_kl": "the controller's KL: mean_b Σ_t k_t (seq-sum) or mean_b of Σ_t k_t / n_b (seq-mean)",
-    "beta_next": "β_next = β·(1 + clip(ctl_kl / kl_target - 1, ±kl_ctl_clip)·B/kl_horizon) if kl_ctl = adaptive, else β",
-}
+TAB = "#7030A0"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
+WHY = "the numbers the optimizers descend, and the diagnostics that tell whether training is healthy"  # a block's note says this when it has none of its own
+BLOCKS = (
+    Scalars(
+        Q("total_loss", "L = actor_loss + vf_coef·critic_loss — TRL's one loss; under OpenRLHF and verl a sum for display only", "key", named=True, code="total_loss",
+          note="# Total ↳ L = L^A + c_v·L^VF ↳ TRL: one backward pass, one optimizer step. OpenRLHF and verl step "
+               "actor_loss and critic_loss with two optimizers: their total is for display, and vf_coef is TRL's"),
+        Q("actor_loss", "L^A = pg_loss - ent_coef·entropy + kl_in_loss·kl_loss_coef·kl_loss — the actor's loss", named=True),
+        Q("critic_loss", "L^VF = vf_loss — the critic's loss (its own optimizer in OpenRLHF and verl)", named=True),
+    ),
+    Table(
+        Q("entropy_seq_sum", "Σ_t H·m"),
+        Q("entropy_seq_mean", "Σ_t H·m / n_b"),
+    ),
+    Scalars(Q("entropy", "agg(H) — entropy of π_θ", "key", named=True)),
+    Grid(Q("kl_loss_token", "k(ℓ_θ, ℓ_ref)·m — KL(θ‖θ_ref) per token, kl_loss_estimator", code="kl_loss_token",
+           note="# KL loss ↳ k(ℓ_θ, ℓ_ref) per token ↳ as a loss the estimators' gradients differ (samples from π_θ): "
+                "k1's expected gradient is zero, k2's is ∇KL(θ‖θ_ref), k3's is ∇KL(θ_ref‖θ) (verl's comment in "
+                "core_algos.py). OpenRLHF defaults to k1 and recommends k2 or k3 when KL is a loss")),
+    Table(
+        Q("kl_seq_sum", "Σ_t kl_loss_token"),
+        Q("kl_seq_mean", "Σ_t kl_loss_token / n_b"),
+    ),
+    Scalars(Q("kl_loss", "L^KL = agg(kl_loss_token) — KL as a loss term", "key", named=True)),
+    Scalars(
+        Q("part_pg", "policy loss  L^PG"),
+        Q("part_vf", "value loss   c_v·L^VF"),
+        Q("part_ent", "entropy bonus  -c_H·H"),
+        Q("part_kl", "KL loss  kl_in_loss·c_KL·L^KL"),
+        Q("total_check", "check: L = Σ parts", "check"),
+    ),
+    Scalars(
+        Q("kl_sum", "objective/kl = mean_b Σ_t k_t"),
+        Q("non_score_sum", "objective/non_score_reward = mean_b Σ_t -β·k_t"),
+        Q("score_mean", "objective/scores = mean_b s"),
+        Q("rlhf_reward", "objective/rlhf_reward = scores + non_score_reward"),
+    ),
+    Table(Q("ctl_seq_kl", "Σ_t k_t / n_b — per-sequence token-mean KL (verl masked_mean)")),
+    Scalars(
+        Q("ctl_kl", "the controller's KL: mean_b Σ_t k_t (seq-sum) or mean_b of Σ_t k_t / n_b (seq-mean)"),
+        Q("beta_next", "β_next = β·(1 + clip(ctl_kl / kl_target - 1, ±kl_ctl_clip)·B/kl_horizon) if kl_ctl = adaptive, else β", "key", named=True, code="beta_next",
+          note="# Controller ↳ β for the next iteration (kl_ctl, kl_ctl_input) ↳ TRL-new has none; OpenRLHF and verl "
+               "are fixed by default; adaptive, verl feeds the per-sequence token-mean KL (target 0.1), TRL-legacy and "
+               "OpenAI-2019 the per-sequence sum (target 6)"),
+    ),
+)
 
 
 def formulas(L: Layout) -> Formulas:

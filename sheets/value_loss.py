@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-from blueprint.layout import Layout
+from typing import TYPE_CHECKING
+
+from blueprint.blocks import Grid, Q, Scalars, Table
 from sheets._common import Formulas, Refs, agg_switch, aggregate
+
+if TYPE_CHECKING:
+    from blueprint.layout import Layout
 
 SHEET = "Value Loss"
 TITLE = "Value Loss — the current critic against returns built from the old critic"
 SUMMARY = "V_θ = w_v·h^θ + b_v;  Vclip = clip(V_θ, V_old ± ε_v);  vf_losses = max((V_θ-R)², (Vclip-R)²);  vf_loss = ½ agg(vf_losses)"
-LABELS = {
-    "values_new": "V_θ_t = w_v^φ·h^θ_t + b_v^φ — current critic",
-    "values_clipped": "clip(V_θ, V_old - ε_v, V_old + ε_v)",
-    "vf_losses1": "(V_θ - R)²",
-    "vf_losses2": "(Vclip - R)²",
-    "vf_losses": "max of the two — per-token value loss",
-    "vf_clipped": "1[(Vclip-R)² > (V_θ-R)²]",
-    "vf_seq_sum": "Σ_t vf_losses·m",
-    "vf_seq_mean": "Σ_t vf_losses·m / n_b",
-    "vf_loss": "L^VF = ½ agg(vf_losses) — loss_agg",
-    "vf_clipfrac": "Σ vf_clipped·m / N — value clip fraction",
-}
+TAB = "#7030A0"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
+WHY = "a better critic gives lower-variance advantages next iteration; clipping stops it from chasing noisy targets"  # a block's note says this when it has none of its own
+BLOCKS = (
+    Grid(Q("values_new", "V_θ_t = w_v^φ·h^θ_t + b_v^φ — current critic", named=True)),
+    Grid(Q("values_clipped", "clip(V_θ, V_old - ε_v, V_old + ε_v)", code="values_clipped", flags=("vf_clipped",))),
+    Grid(Q("vf_losses1", "(V_θ - R)²")),
+    Grid(Q("vf_losses2", "(Vclip - R)²")),
+    Grid(Q("vf_losses", "max of the two — per-token value loss", named=True, flags=("vf_clipped",),
+           note="# Value ↳ max of unclipped and clipped squared errors ↳ pessimistic, as baselines PPO2")),
+    Grid(Q("vf_clipped", "1[(Vclip-R)² > (V_θ-R)²]", "integer")),
+    Table(
+        Q("vf_seq_sum", "Σ_t vf_losses·m"),
+        Q("vf_seq_mean", "Σ_t vf_losses·m / n_b"),
+    ),
+    Scalars(
+        Q("vf_loss", "L^VF = ½ agg(vf_losses) — loss_agg", "key", named=True, code="vf_loss"),
+        Q("vf_clipfrac", "Σ vf_clipped·m / N — value clip fraction", "key", named=True),
+    ),
+)
 
 
 def formulas(L: Layout) -> Formulas:

@@ -13,7 +13,7 @@ from blueprint.cli import main
 from blueprint.config import load_config
 from blueprint.layout import SHEETS
 from blueprint.lint import lint_workbook
-from blueprint.workbook import NAMED_QUANTITIES
+from sheets import NAMED
 from blueprint.writer import write
 
 PRESETS = ("small", "medium", "large")
@@ -67,9 +67,9 @@ def test_names_point_at_the_right_blocks(preset_path: tuple[str, Path]) -> None:
     assert names == bp.names
     B, T = bp.layout.dims.B, bp.layout.dims.T
     for name in ("tokens", "mask", "advantages", "ratio", "pg_losses", "vf_losses"):
-        block = bp.layout.block(*NAMED_QUANTITIES[name])
+        block = bp.layout.block(*NAMED[name])
         assert block.shape == (B, T), name
-    assert bp.layout.block(*NAMED_QUANTITIES["score"]).shape == (B,)
+    assert bp.layout.block(*NAMED["score"]).shape == (B,)
 
 
 def test_formula_cells_carry_reference_values_as_cache(small_path: Path) -> None:

@@ -12,11 +12,11 @@ from conftest import blueprint_of
 from defusedxml import ElementTree as DET
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from blueprint import guide
-from blueprint.config import SWITCHES, load_config
-from blueprint.layout import HYPERPARAMETERS, SHEETS
+import sheets
+from blueprint import guide, quotes
+from blueprint.config import HYPERPARAMETERS, SWITCHES, load_config
+from blueprint.layout import SHEETS
 from blueprint.workbook import Blueprint
-from blueprint.writer import label_position
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_every_piece_links_to_its_block(wb: openpyxl.Workbook, bp: Blueprint) ->
 
 def test_every_block_has_a_label_and_a_note(wb: openpyxl.Workbook, bp: Blueprint) -> None:
     for block in bp.layout.blocks.values():
-        r, c = label_position(bp.layout, block)
+        r, c = block.label_at
         cell = wb[block.sheet].cell(r + 1, c + 1)
         assert isinstance(cell.value, str) and cell.value.strip(), f"{block.sheet}!{cell.coordinate}: no label for {block.quantity}"
         assert cell.comment is not None and cell.comment.text.startswith("# "), f"{block.sheet}!{cell.coordinate}: no note for {block.quantity}"
@@ -64,7 +64,8 @@ def test_every_block_has_a_label_and_a_note(wb: openpyxl.Workbook, bp: Blueprint
 
 
 def test_code_lines_of_the_three_frameworks_sit_beside_their_blocks(wb: openpyxl.Workbook, bp: Blueprint) -> None:
-    for quantity, code in guide.CODE.items():
+    for quantity, key in sheets.CODED.items():
+        code = quotes.code(key)
         sheet = next(s for (s, q) in bp.layout.blocks if q == quantity)
         cells = {c.value: c for row in wb[sheet].iter_rows() for c in row if isinstance(c.value, str)}
         for quote in code:

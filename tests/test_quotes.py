@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from blueprint.guide import CODE, QUOTED_AS
+from sheets import CODED
 
 QUOTES = Path(__file__).resolve().parents[1] / "blueprint" / "quotes.toml"
 PINNED = {"huggingface/trl": "f2cd577", "OpenRLHF/OpenRLHF": "3c3be62", "volcengine/verl": "b178a3c"}
@@ -86,16 +86,16 @@ def test_each_quantity_and_framework_has_one_main_entry_and_roles_are_unique() -
     assert all(n == 1 for n in roles.values()), [k for k, n in roles.items() if n > 1]
     mains = {(q, f) for q, f, r in roles if r == "main"}
     pairs = {(q, f) for q, f, _ in roles}
-    for quantity in (QUOTED_AS.get(q, q) for q in CODE):
+    for quantity in CODED.values():
         for framework in FRAMEWORKS:
             assert (quantity, framework) in mains, f"no main quote for {quantity}/{framework}"
     for quantity in EXTRA:
         for framework in FRAMEWORKS:
             assert (quantity, framework) in mains, f"no main entry for {quantity}/{framework}"
-    assert {q for q, _ in pairs} <= set(CODE) | set(EXTRA) | set(QUOTED_AS.values())
+    assert {q for q, _ in pairs} <= set(CODED.values()) | set(EXTRA)
 
 
-@pytest.mark.parametrize("quantity", sorted(CODE))
+@pytest.mark.parametrize("quantity", sorted(CODED.values()))
 def test_main_quotes_fit_beside_a_block(quantity: str) -> None:
     for q in entries():
         if q["quantity"] == quantity and q["role"] == "main":
@@ -111,11 +111,10 @@ def test_shown_lines_are_lines_of_the_quote_in_order() -> None:
 
 def test_what_a_block_shows_is_whole_source_lines() -> None:
     """Beside a block: whole lines of the quote, joined by ↵ (next line) or … (lines left out), never a cut line."""
-    from blueprint.guide import CODE
-    from blueprint.quotes import SHOWN
+    from blueprint.quotes import SHOWN, code
 
-    for code in CODE.values():
-        for quote in code:
+    for key in CODED.values():
+        for quote in code(key):
             shown = [part for chunk in quote.shown.split(" ↵ ") for part in chunk.split(" … ")]
             lines = quote.text.split("\n")
             assert all(part.strip("… ") in lines for part in shown if part.strip("… ")), (quote.quantity, quote.framework, quote.shown)
