@@ -18,9 +18,8 @@ import numpy as np
 from xlsxwriter.utility import xl_col_to_name
 
 from blueprint.cellvalues import ErrorValue, Formula, is_formula
-from blueprint.config import Config, ConfigError
+from blueprint.config import HYPERPARAMETERS, Config, ConfigError
 from blueprint.errors import BlueprintError
-from blueprint.config import HYPERPARAMETERS
 from blueprint.layout import SHEETS, Dims, Layout, build_layout
 from blueprint.safety import check_archive
 from blueprint.workbook import inputs_from
