@@ -49,7 +49,7 @@ PAGE_DPI = 150  # pages print at 70-100 %: 11 pt text comes out ~16-23 px high
 CHART_DPI = 300
 PAGES = {"guide.png": ("Guide", guide.TITLE), "rollout.png": ("Rollout", "Rollout — "), "gae.png": ("GAE", "GAE — "),
          "clip.png": ("Clip", "Clip — ")}
-CHART_SHEET, CHART_TITLE = "Clip", "Ratio ρ_t against the clip band"  # as blueprint/writer.py _charts names it
+CHART_SHEET, CHART_TITLE = "Clip", "Ratio ρ_t against the clip band"  # as blueprint/writer/charts.py names it
 
 out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
 out_dir.mkdir(parents=True, exist_ok=True)
