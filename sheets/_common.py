@@ -36,20 +36,22 @@ class Refs:
         return self.L.range("Config", "vocab", here=self.here, absolute=True)
 
 
-def aggregate(r: Refs, loss: str, prefix: str, B: int, sheet: str | None = None) -> Formulas:
-    """Per-sequence sums and means of a masked per-token loss, then the loss_agg switch over them.
+def aggregate(r: Refs, loss: str, prefix: str, name: str, B: int, sheet: str | None = None, scale: str = "") -> Formulas:
+    """Per-sequence sums and means of a masked per-token loss, then `name` = scale·(the loss_agg switch over them).
 
     token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum
     """
     for b in range(B):
         yield f"{prefix}_seq_sum", (b,), f"=SUMPRODUCT({r.range(loss, b, sheet=sheet)},{r.range('mask', b, sheet='Rollout')})"
         yield f"{prefix}_seq_mean", (b,), f"={r(f'{prefix}_seq_sum', b)}/{r('n_real', b, sheet='Reward')}"
-
-
-def agg_switch(r: Refs, prefix: str) -> str:
-    """The loss_agg switch as one formula over the per-sequence cells."""
     sums, means = r.range(f"{prefix}_seq_sum"), r.range(f"{prefix}_seq_mean")
-    return f'IF(loss_agg="seq-mean-token-mean",AVERAGE({means}),IF(loss_agg="seq-mean-token-sum",AVERAGE({sums}),SUM({sums})/n_tokens))'
+    switch = f'IF(loss_agg="seq-mean-token-mean",AVERAGE({means}),IF(loss_agg="seq-mean-token-sum",AVERAGE({sums}),SUM({sums})/n_tokens))'
+    yield name, (), f"={scale}{switch}"
+
+
+def masked_mean(r: Refs, x: str) -> str:
+    """Σ x·m / N over the batch's real tokens: a clip fraction, a mean before whitening."""
+    return f"=SUMPRODUCT({r.range(x)},{r.range('mask', sheet='Rollout')})/n_tokens"
 
 
 def check(expr: str) -> str:
@@ -67,7 +69,7 @@ def softmax_checks(r: Refs, B: int, T: int) -> Formulas:
 def masked_moments(r: Refs, B: int, T: int, x: str, prefix: str, denom: str) -> Formulas:
     """μ = Σ x·m / N;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom — as reference.gae.masked_whiten."""
     mask = r.range("mask", sheet="Rollout")
-    yield f"{prefix}_mean", (), f"=SUMPRODUCT({r.range(x)},{mask})/n_tokens"
+    yield f"{prefix}_mean", (), masked_mean(r, x)
     for b in range(B):
         for t in range(T):
             yield f"{prefix}_dev2", (b, t), f"=({r(x, b, t)}-{r(f'{prefix}_mean')})^2"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars, Table
-from sheets._common import Formulas, Refs, agg_switch, aggregate
+from sheets._common import Formulas, Refs, aggregate, masked_mean
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -66,8 +66,6 @@ def formulas(L: Layout) -> Formulas:
             yield "pg_losses", (b, t), f"=IF(AND(dual_clip>0,{adv}<0),MIN({top},-dual_clip*{adv}),{top})"
             yield "pg_clipped", (b, t), f"=({r('pg_losses2', b, t)}>{r('pg_losses1', b, t)})*1"
             yield "pg_clipped_lower", (b, t), f"=AND(dual_clip>0,{adv}<0,{top}>-dual_clip*{adv})*1"
-    mask = r.range("mask", sheet="Rollout")
-    yield from aggregate(r, "pg_losses", "pg", d.B)
-    yield "pg_loss", (), f"={agg_switch(r, 'pg')}"
-    yield "pg_clipfrac", (), f"=SUMPRODUCT({r.range('pg_clipped')},{mask})/n_tokens"
-    yield "pg_clipfrac_lower", (), f"=SUMPRODUCT({r.range('pg_clipped_lower')},{mask})/n_tokens"
+    yield from aggregate(r, "pg_losses", "pg", "pg_loss", d.B)
+    yield "pg_clipfrac", (), masked_mean(r, "pg_clipped")
+    yield "pg_clipfrac_lower", (), masked_mean(r, "pg_clipped_lower")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars, Table
-from sheets._common import Formulas, Refs, agg_switch, aggregate, check
+from sheets._common import Formulas, Refs, aggregate, check
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -65,15 +65,13 @@ BLOCKS = (
 def formulas(L: Layout) -> Formulas:
     r, d = Refs(L, SHEET), L.dims
     B = L.a1("Config", "B", here=SHEET, absolute=True)
-    yield from aggregate(r, "token_entropy", "entropy", d.B, sheet="Ratio")
-    yield "entropy", (), f"={agg_switch(r, 'entropy')}"
+    yield from aggregate(r, "token_entropy", "entropy", "entropy", d.B, sheet="Ratio")
     for b in range(d.B):
         for t in range(d.T):
             dk = f"({r('logp_new', b, t, sheet='Ratio')}-{r('logp_ref', b, t, sheet='KL')})"
             k = f'IF(kl_loss_estimator="k2",0.5*{dk}^2,IF(kl_loss_estimator="k3",EXP(-{dk})-1+{dk},{dk}))'
             yield "kl_loss_token", (b, t), f"={k}*{r('mask', b, t, sheet='Rollout')}"
-    yield from aggregate(r, "kl_loss_token", "kl", d.B)
-    yield "kl_loss", (), f"={agg_switch(r, 'kl')}"
+    yield from aggregate(r, "kl_loss_token", "kl", "kl_loss", d.B)
     yield "actor_loss", (), f"={r('pg_loss', sheet='Clip')}-ent_coef*{r('entropy')}+kl_in_loss*kl_loss_coef*{r('kl_loss')}"
     yield "critic_loss", (), f"={r('vf_loss', sheet='Value Loss')}"
     yield "total_loss", (), f"={r('actor_loss')}+vf_coef*{r('critic_loss')}"

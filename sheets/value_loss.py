@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars, Table
-from sheets._common import Formulas, Refs, agg_switch, aggregate
+from sheets._common import Formulas, Refs, aggregate, masked_mean
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -46,7 +46,5 @@ def formulas(L: Layout) -> Formulas:
             yield "vf_losses2", (b, t), f"=({r('values_clipped', b, t)}-{ret})^2"
             yield "vf_losses", (b, t), f"=MAX({r('vf_losses1', b, t)},{r('vf_losses2', b, t)})"
             yield "vf_clipped", (b, t), f"=({r('vf_losses2', b, t)}>{r('vf_losses1', b, t)})*1"
-    mask = r.range("mask", sheet="Rollout")
-    yield from aggregate(r, "vf_losses", "vf", d.B)
-    yield "vf_loss", (), f"=0.5*{agg_switch(r, 'vf')}"
-    yield "vf_clipfrac", (), f"=SUMPRODUCT({r.range('vf_clipped')},{mask})/n_tokens"
+    yield from aggregate(r, "vf_losses", "vf", "vf_loss", d.B, scale="0.5*")
+    yield "vf_clipfrac", (), masked_mean(r, "vf_clipped")

@@ -28,12 +28,16 @@ def charts(wb: Any, pages: dict[str, Sheet], bp: Blueprint) -> None:
     categories = row_ref("GAE", "advantages", 0)
     categories[1] = categories[3] = L.block("GAE", "advantages").top - 1  # the t=0.. header row
 
-    chart = wb.add_chart({"type": "column"})
-    for b in seqs:
-        chart.add_series({"name": f"A (raw), seq {b}", "categories": categories, "values": row_ref("GAE", "advantages", b)})
-        chart.add_series({"name": f"Â (whitened), seq {b}", "categories": categories, "values": row_ref("GAE", "adv_whitened", b)})
-    _finish(chart, "Advantages per token: raw A_t and whitened Â_t", "t", "advantage")
-    _place(pages["GAE"], chart, 1.3, 1.2)
+    def columns(sheet: str, series: tuple[tuple[str, str], ...], title: str, y: str) -> None:
+        """Per-token columns of the first sequences, each (name, quantity) of `series` side by side."""
+        chart = wb.add_chart({"type": "column"})
+        for b in seqs:
+            for name, quantity in series:
+                chart.add_series({"name": f"{name}, seq {b}", "categories": categories, "values": row_ref(sheet, quantity, b)})
+        _finish(chart, title, "t", y)
+        _place(pages[sheet], chart, 1.3, 1.2)
+
+    columns("GAE", (("A (raw)", "advantages"), ("Â (whitened)", "adv_whitened")), "Advantages per token: raw A_t and whitened Â_t", "advantage")
 
     chart = wb.add_chart({"type": "line"})
     for b in seqs:  # real tokens only: a #N/A cell (after the first EOS) is a gap in the line
@@ -48,12 +52,7 @@ def charts(wb: Any, pages: dict[str, Sheet], bp: Blueprint) -> None:
     _finish(chart, "Ratio ρ_t against the clip band", "t", "ρ")
     _place(pages["Clip"], chart, 1.3, 1.2)
 
-    chart = wb.add_chart({"type": "column"})
-    for b in seqs:
-        chart.add_series({"name": f"-β·k_t, seq {b}", "categories": categories, "values": row_ref("KL", "non_score_reward", b)})
-        chart.add_series({"name": f"r_t, seq {b}", "categories": categories, "values": row_ref("KL", "rewards", b)})
-    _finish(chart, "Per-token KL penalty and shaped reward", "t", "reward")
-    _place(pages["KL"], chart, 1.3, 1.2)
+    columns("KL", (("-β·k_t", "non_score_reward"), ("r_t", "rewards")), "Per-token KL penalty and shaped reward", "reward")
 
     parts = [L.block("Total", q) for q in ("part_pg", "part_vf", "part_ent", "part_kl")]
     chart = wb.add_chart({"type": "bar"})
