@@ -30,10 +30,10 @@ def clip(adv_whitened: np.ndarray, ratio: np.ndarray, mask: np.ndarray, hp: Hype
     ratio_clipped = np.minimum(np.maximum(ratio, 1.0 - hp.eps), 1.0 + hp.eps_high)
     pg_losses2 = -adv_whitened * ratio_clipped
     pg_losses_max = np.maximum(pg_losses1, pg_losses2)
-    c, negative = hp.dual_clip, adv_whitened < 0
-    pg_losses = np.where(negative, np.minimum(pg_losses_max, -c * adv_whitened), pg_losses_max) if c else pg_losses_max
+    c = hp.dual_clip
+    pg_losses = np.where(adv_whitened < 0, np.minimum(pg_losses_max, -c * adv_whitened), pg_losses_max) if c else pg_losses_max
     pg_clipped = (pg_losses2 > pg_losses1).astype(float)
-    pg_clipped_lower = (negative & (pg_losses_max > -c * adv_whitened)).astype(float) if c else np.zeros_like(pg_losses1)
+    pg_clipped_lower = ((adv_whitened < 0) & (pg_losses_max > -c * adv_whitened)).astype(float) if c else np.zeros_like(pg_losses1)
     pg_seq_sum, pg_seq_mean = aggregate(pg_losses, mask)
     pg_loss = agg_switch(pg_seq_sum, pg_seq_mean, mask, hp.loss_agg)
     pg_clipfrac = masked_mean(pg_clipped, mask)

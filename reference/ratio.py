@@ -19,7 +19,8 @@ from reference.config import Hyper
 from reference.rnn import RNNWeights, entropy, teacher_forced, token_logprob
 
 
-def ratio(new: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, logp_old: np.ndarray, mask: np.ndarray, hp: Hyper) -> dict[str, np.ndarray]:
+def ratio(new: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, logp_old: np.ndarray, mask: np.ndarray,
+          hp: Hyper) -> dict[str, np.ndarray]:
     """The Ratio sheet: θ's unroll, ℓ_θ and its entropy, then the importance ratio."""
     unroll = teacher_forced(new, prompts, tokens, hp.tau, probs=True)
     logp_new = token_logprob(unroll["logits"], unroll["lse"], tokens, hp.tau)

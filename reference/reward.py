@@ -27,7 +27,8 @@ def last_token(mask: np.ndarray) -> np.ndarray:
     return mask - next_step(mask)
 
 
-def reward(rm: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, is_eos: np.ndarray, mask: np.ndarray, hp: Hyper) -> dict[str, np.ndarray]:
+def reward(rm: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, is_eos: np.ndarray, mask: np.ndarray,
+           hp: Hyper) -> dict[str, np.ndarray]:
     """RM over prompt + response (B, P+T); score (B,) after missing-EOS handling; is_last (B, T)."""
     P = prompts.shape[1]
     x = np.concatenate([prompts, tokens], axis=1)
@@ -38,6 +39,7 @@ def reward(rm: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, is_eos: np.n
     has_eos = is_eos.max(axis=1)
     score_raw = rm_out[np.arange(len(x)), P + last_idx.astype(int)]
     penalty = hp.missing_eos_penalty if hp.eos_handling == "subtract" else 0.0
-    score = np.where(has_eos == 1, score_raw, hp.missing_eos_score) if hp.eos_handling == "replace" else score_raw - penalty * (1.0 - has_eos)
+    replaced = np.where(has_eos == 1, score_raw, hp.missing_eos_score)
+    score = replaced if hp.eos_handling == "replace" else score_raw - penalty * (1.0 - has_eos)
     return {"x": x, "h": h, "rm_out": rm_out, "n_real": n_real, "last_idx": last_idx, "has_eos": has_eos, "score_raw": score_raw,
             "score": score, "is_last": last_token(mask)}

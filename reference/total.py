@@ -36,16 +36,21 @@ def total(token_entropy: np.ndarray, logp_new: np.ndarray, logp_ref: np.ndarray,
     kl_loss = agg_switch(kl_seq_sum, kl_seq_mean, mask, hp.loss_agg)
     actor_loss = pg_loss - hp.ent_coef * entropy + kl_in_loss * hp.kl_loss_coef * kl_loss
     critic_loss = vf_loss
+    # = actor_loss + c_v·critic_loss as the sheet adds it; summed in TRL's order here, which can differ in the last bit
     total_loss = pg_loss + hp.vf_coef * vf_loss - hp.ent_coef * entropy + kl_in_loss * hp.kl_loss_coef * kl_loss
     kl_sum = kl_token.sum(axis=1).mean()
     non_score_sum = non_score_reward.sum(axis=1).mean()
     score_mean = score.mean()
     rlhf_reward = score_mean + non_score_sum
-    part_pg, part_vf, part_ent, part_kl = pg_loss, hp.vf_coef * vf_loss, -hp.ent_coef * entropy, kl_in_loss * hp.kl_loss_coef * kl_loss
+    part_pg = pg_loss
+    part_vf = hp.vf_coef * vf_loss
+    part_ent = -hp.ent_coef * entropy
+    part_kl = kl_in_loss * hp.kl_loss_coef * kl_loss
     total_check = check(total_loss - (part_pg + part_vf + part_ent + part_kl), hp.check_tol)
     ctl_seq_kl = kl_token.sum(axis=1) / n_real  # kl_token is already masked
     ctl_kl = ctl_seq_kl.mean() if hp.kl_ctl_input == "seq-mean" else kl_sum
-    beta_next = adaptive_kl(hp.beta, ctl_kl, hp.kl_target, hp.kl_horizon, len(kl_token), hp.kl_ctl_clip) if hp.kl_ctl == "adaptive" else hp.beta
+    beta_next = (adaptive_kl(hp.beta, ctl_kl, hp.kl_target, hp.kl_horizon, len(kl_token), hp.kl_ctl_clip)
+                 if hp.kl_ctl == "adaptive" else hp.beta)
     return {"total_loss": total_loss, "actor_loss": actor_loss, "critic_loss": critic_loss, "entropy_seq_sum": entropy_seq_sum,
             "entropy_seq_mean": entropy_seq_mean, "entropy": entropy, "kl_loss_token": kl_loss_token, "kl_seq_sum": kl_seq_sum,
             "kl_seq_mean": kl_seq_mean, "kl_loss": kl_loss, "part_pg": part_pg, "part_vf": part_vf, "part_ent": part_ent, "part_kl": part_kl,
