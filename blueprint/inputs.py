@@ -62,7 +62,7 @@ def _draws_off_boundaries(rng: np.random.Generator, old: RNNWeights, phi: ValueH
     """
     draws = np.round(rng.uniform(DRAW_MARGIN, 1 - DRAW_MARGIN, (c.batch_size, c.response_len)), DECIMALS)
     for _ in range(1000):
-        lower = rollout(old, phi, prompts, draws, c.tau, c.eos_id)["lower"]  # (B, T, V)
+        lower = rollout(old, phi, prompts, draws, hyper(c))["lower"]  # (B, T, V)
         near = (np.abs(lower[..., 1:] - draws[..., None]) < DRAW_MARGIN).any(axis=-1)
         if not near.any():
             return draws

@@ -1,21 +1,26 @@
-"""NumPy reference for RLHF with PPO: one pure function per workbook stage.
+"""NumPy reference for RLHF with PPO: one function per workbook stage, in modules named as sheets/'s.
 
-Plain arrays of shape (B, T) with a response mask in and out, the way verl's `core_algos`
-is written, so any other implementation can be held against these functions.
+Each stage takes what its sheet reads — upstream quantities as plain arrays of shape (B, T) with a response
+mask, the way verl's `core_algos` is written, so any other implementation can be held against them; model
+inputs; the hyperparameters `hp` — and returns exactly its sheet's quantities, named with the sheet's symbols.
 
-    rnn         the tiny Elman RNN language model, stable softmax, log-probs, entropy
+    config      Hyper, the hyperparameters by name; kl_in_reward, kl_in_loss
+    rnn         the tiny Elman RNN language model, stable softmax, log-probs, entropy (shared, as sheets/rnn.py)
     rollout     live inverse-CDF sampling from θ_old, mask up to and including the first EOS
     reward      reward-model score at the last real token, missing-EOS penalty
-    kl          k1 / k2 / k3 estimators, shaped per-token reward
+    kl          θ_ref's log-probs, k1 / k2 / k3 estimators, shaped per-token reward
     gae         TD residuals, GAE, returns, advantage whitening
-    ratio       importance ratio θ vs θ_old, policy-KL diagnostics
-    clip        clipped surrogate, clip fraction, aggregation modes
+    ratio       θ's log-probs and entropy, importance ratio θ vs θ_old, policy-KL diagnostics
+    clip        clipped surrogate, clip fraction
     value_loss  clipped value loss, value clip fraction
-    total       total loss and the diagnostics people watch
-    pipeline    all stages in order, keyed (sheet, quantity)
+    total       total loss and the diagnostics people watch, the KL controller
+    _common     what the stages share (as sheets/_common.py): masked moments, loss aggregation, check cells
+    variants    other frameworks' formulas and the analytic gradients, for the tests only: no workbook cell
+    pipeline    run(): the stages wired together, keyed (sheet, quantity)
 """
 
-from reference.pipeline import Hyper, Inputs, Quantities, run
+from reference.config import Hyper
+from reference.pipeline import Inputs, Quantities, run
 from reference.rnn import RNNWeights, ValueHead
 
 __all__ = ["Hyper", "Inputs", "Quantities", "RNNWeights", "ValueHead", "run"]

@@ -10,53 +10,38 @@
     adv_whiten: "unbiased" as above; "population" divides by Σ m (OpenRLHF, OpenAI-2019); "off": Â = A·m
     flipped_t = 1[A_t·Â_t < 0]                             (whitening turned the token's sign: the batch's mean moved it)
     flipfrac = Σ flipped / Σ m
+    adv_mean_check = Σ Â·m / Σ m,   adv_std_check = sqrt(Σ Â² / denom) - 1   (denom as the variance's; "off" when off)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from reference._common import check, masked_mean, masked_moments, next_step
+from reference.config import Hyper
 
-def gae(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> dict[str, np.ndarray]:
-    """Backward GAE recursion; rewards, values (B, T) already masked -> delta, advantages, returns."""
-    B, T = rewards.shape
-    next_values = np.concatenate([values[:, 1:], np.zeros((B, 1))], axis=1)
-    delta = rewards + gamma * next_values - values
-    adv = np.zeros((B, T))
+
+def gae(rewards: np.ndarray, values_old: np.ndarray, mask: np.ndarray, hp: Hyper) -> dict[str, np.ndarray]:
+    """Backward GAE recursion and whitening; rewards, values_old, mask (B, T)."""
+    T = rewards.shape[1]
+    values = values_old * mask
+    delta = rewards + hp.gamma * next_step(values) - values
+    advantages = np.zeros_like(delta)
     for t in reversed(range(T)):
-        adv[:, t] = delta[:, t] + (gamma * lam * adv[:, t + 1] if t + 1 < T else 0.0)
-    return {"delta": delta, "advantages": adv, "returns": adv + values}
-
-
-def whiten_advantages(adv: np.ndarray, mask: np.ndarray, mode: str, eps: float) -> dict[str, np.ndarray]:
-    """The adv_whiten switch: "unbiased", "population" or "off" (statistics are still shown)."""
-    out = masked_whiten(adv, mask, unbiased=(mode != "population"), eps=eps)
-    if mode == "off":
-        out["adv_whitened"] = adv * mask
-    return out
-
-
-def sign_flips(adv: np.ndarray, adv_whitened: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Tokens whose advantage changed sign under whitening: a sequence that did worse than its critic expected can be
-    pushed up because the rest of the batch did worse still (Â is 0 after EOS, so masked tokens never count)."""
-    flipped = (adv * adv_whitened < 0).astype(float)
-    return {"adv_flipped": flipped, "adv_flipfrac": np.array(flipped.sum() / mask.sum())}
-
-
-def masked_whiten(
-    x: np.ndarray, mask: np.ndarray, unbiased: bool = True, eps: float = 1e-8, clamp: bool = False, denom_eps: float = 0.0,
-    prefix: str = "adv",
-) -> dict[str, np.ndarray]:
-    """Whiten over the masked batch (shift_mean=True).
-
-    unbiased=True, eps inside sqrt: TRL; unbiased=False: OpenAI-2019 / N-details;
-    unbiased=False, clamp=True: OpenRLHF `rsqrt(clamp(var, eps))`; denom_eps=1e-8: verl's masked mean
-    (verl also puts 1e-8 into the variance's denominator: a 1e-8 relative difference, not modelled).
-    """
+        advantages[:, t] = delta[:, t] + (hp.gamma * hp.lam * advantages[:, t + 1] if t + 1 < T else 0.0)
+    returns = advantages + values
     n = mask.sum()
-    mean = (x * mask).sum() / (n + denom_eps)
-    dev2 = (x - mean) ** 2
-    var = (dev2 * mask).sum() / (max(n - 1.0, 1.0) if unbiased else n)  # max(·, 1): one token has var 0, not 0/0
-    scale = np.sqrt(np.maximum(var, eps) if clamp else var + eps)
-    return {f"{prefix}_mean": np.array(mean), f"{prefix}_dev2": dev2, f"{prefix}_var": np.array(var),
-            f"{prefix}_whitened": (x - mean) / scale * mask}
+    denom = n if hp.adv_whiten == "population" else max(n - 1.0, 1.0)  # max(·, 1): one token has var 0, not 0/0
+    adv_mean, adv_dev2, adv_var = masked_moments(advantages, mask, denom)
+    whitened = (advantages - adv_mean) / np.sqrt(adv_var + hp.whiten_eps) * mask
+    adv_whitened = advantages * mask if hp.adv_whiten == "off" else whitened
+    # A sequence that did worse than its critic expected can be pushed up because the rest of the batch did worse still
+    # (Â is 0 after EOS, so masked tokens never count).
+    adv_flipped = (advantages * adv_whitened < 0).astype(float)
+    adv_flipfrac = adv_flipped.sum() / n
+    off = np.array("off", dtype=object)
+    adv_mean_check = off if hp.adv_whiten == "off" else check(masked_mean(adv_whitened, mask), hp.check_tol)
+    adv_std_check = off if hp.adv_whiten == "off" else check(np.sqrt((adv_whitened * adv_whitened).sum() / denom) - 1.0, hp.check_tol)
+    return {"values": values, "delta": delta, "advantages": advantages, "returns": returns, "adv_mean": adv_mean, "adv_dev2": adv_dev2,
+            "adv_var": adv_var, "adv_whitened": adv_whitened, "adv_flipped": adv_flipped, "adv_flipfrac": adv_flipfrac,
+            "adv_mean_check": adv_mean_check, "adv_std_check": adv_std_check}

@@ -7,26 +7,34 @@
     ρ_t       = exp(logratio_t)
     approx_kl = ½ Σ logratio² / Σ m     (TRL `approxkl`, symmetric k2 of θ vs θ_old)
     ppo_kl    = -Σ logratio / Σ m       (OpenRLHF / verl `ppo_kl`, TRL-legacy `policykl`: k1 of KL(old‖new))
+    p_check   = Σ_v p_tv - 1
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from reference._common import softmax_checks
+from reference.config import Hyper
+from reference.rnn import RNNWeights, entropy, teacher_forced, token_logprob
 
-def log_ratio(logp_new: np.ndarray, logp_old: np.ndarray, mask: np.ndarray, clamp: float = 0.0) -> dict[str, np.ndarray]:
-    """Masked (optionally clamped) log-ratio and importance ratio ρ = π_θ/π_θ_old per token (B, T)."""
+
+def ratio(new: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, logp_old: np.ndarray, mask: np.ndarray,
+          hp: Hyper) -> dict[str, np.ndarray]:
+    """The Ratio sheet: θ's unroll, ℓ_θ and its entropy, then the importance ratio."""
+    unroll = teacher_forced(new, prompts, tokens, hp.tau, probs=True)
+    logp_new = token_logprob(unroll["logits"], unroll["lse"], tokens, hp.tau)
+    token_entropy = entropy(unroll["logits"], unroll["p"], unroll["lse"], hp.tau)
+    return {**unroll, "logp_new": logp_new, "token_entropy": token_entropy, **importance_ratio(logp_new, logp_old, mask, hp),
+            "p_check": softmax_checks(unroll["p"], hp.check_tol)}
+
+
+def importance_ratio(logp_new: np.ndarray, logp_old: np.ndarray, mask: np.ndarray, hp: Hyper) -> dict[str, np.ndarray]:
+    """The Ratio sheet from ℓ_θ on (the golden case holds log-probs, not weights): logratio, ρ (B, T), policy-KL diagnostics."""
     d = logp_new - logp_old
-    logratio = (np.minimum(np.maximum(d, -clamp), clamp) if clamp > 0 else d) * mask
-    return {"logratio": logratio, "ratio": np.exp(logratio)}
-
-
-def policy_kl(logratio: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Current-vs-previous policy KL diagnostics (docs/ppo_math.md §8)."""
+    logratio = (np.minimum(np.maximum(d, -hp.logratio_clamp), hp.logratio_clamp) if hp.logratio_clamp > 0 else d) * mask
+    ratio = np.exp(logratio)
     n = mask.sum()
-    return {"approx_kl": np.array(0.5 * (logratio**2).sum() / n), "ppo_kl": np.array(-logratio.sum() / n)}
-
-
-def approx_kl_k3(logratio: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """CleanRL `approx_kl = mean((ρ - 1) - log ρ)`."""
-    return (((np.exp(logratio) - 1.0) - logratio) * mask).sum() / mask.sum()
+    approx_kl = 0.5 * (logratio**2).sum() / n
+    ppo_kl = -logratio.sum() / n
+    return {"logratio": logratio, "ratio": ratio, "approx_kl": approx_kl, "ppo_kl": ppo_kl}

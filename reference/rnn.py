@@ -83,17 +83,12 @@ def entropy(z: np.ndarray, p: np.ndarray, lse: np.ndarray, tau: float) -> np.nda
     return lse - (p * z).sum(axis=-1) / tau
 
 
-def log_softmax(z: np.ndarray, tau: float = 1.0) -> np.ndarray:
-    """log p over the last axis, for callers that hold logits only (the golden case)."""
-    parts = softmax_parts(z, tau)
-    return z / tau - parts["lse"][..., None]
-
-
-def teacher_forced(w: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, tau: float) -> dict[str, np.ndarray]:
-    """Unroll θ_ref or θ over the rollout's prompt + response (no sampling): x, h, logits, softmax parts, logp."""
+def teacher_forced(w: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, tau: float, probs: bool) -> dict[str, np.ndarray]:
+    """Unroll θ_ref or θ over the rollout's prompt + response (no sampling): the cells a sheet shows, as
+    sheets/rnn.unroll writes them — x, h, logits and the softmax parts, p only with `probs`."""
     P = prompts.shape[1]
     x = np.concatenate([prompts, tokens[:, :-1]], axis=1)  # (B, N): the last token is never read
     h = hidden_states(w, x)
     logits = head(w.W_hy, w.b_y, h[:, P - 1 :])  # (B, T, V)
     parts = softmax_parts(logits, tau)
-    return {"x": x, "h": h, "logits": logits, **parts, "logp": token_logprob(logits, parts["lse"], tokens, tau)}
+    return {"x": x, "h": h, "logits": logits, **{k: v for k, v in parts.items() if probs or k != "p"}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,31 +13,36 @@ from hypothesis import strategies as st
 
 from blueprint.api import generate
 from blueprint.config import CONVENTIONS, SWITCHES, load_config
-from blueprint.inputs import make_inputs
+from blueprint.inputs import hyper, make_inputs
 from blueprint.readback import read_blueprint
 from blueprint.verify import verify
 from blueprint.workbook import build
-from reference.clip import agg_parts, clipped_surrogate
-from reference.gae import whiten_advantages
-from reference.total import adaptive_kl, kl_controller, split_losses
+from reference._common import agg_switch, aggregate
+from reference.clip import clip
+from reference.gae import gae
+from reference.total import adaptive_kl, total
 
 GOLDEN = GOLDEN_CASE
+HP = hyper(load_config("small"))
 
 
 def test_switch_functions_reproduce_the_golden_variants() -> None:
     case = GOLDEN["case_a"]
     adv = np.array([case["advantages_raw"]])
     mask = np.ones_like(adv)
-    population = whiten_advantages(adv, mask, "population", 1e-8)["adv_whitened"][0]
-    np.testing.assert_allclose(population, GOLDEN["case_a_variants"]["adv_whitened_openai(biased var, +1e-8)"], atol=1e-9)
-    unbiased = whiten_advantages(adv, mask, "unbiased", 1e-8)["adv_whitened"][0]
-    np.testing.assert_allclose(unbiased, case["advantages_whitened"], atol=1e-12)
-    np.testing.assert_allclose(whiten_advantages(adv, mask, "off", 1e-8)["adv_whitened"][0], case["advantages_raw"])
+
+    def whitened(mode: str) -> np.ndarray:
+        """The GAE stage with γ = 0 and no critic: A = δ = r, so the golden advantages go in as the rewards."""
+        return gae(adv, np.zeros_like(adv), mask, replace(HP, gamma=0.0, adv_whiten=mode, whiten_eps=1e-8))["adv_whitened"][0]
+
+    np.testing.assert_allclose(whitened("population"), GOLDEN["case_a_variants"]["adv_whitened_openai(biased var, +1e-8)"], atol=1e-9)
+    np.testing.assert_allclose(whitened("unbiased"), case["advantages_whitened"], atol=1e-12)
+    np.testing.assert_allclose(whitened("off"), case["advantages_raw"])
     demo = GOLDEN["dual_clip_demo"]
     one = np.ones((1, 1))
 
-    def loss(a: float, rho: float, **kw: float) -> float:
-        return float(clipped_surrogate(a * one, rho * one, one, 0.2, **kw)["pg_losses"][0, 0])
+    def loss(a: float, rho: float, eps_high: float, dual_clip: float = 0.0) -> float:
+        return float(clip(a * one, rho * one, one, replace(HP, eps=0.2, eps_high=eps_high, dual_clip=dual_clip))["pg_losses"][0, 0])
 
     assert loss(-1, 4.0, eps_high=0.2, dual_clip=0.0) == pytest.approx(demo["A=-1, ratio=4.0: standard clip loss"])
     assert loss(-1, 4.0, eps_high=0.2, dual_clip=3.0) == pytest.approx(demo["A=-1, ratio=4.0: dual-clip (c=3) loss"])
@@ -45,11 +51,11 @@ def test_switch_functions_reproduce_the_golden_variants() -> None:
     assert loss(-1, 1.25, eps_high=0.28) == pytest.approx(demo["A=-1, ratio=1.25: clip eps=(0.2,0.28) loss"])
     agg = GOLDEN["agg_demo"]
     L, m = np.array([[1.0, 2, 3], [4, 9, 9]]), np.array([[1.0, 1, 1], [1, 0, 0]])
-    assert float(agg_parts("x", L, m, "token-mean")["x_loss"]) == pytest.approx(agg["token-mean (TRL, verl default, OpenRLHF token_level_loss=True)"])
-    assert float(agg_parts("x", L, m, "seq-mean-token-mean")["x_loss"]) == pytest.approx(agg["seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)"], abs=1e-7)
-    assert float(agg_parts("x", L, m, "seq-mean-token-sum")["x_loss"]) == pytest.approx(agg["seq-mean-token-sum (verl, Dr.GRPO style)"])
+    assert float(agg_switch(*aggregate(L, m), m, "token-mean")) == pytest.approx(agg["token-mean (TRL, verl default, OpenRLHF token_level_loss=True)"])
+    assert float(agg_switch(*aggregate(L, m), m, "seq-mean-token-mean")) == pytest.approx(agg["seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)"], abs=1e-7)
+    assert float(agg_switch(*aggregate(L, m), m, "seq-mean-token-sum")) == pytest.approx(agg["seq-mean-token-sum (verl, Dr.GRPO style)"])
     ctl = GOLDEN["kl_controller_demo"]
-    assert adaptive_kl(0.15, 9.0, 6.0, 10000.0, 512) == pytest.approx(ctl["beta_next(beta=0.15, kl=9.0, target=6, horizon=10000, n=512)"], abs=1e-6)
+    assert adaptive_kl(0.15, 9.0, 6.0, 10000.0, 512, 0.2) == pytest.approx(ctl["beta_next(beta=0.15, kl=9.0, target=6, horizon=10000, n=512)"], abs=1e-6)
 
 
 @pytest.mark.parametrize("convention", sorted(CONVENTIONS))
@@ -124,9 +130,12 @@ def test_kl_controller_by_hand() -> None:
     """kl_token [[1, 2, 0], [3, 0, 0]] with n = (2, 1): seq-sum KL = mean(3, 3) = 3, seq-mean KL = mean(1.5, 3) = 2.25;
     target 2, horizon 10, B = 2: the errors 0.5 (clipped to 0.2) and 0.125 move β by 1 + err·2/10."""
     kl_token, n_real = np.array([[1.0, 2, 0], [3, 0, 0]]), np.array([2.0, 1])
+    zero = np.zeros_like(kl_token)
 
     def ctl(kind: str, feed: str) -> dict:
-        return kl_controller(0.5, kl_token, n_real, kind, feed, target=2.0, horizon=10.0, clip=0.2)
+        hp = replace(HP, beta=0.5, kl_ctl=kind, kl_ctl_input=feed, kl_target=2.0, kl_horizon=10.0, kl_ctl_clip=0.2)
+        return total(token_entropy=zero, logp_new=zero, logp_ref=zero, kl_token=kl_token, non_score_reward=zero, mask=(kl_token != 0) * 1.0,
+                     n_real=n_real, score=np.zeros(2), pg_loss=0.0, vf_loss=0.0, kl_in_loss=0.0, hp=hp)
 
     np.testing.assert_allclose(ctl("adaptive", "seq-sum")["ctl_seq_kl"], [1.5, 3.0])
     assert float(ctl("adaptive", "seq-sum")["ctl_kl"]) == 3.0 and float(ctl("adaptive", "seq-mean")["ctl_kl"]) == 2.25
@@ -144,8 +153,12 @@ def test_every_framework_keeps_beta_fixed_by_default(convention: str) -> None:
     assert config.kl_ctl == "fixed" and beta_next == config.beta
 
 
-def test_split_losses_sum_to_trls_total() -> None:
-    parts = split_losses(0.3, 2.0, 1.5, vf_coef=0.1, ent_coef=0.01, kl_loss=0.4, kl_in_loss=1.0, kl_loss_coef=0.001)
+def test_actor_and_critic_losses_sum_to_trls_total() -> None:
+    """One token: entropy 1.5, ℓ_θ - ℓ_ref = 0.4 (k1), pg_loss 0.3, vf_loss 2."""
+    one = np.ones((1, 1))
+    hp = replace(HP, vf_coef=0.1, ent_coef=0.01, kl_loss_coef=0.001, kl_loss_estimator="k1", loss_agg="token-mean")
+    parts = total(token_entropy=1.5 * one, logp_new=0.4 * one, logp_ref=0.0 * one, kl_token=0.0 * one, non_score_reward=0.0 * one, mask=one,
+                  n_real=np.ones(1), score=np.zeros(1), pg_loss=0.3, vf_loss=2.0, kl_in_loss=1.0, hp=hp)
     assert float(parts["actor_loss"]) == pytest.approx(0.3 - 0.015 + 0.0004, abs=1e-15)
     assert float(parts["critic_loss"]) == 2.0
     assert float(parts["total_loss"]) == pytest.approx(float(parts["actor_loss"]) + 0.1 * 2.0, abs=1e-15)

@@ -83,7 +83,7 @@ def test_rounded_to_four_decimals(preset: str, seed: int) -> None:
 def test_draws_clear_of_every_boundary(preset: str, seed: int) -> None:
     c = load_config(preset=preset, seed=seed)
     x = make_inputs(c)
-    ro = rollout(x.old, x.value_old, x.prompts, x.draws, c.tau, c.eos_id)
+    ro = rollout(x.old, x.value_old, x.prompts, x.draws, hyper(c))
     lower = ro["lower"]  # (B, T, V): lower[..., 0] = 0, the inner boundaries are lower[..., 1:], the top is 1
     bounds = np.concatenate([lower, np.ones(lower.shape[:-1] + (1,))], axis=-1)
     gap = np.abs(bounds - x.draws[..., None]).min(axis=-1)

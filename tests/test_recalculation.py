@@ -13,6 +13,7 @@ import pytest
 from conftest import SMALL_CELLS, blueprint_of, with_wrong_cache
 
 from blueprint.config import load_config
+from blueprint.inputs import hyper
 from blueprint.readback import read_blueprint
 from blueprint.verify import VerifyReport, compare, recalculate
 from blueprint.workbook import build
@@ -61,7 +62,7 @@ def edit_inputs(src: Path, dst: Path) -> None:
         wb[sheet].cell(r + 1, c + 1).value = value
 
     # move draw u[0,1] into the middle of another token's interval, so the sampled token flips
-    ro = rollout(inputs.old, inputs.value_old, inputs.prompts, inputs.draws, config.tau, config.eos_id)
+    ro = rollout(inputs.old, inputs.value_old, inputs.prompts, inputs.draws, hyper(config))
     p, y = ro["p"][0, 1], ro["tokens"][0, 1]
     other = (y + 1) % config.V
     new_draw = float(np.round(ro["lower"][0, 1, other] + p[other] / 2, 4))

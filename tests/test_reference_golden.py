@@ -5,13 +5,16 @@ come from: `tests/data/README.md`). Each golden number is its own test id:
 `case_a::logp_old[1]`, `agg_demo::token-mean (...)`, ... Every key of every checked section
 must have a computation here, so a number added to the golden file cannot go unchecked.
 
-The computations call the reference's stage functions only: golden logits go through
-`softmax_parts` / `token_logprob` / `log_softmax`, golden values are fed directly (no RNN).
+The computations call the reference only: golden logits go through `softmax_parts` / `token_logprob`,
+the stages that start with a model take over from the golden log-probs and values (`kl.shaped_rewards`,
+`ratio.importance_ratio`, `value_loss.clipped_value_loss`), `gae`, `clip` and `total` run whole, and
+other frameworks' formulas come from `reference.variants`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -19,18 +22,44 @@ import numpy as np
 import pytest
 from conftest import GOLDEN_CASE
 
-from reference.clip import aggregate, clipped_surrogate, pg_loss_grad_logp
-from reference.gae import gae, masked_whiten
-from reference.kl import kl_abs, kl_estimators, kl_full, shaped_rewards
-from reference.ratio import approx_kl_k3, log_ratio, policy_kl
-from reference.reward import score_onehot
-from reference.rnn import entropy, log_softmax, softmax_parts, token_logprob
-from reference.total import adaptive_kl, explained_variance, masked_mean, reward_objectives, total_loss
-from reference.value_loss import clipped_value_loss, vf_loss_grad_values
+from blueprint.config import load_config
+from blueprint.inputs import hyper
+from reference import Hyper
+from reference._common import agg_switch, aggregate
+from reference.clip import clip
+from reference.gae import gae
+from reference.kl import shaped_rewards
+from reference.ratio import importance_ratio
+from reference.reward import last_token
+from reference.rnn import entropy, softmax_parts, token_logprob
+from reference.total import adaptive_kl, total
+from reference.value_loss import clipped_value_loss
+from reference.variants import (
+    approx_kl_k3,
+    explained_variance,
+    kl_abs,
+    kl_full,
+    log_softmax,
+    pg_loss_grad_logp,
+    score_after_eos,
+    seq_mean_token_sum_norm,
+    vf_loss_grad_values,
+    whiten_openrlhf,
+    whiten_verl,
+)
 
 TOL = 1e-6
 SECTIONS = ("case_a", "case_a_variants", "case_b_lam095", "case_b_lam1", "dual_clip_demo", "agg_demo", "kl_controller_demo")
 GOLDEN = GOLDEN_CASE
+# The golden case follows TRL: k1 in the reward and not in the loss, unbiased whitening with 1e-8 inside the square
+# root, no reward whitening, no log-ratio clamp, symmetric clip without dual clip, token-mean, no entropy bonus.
+GOLDEN_SWITCHES = dict(kl_estimator="k1", reward_whiten="off", adv_whiten="unbiased", whiten_eps=1e-8, logratio_clamp=0.0,
+                       dual_clip=0.0, loss_agg="token-mean", ent_coef=0.0, kl_loss_coef=0.0)
+
+
+def golden_hyper(**values: Any) -> Hyper:
+    """The golden case's hyperparameters; those it does not exercise are the small preset's."""
+    return replace(hyper(load_config("small")), **{**GOLDEN_SWITCHES, **values})
 
 
 # --------------------------------------------------------------------------------------------
@@ -43,10 +72,13 @@ def _logps(z: np.ndarray, y: np.ndarray, tau: float) -> tuple[dict[str, np.ndarr
     return parts, token_logprob(z, parts["lse"], y, tau)
 
 
-def _pipeline(inp: dict[str, Any], estimator: str = "k1", lam: float | None = None) -> dict[str, Any]:
-    """Case A through every stage with the reference functions; returns all intermediates."""
-    tau = inp["temperature"]
-    lam = inp["lam"] if lam is None else lam
+@cache
+def case_a(**changes: Any) -> dict[str, Any]:
+    """Case A through every stage with the reference functions (hyperparameters changed by `changes`); all intermediates."""
+    inp = GOLDEN["case_a_inputs"]
+    hp = golden_hyper(**{"tau": inp["temperature"], "beta": inp["kl_coef"], "gamma": inp["gamma"], "lam": inp["lam"], "eps": inp["cliprange"],
+                         "eps_high": inp["cliprange"], "eps_v": inp["cliprange_value"], "vf_coef": inp["vf_coef"], **changes})
+    tau = hp.tau
     y = np.array([inp["response"]])  # (1, T)
     z_old, z_ref, z_new = (np.array([inp[k]]) for k in ("logits_old", "logits_ref", "logits_new"))
     mask = np.ones(y.shape)
@@ -56,32 +88,24 @@ def _pipeline(inp: dict[str, Any], estimator: str = "k1", lam: float | None = No
     parts_old, logp_old = _logps(z_old, y, tau)
     _, logp_ref = _logps(z_ref, y, tau)
     parts_new, logp_new = _logps(z_new, y, tau)
-    ks = kl_estimators(logp_old, logp_ref)
-    kl_token = ks[estimator] * mask
-    sr = shaped_rewards(score, kl_token, inp["kl_coef"], score_onehot(mask, "eos"))
-    adv = gae(sr["rewards"], v_old * mask, inp["gamma"], lam)
-    wh = masked_whiten(adv["advantages"], mask)
-    lr = log_ratio(logp_new, logp_old, mask)
-    cs = clipped_surrogate(wh["adv_whitened"], lr["ratio"], mask, inp["cliprange"])
-    vl = clipped_value_loss(v_new, v_old, adv["returns"], mask, inp["cliprange_value"])
+    kd = shaped_rewards(logp_old, logp_ref, mask, score, last_token(mask), 1.0, hp)
+    ga = gae(kd["rewards"], v_old, mask, hp)
+    ra = importance_ratio(logp_new, logp_old, mask, hp)
+    cl = clip(ga["adv_whitened"], ra["ratio"], mask, hp)
+    vl = clipped_value_loss(v_new, v_old, ga["returns"], mask, hp)
     ent = entropy(z_new, parts_new["p"], parts_new["lse"], tau)
-    ent_mean = masked_mean(ent, mask)
+    to = total(ent, logp_new, logp_ref, kd["kl_token"], kd["non_score_reward"], mask, mask.sum(axis=1), score, cl["pg_loss"], vl["vf_loss"],
+               0.0, hp)
     return dict(
-        tau=tau, y=y, z_old=z_old, z_ref=z_ref, z_new=z_new, mask=mask, score=score, v_old=v_old, v_new=v_new,
+        hp=hp, tau=tau, y=y, z_old=z_old, z_ref=z_ref, z_new=z_new, mask=mask, score=score, v_old=v_old, v_new=v_new,
         parts_old=parts_old, parts_new=parts_new, logp_old=logp_old, logp_ref=logp_ref, logp_new=logp_new,
-        ks=ks, kl_token=kl_token, sr=sr, adv=adv, wh=wh, lr=lr, cs=cs, vl=vl, ent=ent, ent_mean=ent_mean,
-        total=total_loss(float(cs["pg_loss"]), float(vl["vf_loss"]), float(ent_mean), inp["vf_coef"], 0.0),
+        kd=kd, ga=ga, ra=ra, cl=cl, vl=vl, ent=ent, to=to,
     )
-
-
-@cache
-def case_a() -> dict[str, Any]:
-    return _pipeline(GOLDEN["case_a_inputs"])
 
 
 def _grad_logits(c: dict[str, Any], inp: dict[str, Any]) -> np.ndarray:
     """dL/dz[t, v] = dL/dℓ_t · (1[v = y_t] - p_t[v]) / τ, flattened row-major like the golden list."""
-    g = pg_loss_grad_logp(c["wh"]["adv_whitened"], c["lr"]["ratio"], c["mask"], inp["cliprange"])
+    g = pg_loss_grad_logp(c["ga"]["adv_whitened"], c["ra"]["ratio"], c["mask"], inp["cliprange"])
     p = c["parts_new"]["p"]
     onehot = np.eye(p.shape[-1])[c["y"]]
     return (g[..., None] * (onehot - p) / c["tau"]).ravel()
@@ -96,57 +120,57 @@ def _case_a_map() -> dict[str, Callable[[], Any]]:
         "logp_old": lambda: c()["logp_old"],
         "logp_ref": lambda: c()["logp_ref"],
         "logp_new": lambda: c()["logp_new"],
-        "kl_k1(old||ref)": lambda: c()["ks"]["k1"],
-        "kl_k2(old||ref)": lambda: c()["ks"]["k2"],
-        "kl_k3(old||ref)": lambda: c()["ks"]["k3"],
+        "kl_k1(old||ref)": lambda: c()["kd"]["k1"],
+        "kl_k2(old||ref)": lambda: c()["kd"]["k2"],
+        "kl_k3(old||ref)": lambda: c()["kd"]["k3"],
         "kl_abs(old||ref)": lambda: kl_abs(c()["logp_old"], c()["logp_ref"]),
         "kl_full(old||ref)": lambda: kl_full(log_softmax(c()["z_old"], c()["tau"]), log_softmax(c()["z_ref"], c()["tau"])),
-        "kl_used": lambda: c()["kl_token"],
-        "non_score_reward": lambda: c()["sr"]["non_score_reward"],
-        "rewards": lambda: c()["sr"]["rewards"],
-        "deltas": lambda: c()["adv"]["delta"],
-        "advantages_raw": lambda: c()["adv"]["advantages"],
-        "returns": lambda: c()["adv"]["returns"],
-        "adv_mean": lambda: c()["wh"]["adv_mean"],
-        "adv_var_unbiased": lambda: c()["wh"]["adv_var"],
-        "advantages_whitened": lambda: c()["wh"]["adv_whitened"],
-        "logratio(new-old)": lambda: c()["lr"]["logratio"],
-        "ratio": lambda: c()["lr"]["ratio"],
-        "pg_losses(-A*r)": lambda: c()["cs"]["pg_losses1"],
-        "pg_losses2(-A*clip(r))": lambda: c()["cs"]["pg_losses2"],
-        "pg_loss_max": lambda: c()["cs"]["pg_losses"],
-        "pg_clipped?(l2>l1)": lambda: c()["cs"]["pg_clipped"],
-        "pg_loss": lambda: c()["cs"]["pg_loss"],
-        "pg_clipfrac": lambda: c()["cs"]["pg_clipfrac"],
-        "vpred": lambda: c()["vl"]["values_new"],
+        "kl_used": lambda: c()["kd"]["kl_token"],
+        "non_score_reward": lambda: c()["kd"]["non_score_reward"],
+        "rewards": lambda: c()["kd"]["rewards"],
+        "deltas": lambda: c()["ga"]["delta"],
+        "advantages_raw": lambda: c()["ga"]["advantages"],
+        "returns": lambda: c()["ga"]["returns"],
+        "adv_mean": lambda: c()["ga"]["adv_mean"],
+        "adv_var_unbiased": lambda: c()["ga"]["adv_var"],
+        "advantages_whitened": lambda: c()["ga"]["adv_whitened"],
+        "logratio(new-old)": lambda: c()["ra"]["logratio"],
+        "ratio": lambda: c()["ra"]["ratio"],
+        "pg_losses(-A*r)": lambda: c()["cl"]["pg_losses1"],
+        "pg_losses2(-A*clip(r))": lambda: c()["cl"]["pg_losses2"],
+        "pg_loss_max": lambda: c()["cl"]["pg_losses"],
+        "pg_clipped?(l2>l1)": lambda: c()["cl"]["pg_clipped"],
+        "pg_loss": lambda: c()["cl"]["pg_loss"],
+        "pg_clipfrac": lambda: c()["cl"]["pg_clipfrac"],
+        "vpred": lambda: c()["v_new"],  # fed directly: the golden case has no critic weights
         "vpred_clipped": lambda: c()["vl"]["values_clipped"],
         "vf_losses1(V-R)^2": lambda: c()["vl"]["vf_losses1"],
         "vf_losses2(Vclip-R)^2": lambda: c()["vl"]["vf_losses2"],
         "vf_loss_max": lambda: c()["vl"]["vf_losses"],
         "vf_loss": lambda: c()["vl"]["vf_loss"],
         "vf_clipfrac": lambda: c()["vl"]["vf_clipfrac"],
-        "loss_total(pg+vf_coef*vf)": lambda: c()["total"],
-        "dLpg/dlogp_new = -A*r*[l1>=l2]/N": lambda: pg_loss_grad_logp(c()["wh"]["adv_whitened"], c()["lr"]["ratio"], c()["mask"], inp()["cliprange"]),
+        "loss_total(pg+vf_coef*vf)": lambda: c()["to"]["total_loss"],
+        "dLpg/dlogp_new = -A*r*[l1>=l2]/N": lambda: pg_loss_grad_logp(c()["ga"]["adv_whitened"], c()["ra"]["ratio"], c()["mask"], inp()["cliprange"]),
         "dLpg/dlogits_new[t,v] = dLpg/dlogp_t * (1[v=y_t]-p_v)/tau": lambda: _grad_logits(c(), inp()),
-        "dLvf/dvpred = (V-R)*[l1>=l2]/N": lambda: vf_loss_grad_values(c()["v_new"], c()["v_old"], c()["adv"]["returns"], c()["mask"], inp()["cliprange_value"]),
+        "dLvf/dvpred = (V-R)*[l1>=l2]/N": lambda: vf_loss_grad_values(c()["v_new"], c()["v_old"], c()["ga"]["returns"], c()["mask"], inp()["cliprange_value"]),
         "dLtotal/dvpred = vf_coef*dLvf/dvpred": lambda: inp()["vf_coef"]
-        * vf_loss_grad_values(c()["v_new"], c()["v_old"], c()["adv"]["returns"], c()["mask"], inp()["cliprange_value"]),
+        * vf_loss_grad_values(c()["v_new"], c()["v_old"], c()["ga"]["returns"], c()["mask"], inp()["cliprange_value"]),
         "entropy_new_per_token": lambda: c()["ent"],
-        "entropy_new_mean": lambda: c()["ent_mean"],
-        "approxkl_trl(0.5*mean(d^2))": lambda: policy_kl(c()["lr"]["logratio"], c()["mask"])["approx_kl"],
-        "policykl_trl_legacy(mean(old-new))": lambda: policy_kl(c()["lr"]["logratio"], c()["mask"])["ppo_kl"],
-        "ppo_kl_verl_openrlhf(mean(old-new))": lambda: policy_kl(c()["lr"]["logratio"], c()["mask"])["ppo_kl"],
-        "approx_kl_cleanrl_k3(mean((r-1)-log r))": lambda: approx_kl_k3(c()["lr"]["logratio"], c()["mask"]),
+        "entropy_new_mean": lambda: c()["to"]["entropy"],
+        "approxkl_trl(0.5*mean(d^2))": lambda: c()["ra"]["approx_kl"],
+        "policykl_trl_legacy(mean(old-new))": lambda: c()["ra"]["ppo_kl"],
+        "ppo_kl_verl_openrlhf(mean(old-new))": lambda: c()["ra"]["ppo_kl"],
+        "approx_kl_cleanrl_k3(mean((r-1)-log r))": lambda: approx_kl_k3(c()["ra"]["logratio"], c()["mask"]),
         # CleanRL counts clipped ratios (|ρ-1| > ε) whichever branch the max picks; no reference function.
-        "clipfrac_cleanrl(|r-1|>eps)": lambda: ((np.abs(c()["lr"]["ratio"] - 1.0) > inp()["cliprange"]) * c()["mask"]).sum() / n(),
-        "objective/kl_trl(sum_t kl)": lambda: reward_objectives(c()["score"], c()["kl_token"], c()["sr"]["non_score_reward"])["kl_sum"],
-        "objective/non_score_reward(sum_t)": lambda: reward_objectives(c()["score"], c()["kl_token"], c()["sr"]["non_score_reward"])["non_score_sum"],
-        "objective/rlhf_reward(score+sum nsr)": lambda: reward_objectives(c()["score"], c()["kl_token"], c()["sr"]["non_score_reward"])["rlhf_reward"],
-        "ev_trl_legacy(1-mean((vpred-R)^2)/var_unbiased(R))": lambda: explained_variance(c()["adv"]["returns"], c()["v_new"], c()["mask"], "trl_legacy"),
-        "ev_verl(1-var_unb(R-Vold)/(var_unb(R)+1e-5))": lambda: explained_variance(c()["adv"]["returns"], c()["v_old"], c()["mask"], "verl"),
-        "ev_cleanrl(1-var(R-Vold)/var(R))": lambda: explained_variance(c()["adv"]["returns"], c()["v_old"], c()["mask"], "cleanrl"),
-        "kl_loss_k3(new||ref)_token_mean": lambda: masked_mean(kl_estimators(c()["logp_new"], c()["logp_ref"])["k3"], c()["mask"]),
-        "kl_loss_k1(new||ref)_token_mean": lambda: masked_mean(kl_estimators(c()["logp_new"], c()["logp_ref"])["k1"], c()["mask"]),
+        "clipfrac_cleanrl(|r-1|>eps)": lambda: ((np.abs(c()["ra"]["ratio"] - 1.0) > inp()["cliprange"]) * c()["mask"]).sum() / n(),
+        "objective/kl_trl(sum_t kl)": lambda: c()["to"]["kl_sum"],
+        "objective/non_score_reward(sum_t)": lambda: c()["to"]["non_score_sum"],
+        "objective/rlhf_reward(score+sum nsr)": lambda: c()["to"]["rlhf_reward"],
+        "ev_trl_legacy(1-mean((vpred-R)^2)/var_unbiased(R))": lambda: explained_variance(c()["ga"]["returns"], c()["v_new"], c()["mask"], "trl_legacy"),
+        "ev_verl(1-var_unb(R-Vold)/(var_unb(R)+1e-5))": lambda: explained_variance(c()["ga"]["returns"], c()["v_old"], c()["mask"], "verl"),
+        "ev_cleanrl(1-var(R-Vold)/var(R))": lambda: explained_variance(c()["ga"]["returns"], c()["v_old"], c()["mask"], "cleanrl"),
+        "kl_loss_k3(new||ref)_token_mean": lambda: case_a(kl_loss_estimator="k3")["to"]["kl_loss"],
+        "kl_loss_k1(new||ref)_token_mean": lambda: case_a(kl_loss_estimator="k1")["to"]["kl_loss"],
     }
 
 
@@ -155,32 +179,21 @@ def _case_a_map() -> dict[str, Callable[[], Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-@cache
-def case_a_k3() -> dict[str, Any]:
-    return _pipeline(GOLDEN["case_a_inputs"], estimator="k3")
-
-
-@cache
-def case_a_lam1() -> dict[str, Any]:
-    return _pipeline(GOLDEN["case_a_inputs"], lam=1.0)
-
-
 def _variants_map() -> dict[str, Callable[[], Any]]:
     c = case_a
-    A = lambda: c()["adv"]["advantages"]  # noqa: E731
+    A = lambda: c()["ga"]["advantages"]  # noqa: E731
     m = lambda: c()["mask"]  # noqa: E731
-    openrlhf = lambda: masked_whiten(A(), m(), unbiased=False, clamp=True)["adv_whitened"]  # noqa: E731
     return {
-        "adv_whitened_openrlhf(biased var, clamp)": openrlhf,
-        "adv_whitened_openai(biased var, +1e-8)": lambda: masked_whiten(A(), m(), unbiased=False)["adv_whitened"],
-        "adv_whitened_verl(unbiased, denom+1e-8)": lambda: masked_whiten(A(), m(), denom_eps=1e-8)["adv_whitened"],
-        "pg_loss_with_openrlhf_whitening": lambda: clipped_surrogate(openrlhf(), c()["lr"]["ratio"], m(), GOLDEN["case_a_inputs"]["cliprange"])["pg_loss"],
-        "rewards_k3": lambda: case_a_k3()["sr"]["rewards"],
-        "advantages_raw_k3": lambda: case_a_k3()["adv"]["advantages"],
-        "pg_loss_k3": lambda: case_a_k3()["cs"]["pg_loss"],
-        "loss_total_k3": lambda: case_a_k3()["total"],
-        "advantages_raw_lambda1": lambda: case_a_lam1()["adv"]["advantages"],
-        "returns_lambda1(=reward-to-go)": lambda: case_a_lam1()["adv"]["returns"],
+        "adv_whitened_openrlhf(biased var, clamp)": lambda: whiten_openrlhf(A(), m()),
+        "adv_whitened_openai(biased var, +1e-8)": lambda: case_a(adv_whiten="population")["ga"]["adv_whitened"],
+        "adv_whitened_verl(unbiased, denom+1e-8)": lambda: whiten_verl(A(), m()),
+        "pg_loss_with_openrlhf_whitening": lambda: clip(whiten_openrlhf(A(), m()), c()["ra"]["ratio"], m(), c()["hp"])["pg_loss"],
+        "rewards_k3": lambda: case_a(kl_estimator="k3")["kd"]["rewards"],
+        "advantages_raw_k3": lambda: case_a(kl_estimator="k3")["ga"]["advantages"],
+        "pg_loss_k3": lambda: case_a(kl_estimator="k3")["cl"]["pg_loss"],
+        "loss_total_k3": lambda: case_a(kl_estimator="k3")["to"]["total_loss"],
+        "advantages_raw_lambda1": lambda: case_a(lam=1.0)["ga"]["advantages"],
+        "returns_lambda1(=reward-to-go)": lambda: case_a(lam=1.0)["ga"]["returns"],
     }
 
 
@@ -199,19 +212,18 @@ def case_b(lam: float) -> dict[str, Any]:
     pad = lambda xs: np.array([list(xs) + [0.0] * (T - len(xs))])  # noqa: E731
     logp_old, logp_ref = pad(inp["logp_old"]), pad(inp["logp_ref"])
     v_old = np.array([inp["values_old"]])
-    score, beta, gamma = np.array([inp["score"]]), inp["kl_coef"], inp["gamma"]
-    kl_token = kl_estimators(logp_old, logp_ref)["k1"] * mask  # k = 0 after EOS (TRL's INVALID_LOGPROB)
+    score, gamma = np.array([inp["score"]]), inp["gamma"]
+    hp = golden_hyper(beta=inp["kl_coef"], gamma=gamma, lam=lam)
 
-    at_trl = score_onehot(mask, "after_eos")
+    at_trl = score_after_eos(mask)
     mask_p1 = np.maximum(mask, at_trl)  # TRL-new's value mask: t <= e+1
-    trl_r = shaped_rewards(score, kl_token, beta, at_trl)["rewards"]
-    trl_v = v_old * mask_p1
-    trl = gae(trl_r, trl_v, gamma, lam)
+    trl_r = shaped_rewards(logp_old, logp_ref, mask, score, at_trl, 1.0, hp)["rewards"]  # k = 0 after EOS (TRL's INVALID_LOGPROB)
+    trl = gae(trl_r, v_old, mask_p1, hp)  # values V_old·mask_p1 (its whitening over mask_p1 is not looked at)
+    trl_v = trl["values"]
 
-    at_eos = score_onehot(mask, "eos")
-    eos_r = shaped_rewards(score, kl_token, beta, at_eos)["rewards"]
-    eos_v = v_old * mask
-    eos = gae(eos_r, eos_v, gamma, lam)
+    eos_r = shaped_rewards(logp_old, logp_ref, mask, score, last_token(mask), 1.0, hp)["rewards"]
+    eos = gae(eos_r, v_old, mask, hp)
+    eos_v = eos["values"]
 
     e = int(mask.sum()) - 1
     real, slots = mask[0] > 0, mask_p1[0] > 0
@@ -244,9 +256,9 @@ def _case_b_map(lam: float) -> dict[str, Callable[[], Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def _pg(adv: float, ratio: float, eps_low: float = 0.2, eps_high: float | None = None, dual: float | None = None) -> float:
-    out = clipped_surrogate(np.array([[adv]]), np.array([[ratio]]), np.ones((1, 1)), eps_low, eps_high, dual)
-    return float(out["pg_losses"][0, 0])
+def _pg(adv: float, ratio: float, eps_low: float = 0.2, eps_high: float | None = None, dual: float = 0.0) -> float:
+    hp = golden_hyper(eps=eps_low, eps_high=eps_low if eps_high is None else eps_high, dual_clip=dual)
+    return float(clip(np.array([[adv]]), np.array([[ratio]]), np.ones((1, 1)), hp)["pg_losses"][0, 0])
 
 
 DUAL_CLIP_MAP: dict[str, Callable[[], Any]] = {
@@ -263,15 +275,16 @@ DUAL_CLIP_MAP: dict[str, Callable[[], Any]] = {
 AGG_LOSS = np.array([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0]])
 AGG_MASK = np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
 AGG_MAP: dict[str, Callable[[], Any]] = {
-    "token-mean (TRL, verl default, OpenRLHF token_level_loss=True)": lambda: aggregate(AGG_LOSS, AGG_MASK, "token-mean"),
-    "seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)": lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-mean"),
-    "seq-mean-token-sum (verl, Dr.GRPO style)": lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-sum"),
-    "seq-mean-token-sum-norm (verl, loss_scale_factor=3)": lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-sum-norm", scale=3),
+    "token-mean (TRL, verl default, OpenRLHF token_level_loss=True)": lambda: agg_switch(*aggregate(AGG_LOSS, AGG_MASK), AGG_MASK, "token-mean"),
+    "seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)":
+        lambda: agg_switch(*aggregate(AGG_LOSS, AGG_MASK), AGG_MASK, "seq-mean-token-mean"),
+    "seq-mean-token-sum (verl, Dr.GRPO style)": lambda: agg_switch(*aggregate(AGG_LOSS, AGG_MASK), AGG_MASK, "seq-mean-token-sum"),
+    "seq-mean-token-sum-norm (verl, loss_scale_factor=3)": lambda: seq_mean_token_sum_norm(AGG_LOSS, AGG_MASK, 3),
 }
 
 KL_CTL_MAP: dict[str, Callable[[], Any]] = {
-    "beta_next(beta=0.05, kl=0.936, target=6, horizon=10000, n=1)": lambda: adaptive_kl(0.05, 0.936, 6.0, 10000.0, 1),
-    "beta_next(beta=0.15, kl=9.0, target=6, horizon=10000, n=512)": lambda: adaptive_kl(0.15, 9.0, 6.0, 10000.0, 512),
+    "beta_next(beta=0.05, kl=0.936, target=6, horizon=10000, n=1)": lambda: adaptive_kl(0.05, 0.936, 6.0, 10000.0, 1, 0.2),
+    "beta_next(beta=0.15, kl=9.0, target=6, horizon=10000, n=512)": lambda: adaptive_kl(0.15, 9.0, 6.0, 10000.0, 512, 0.2),
 }
 
 

@@ -9,6 +9,7 @@ analytic policy gradient matches finite differences; mask and score follow their
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,11 +20,12 @@ from hypothesis import strategies as st
 from blueprint.config import Config, load_config
 from blueprint.inputs import hyper, make_inputs
 from reference import Inputs, run
-from reference.clip import clipped_surrogate, pg_loss_grad_logp
+from reference.clip import clip
+from reference.gae import gae
 from reference.kl import kl_estimators
-from reference.ratio import log_ratio
-from reference.reward import score_onehot
-from reference.rnn import log_softmax
+from reference.ratio import importance_ratio
+from reference.reward import last_token
+from reference.variants import log_softmax, pg_loss_grad_logp, score_after_eos
 
 PROPS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 
@@ -278,11 +280,11 @@ def test_post_eos_invariance_is_exercised(preset: str) -> None:
 @given(configs(update_scale=st.floats(0.1, 1.0)))
 def test_pg_grad_matches_finite_differences(config: Config) -> None:
     q = _run(config)
-    adv, mask, eps = q["GAE", "adv_whitened"], q["Rollout", "mask"], config.eps
+    adv, mask, eps, hp = q["GAE", "adv_whitened"], q["Rollout", "mask"], config.eps, hyper(config)
     logp_old, logp_new = q["Rollout", "logp_old"], q["Ratio", "logp_new"]
 
     def pg(lp: np.ndarray) -> float:
-        return float(clipped_surrogate(adv, log_ratio(lp, logp_old, mask)["ratio"], mask, eps)["pg_loss"])
+        return float(clip(adv, importance_ratio(lp, logp_old, mask, hp)["ratio"], mask, hp)["pg_loss"])
 
     ratio = q["Ratio", "ratio"]
     assert _close(pg(logp_new), q["Clip", "pg_loss"])
@@ -360,16 +362,14 @@ def test_mask_and_score_definitions(config: Config) -> None:
 @PROPS
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(1, 6))
 def test_score_onehot_placements(lengths: list[int], T: int) -> None:
-    """'eos' marks e = n-1; 'after_eos' (TRL-new) marks e+1 when it fits in the window, else e."""
+    """The workbook's slot marks e = n-1; TRL-new's marks e+1 when it fits in the window, else e."""
     n = np.minimum(np.array(lengths), T)
     mask = (np.arange(T)[None, :] < n[:, None]).astype(float)
-    eos, after = score_onehot(mask, "eos"), score_onehot(mask, "after_eos")
+    eos, after = last_token(mask), score_after_eos(mask)
     for b, nb in enumerate(n):
         e = nb - 1
         assert np.array_equal(eos[b], np.eye(T)[e])
         assert np.array_equal(after[b], np.eye(T)[e + 1 if e + 1 < T else e])
-    with pytest.raises(ValueError):
-        score_onehot(mask, "first")
 
 
 @PROPS
@@ -386,28 +386,32 @@ def test_entropy_is_minus_sum_p_log_p(config: Config) -> None:
     assert _close(q["Total", "entropy"], (q["Ratio", "token_entropy"] * mask).sum() / mask.sum())
 
 
+def advantages_given(adv: np.ndarray, mask: np.ndarray, adv_whiten: str) -> dict[str, np.ndarray]:
+    """The GAE stage on given advantages: with γ = 0 and no critic, A = δ = r, so the rewards are the advantages."""
+    hp = replace(hyper(load_config("small")), gamma=0.0, adv_whiten=adv_whiten, whiten_eps=1e-8)
+    out = gae(adv, np.zeros_like(adv), mask, hp)
+    assert np.array_equal(out["advantages"], adv)
+    return out
+
+
 def test_whitening_can_flip_a_whole_sequences_sign_and_the_flags_say_so() -> None:
     """Both sequences did worse than expected (A < 0), the first less so: whitened, its tokens turn positive."""
-    from reference.gae import sign_flips, whiten_advantages
-
     adv, mask = np.array([[-1.0, -1.0, 0.0], [-3.0, -3.0, -3.0]]), np.array([[1.0, 1, 0], [1, 1, 1]])
-    white = whiten_advantages(adv, mask, "unbiased", 1e-8)["adv_whitened"]
-    flips = sign_flips(adv, white, mask)
+    flips = advantages_given(adv, mask, "unbiased")
+    white = flips["adv_whitened"]
     assert (white[0, :2] > 0).all() and (white[1] < 0).all()
     np.testing.assert_array_equal(flips["adv_flipped"], [[1, 1, 0], [0, 0, 0]])
     assert float(flips["adv_flipfrac"]) == 2 / 5
-    off = sign_flips(adv, whiten_advantages(adv, mask, "off", 1e-8)["adv_whitened"], mask)
-    assert float(off["adv_flipfrac"]) == 0.0
+    assert float(advantages_given(adv, mask, "off")["adv_flipfrac"]) == 0.0
 
 
 def test_dual_clip_flags_the_tokens_it_stops() -> None:
     """Â = -1: at ρ = 4 the loss max(4, 1.2) = 4 is capped at c = 3 (flagged, no gradient); at ρ = 2 it is not;
     Â = +1 is never dual-clipped; c = 0 turns the flag off (verl's pg_clipfrac_lower)."""
-    from reference.clip import clipped_surrogate
-
     adv, ratio, mask = np.array([[-1.0, -1.0, 1.0]]), np.array([[4.0, 2.0, 4.0]]), np.ones((1, 3))
-    on = clipped_surrogate(adv, ratio, mask, 0.2, 0.2, 3.0)
+    hp = replace(hyper(load_config("small")), eps=0.2, eps_high=0.2, dual_clip=3.0)
+    on = clip(adv, ratio, mask, hp)
     np.testing.assert_array_equal(on["pg_clipped_lower"], [[1, 0, 0]])
     np.testing.assert_allclose(on["pg_losses"], [[3.0, 2.0, -1.2]])
     assert float(on["pg_clipfrac_lower"]) == 1 / 3
-    assert float(clipped_surrogate(adv, ratio, mask, 0.2, 0.2, 0.0)["pg_clipfrac_lower"]) == 0.0
+    assert float(clip(adv, ratio, mask, replace(hp, dual_clip=0.0))["pg_clipfrac_lower"]) == 0.0

@@ -1,0 +1,66 @@
+"""Helpers the stages share, as sheets/_common.py's are shared by the sheets (same names where they correspond).
+
+    next_step(x)_t = x_{t+1}, 0 past the window;   prev_step(x)_t = x_{t-1}, 0 before it
+    masked_mean    = Σ x·m / Σ m
+    masked_moments = μ = Σ x·m / Σ m;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom
+    aggregate      = per sequence Σ_t x·m and Σ_t x·m / n_b;   agg_switch = the loss_agg switch over them
+    check          = "OK" where |residual| ≤ check_tol, else the residual;   softmax_checks = check(Σ_v p_tv - 1)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def next_step(x: np.ndarray) -> np.ndarray:
+    """x_{t+1} over the last axis of (B, T), 0 at t = T-1 (V_T = 0, m_T = 0)."""
+    return np.concatenate([x[:, 1:], np.zeros((x.shape[0], 1))], axis=1)
+
+
+def prev_step(x: np.ndarray) -> np.ndarray:
+    """x_{t-1} over the last axis of (B, T), 0 at t = 0."""
+    return np.concatenate([np.zeros((x.shape[0], 1)), x[:, :-1]], axis=1)
+
+
+def masked_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """⟨x⟩_m = Σ x·m / Σ m over the batch."""
+    return np.array((x * mask).sum() / mask.sum())
+
+
+def masked_moments(x: np.ndarray, mask: np.ndarray, denom: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """μ, (x - μ)² per token and var = Σ (x - μ)²·m / denom: the cells whitening shows (sheets/_common.masked_moments)."""
+    mean = masked_mean(x, mask)
+    dev2 = (x - mean) ** 2
+    return mean, dev2, np.array((dev2 * mask).sum() / denom)
+
+
+def aggregate(loss: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sequence sums and means (B,) of a masked per-token loss (sheets/_common.aggregate).
+
+    The workbook shows these cells, so every loss_agg mode is one AVERAGE or SUM away from them."""
+    seq_sum = (loss * mask).sum(axis=1)
+    return seq_sum, seq_sum / mask.sum(axis=1)
+
+
+def agg_switch(seq_sum: np.ndarray, seq_mean: np.ndarray, mask: np.ndarray, loss_agg: str) -> np.ndarray:
+    """token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum
+    (verl `agg_loss`, OpenRLHF `aggregate_loss`; docs/ppo_math.md §7.5)."""
+    if loss_agg == "seq-mean-token-mean":
+        return np.array(seq_mean.mean())
+    if loss_agg == "seq-mean-token-sum":
+        return np.array(seq_sum.mean())
+    return np.array(seq_sum.sum() / mask.sum())
+
+
+def check(x: np.ndarray | float, tol: float) -> np.ndarray:
+    """A control cell: "OK" where |x| ≤ tol, else x itself (an object array, as the workbook's mixed cells).
+
+    Check rows mirror the check formulas cell for cell (FAST standard), so a check that fails in Excel
+    after an edit fails identically here."""
+    x = np.asarray(x, dtype=float)
+    return np.where(np.abs(x) <= tol, "OK", x.astype(object)).astype(object)
+
+
+def softmax_checks(p: np.ndarray, tol: float) -> np.ndarray:
+    """Σ_v p_tv - 1 for every softmax row."""
+    return check(p.sum(axis=-1) - 1.0, tol)
