@@ -203,6 +203,14 @@ ALLOWED: dict[str, Range | OneOf | str] = {f.name: f.metadata["allowed"] for f i
 MEANING: dict[str, str] = {f.name: f.metadata["meaning"] for f in fields(Config)}
 # Hyperparameters: the keys the formulas read by name from the Config sheet, in the order it lists them, with their labels there.
 HYPERPARAMETERS: dict[str, str] = {f.name: f.metadata["label"] for f in fields(Config) if f.metadata["label"]}
+# What the reference reads (its `hp`): every hyperparameter, and the EOS token's id, which Config derives from the vocabulary.
+Hyper = dataclasses.make_dataclass("Hyper", [(f.name, f.type) for f in fields(Config) if f.name in HYPERPARAMETERS] + [("eos_id", "int")],
+                                   frozen=True)
+
+
+def hyper(config: Config) -> Hyper:
+    """The hyperparameters the reference reads, from a validated Config."""
+    return Hyper(eos_id=config.eos_id, **{key: getattr(config, key) for key in HYPERPARAMETERS})
 # Text switches: the values each may take.
 SWITCHES: dict[str, tuple[str, ...]] = {k: a.choices for k, a in ALLOWED.items() if isinstance(a, OneOf)}
 

@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from blueprint.config import Config
-from reference import Hyper, Inputs, RNNWeights, ValueHead
+from blueprint.config import Config, hyper
+from reference import Inputs, RNNWeights, ValueHead
 from reference.rollout import rollout
 
 DECIMALS = 4
 DRAW_MARGIN = 2e-3  # |u - any cumulative bound| ≥ this, so rounding in any engine samples the same token
-
-
-def hyper(config: Config) -> Hyper:
-    """The hyperparameters the reference reads, from a validated Config."""
-    names = [n for n in Hyper.__dataclass_fields__ if n != "eos_id"]
-    return Hyper(eos_id=config.eos_id, **{n: getattr(config, n) for n in names})
 
 
 def _rnn(rng: np.random.Generator, H: int, V: int, K: int, scale: float) -> RNNWeights:

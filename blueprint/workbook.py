@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 
 import sheets
-from blueprint.config import HYPERPARAMETERS, Config, ConfigError, departures, load_config
-from blueprint.inputs import hyper
+from blueprint.config import HYPERPARAMETERS, Config, ConfigError, departures, hyper, load_config
 from blueprint.layout import MODELS, VALUE_HEADS, Dims, Layout, build_layout
-from reference import Hyper, Inputs, Quantities, RNNWeights, ValueHead, run
+from reference import Inputs, Quantities, RNNWeights, ValueHead, run
 
 NA = "#N/A"  # the one error value a formula cell is meant to hold: a gap in a chart's line (Clip ratio_real)
 
@@ -144,7 +143,7 @@ def refuse_non_finite(config: Config, inputs: Inputs, layout: Layout, q: Quantit
     where, value = bad
     base = load_config(config.preset, convention=config.convention)
     for key in departures(config):
-        if isinstance(getattr(config, key), float) and key in Hyper.__dataclass_fields__:
+        if isinstance(getattr(config, key), float) and key in HYPERPARAMETERS:
             if first_non_finite(layout, expected(config.replace(**{key: getattr(base, key)}), inputs)) is None:
                 raise ConfigError(f"config key '{key}' = {getattr(config, key)!r} makes {where} {value}: every number of the blueprint "
                                   f"must be finite; bring {key} closer to {getattr(base, key)!r}")

@@ -4,7 +4,7 @@ Each stage takes what its sheet reads — upstream quantities as plain arrays of
 mask, the way verl's `core_algos` is written, so any other implementation can be held against them; model
 inputs; the hyperparameters `hp` — and returns exactly its sheet's quantities, named with the sheet's symbols.
 
-    config      Hyper, the hyperparameters by name; kl_in_reward, kl_in_loss
+    config      kl_in_reward, kl_in_loss (each stage reads the hyperparameters `hp` by name: blueprint.config.Hyper)
     rnn         the tiny Elman RNN language model, stable softmax, log-probs, entropy (shared, as sheets/rnn.py)
     rollout     live inverse-CDF sampling from θ_old, mask up to and including the first EOS
     reward      reward-model score at the last real token, missing-EOS penalty
@@ -19,8 +19,7 @@ inputs; the hyperparameters `hp` — and returns exactly its sheet's quantities,
     pipeline    run(): the stages wired together, keyed (sheet, quantity)
 """
 
-from reference.config import Hyper
 from reference.pipeline import Inputs, Quantities, run
 from reference.rnn import RNNWeights, ValueHead
 
-__all__ = ["Hyper", "Inputs", "Quantities", "RNNWeights", "ValueHead", "run"]
+__all__ = ["Inputs", "Quantities", "RNNWeights", "ValueHead", "run"]

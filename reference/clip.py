@@ -15,10 +15,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from reference._common import agg_switch, aggregate, masked_mean
-from reference.config import Hyper
+
+if TYPE_CHECKING:
+    from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
 def clip(adv_whitened: np.ndarray, ratio: np.ndarray, mask: np.ndarray, hp: Hyper) -> dict[str, np.ndarray]:

@@ -6,44 +6,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Hyper:
-    """The hyperparameters the formulas read (a view of Config, so the reference needs no blueprint import)."""
-
-    tau: float
-    eos_id: int
-    eos_handling: str
-    missing_eos_penalty: float
-    missing_eos_score: float
-    kl_placement: str
-    kl_estimator: str
-    beta: float
-    kl_loss_estimator: str
-    kl_loss_coef: float
-    reward_whiten: str
-    gamma: float
-    lam: float
-    adv_whiten: str
-    whiten_eps: float
-    logratio_clamp: float
-    eps: float
-    eps_high: float
-    dual_clip: float
-    eps_v: float
-    loss_agg: str
-    vf_coef: float
-    ent_coef: float
-    kl_ctl: str
-    kl_ctl_input: str
-    kl_target: float
-    kl_horizon: float
-    kl_ctl_clip: float
-    check_tol: float
+if TYPE_CHECKING:
+    from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
 def config(hp: Hyper) -> dict[str, np.ndarray]:

@@ -16,11 +16,15 @@ The KL here is θ_old vs θ_ref: computed once per batch, no gradient (docs/ppo_
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from reference._common import masked_moments
-from reference.config import Hyper
 from reference.rnn import RNNWeights, teacher_forced, token_logprob
+
+if TYPE_CHECKING:
+    from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
 def kl(ref: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, logp_old: np.ndarray, mask: np.ndarray, score: np.ndarray,

@@ -7,12 +7,14 @@ module only says which sheet's quantities feed which stage.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 import numpy as np
 
 from reference.clip import clip
-from reference.config import Hyper, config
+from reference.config import config
 from reference.gae import gae
 from reference.kl import kl
 from reference.ratio import ratio
@@ -21,6 +23,9 @@ from reference.rnn import RNNWeights, ValueHead
 from reference.rollout import rollout
 from reference.total import total
 from reference.value_loss import value_loss
+
+if TYPE_CHECKING:
+    from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 Quantities = dict[tuple[str, str], np.ndarray]
 

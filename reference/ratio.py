@@ -12,11 +12,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from reference._common import softmax_checks
-from reference.config import Hyper
 from reference.rnn import RNNWeights, entropy, teacher_forced, token_logprob
+
+if TYPE_CHECKING:
+    from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
 def ratio(new: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, logp_old: np.ndarray, mask: np.ndarray,

@@ -15,11 +15,15 @@ TRL-new moves it one slot right when there is padding (reference.variants.score_
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from reference._common import next_step
-from reference.config import Hyper
 from reference.rnn import RNNWeights, head, hidden_states
+
+if TYPE_CHECKING:
+    from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
 def last_token(mask: np.ndarray) -> np.ndarray:

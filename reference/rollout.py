@@ -14,11 +14,15 @@ but masked everywhere (TRL `padding_mask`, verl `response_mask`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from reference._common import prev_step, softmax_checks
-from reference.config import Hyper
 from reference.rnn import RNNWeights, ValueHead, head, rnn_step, softmax_parts, token_logprob, value
+
+if TYPE_CHECKING:
+    from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
 def cumulative_lower(p: np.ndarray) -> np.ndarray:

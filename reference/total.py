@@ -18,11 +18,15 @@ number either framework descends or logs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from reference._common import agg_switch, aggregate, check
-from reference.config import Hyper
 from reference.kl import kl_estimators
+
+if TYPE_CHECKING:
+    from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
 def total(token_entropy: np.ndarray, logp_new: np.ndarray, logp_ref: np.ndarray, kl_token: np.ndarray, non_score_reward: np.ndarray,

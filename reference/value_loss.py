@@ -11,11 +11,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from reference._common import agg_switch, aggregate, masked_mean
-from reference.config import Hyper
 from reference.rnn import ValueHead, value
+
+if TYPE_CHECKING:
+    from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
 def value_loss(value_new: ValueHead, h: np.ndarray, values_old: np.ndarray, returns: np.ndarray, mask: np.ndarray,

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blueprint.api import generate
-from blueprint.config import CONVENTIONS, SWITCHES, load_config
-from blueprint.inputs import hyper, make_inputs
+from blueprint.config import CONVENTIONS, SWITCHES, hyper, load_config
+from blueprint.inputs import make_inputs
 from blueprint.readback import read_blueprint
 from blueprint.verify import verify
 from blueprint.workbook import build

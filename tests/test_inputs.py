@@ -8,8 +8,8 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from blueprint.config import load_config
-from blueprint.inputs import DECIMALS, DRAW_MARGIN, hyper, make_inputs
+from blueprint.config import hyper, load_config
+from blueprint.inputs import DECIMALS, DRAW_MARGIN, make_inputs
 from reference import Inputs, run
 from reference.rollout import rollout
 

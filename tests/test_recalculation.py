@@ -12,8 +12,7 @@ import openpyxl
 import pytest
 from conftest import SMALL_CELLS, blueprint_of, with_wrong_cache
 
-from blueprint.config import load_config
-from blueprint.inputs import hyper
+from blueprint.config import hyper, load_config
 from blueprint.readback import read_blueprint
 from blueprint.verify import VerifyReport, compare, recalculate
 from blueprint.workbook import build

@@ -22,9 +22,7 @@ import numpy as np
 import pytest
 from conftest import GOLDEN_CASE
 
-from blueprint.config import load_config
-from blueprint.inputs import hyper
-from reference import Hyper
+from blueprint.config import Hyper, hyper, load_config
 from reference._common import agg_switch, aggregate
 from reference.clip import clip
 from reference.gae import gae

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from blueprint.config import Config, load_config
-from blueprint.inputs import hyper, make_inputs
+from blueprint.config import Config, hyper, load_config
+from blueprint.inputs import make_inputs
 from reference import Inputs, run
 from reference.clip import clip
 from reference.gae import gae
