@@ -9,8 +9,10 @@
                                                    (dual clip: verl always c=3, OpenRLHF opt-in, TRL none)
     clipped_t  = 1[L2_t > L1_t]                     (the clipped branch wins: no gradient through ρ)
     clipped_lower_t = 1[c > 0, Â_t < 0, max(L1, L2) > -c·Â_t]   (the dual clip binds: no gradient either; verl)
+    w_t        = m_t/N, m_t/(B·n_b) or m_t/B       (token-mean, seq-mean-token-mean, seq-mean-token-sum: agg(x) = Σ w·x)
     pg_loss    = agg(pg_losses)                    (token-mean Σ L·m / Σ m, or a seq-mean mode)
     pg_clipfrac = Σ clipped·m / Σ m;  pg_clipfrac_lower = Σ clipped_lower·m / Σ m
+    pg_agg_check = check(Σ w·pg_losses - pg_loss)  (the weights the backward pass multiplies by, held to the loss)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reference._common import agg_switch, aggregate, masked_mean
+from reference._common import agg_switch, aggregate, check, masked_mean
 
 if TYPE_CHECKING:
     from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
@@ -38,11 +40,14 @@ def clip(adv_whitened: np.ndarray, ratio: np.ndarray, mask: np.ndarray, hp: Hype
     pg_losses = np.where(adv_whitened < 0, np.minimum(pg_losses_max, -c * adv_whitened), pg_losses_max) if c else pg_losses_max
     pg_clipped = (pg_losses2 > pg_losses1).astype(float)
     pg_clipped_lower = ((adv_whitened < 0) & (pg_losses_max > -c * adv_whitened)).astype(float) if c else np.zeros_like(pg_losses1)
+    B, n_b = mask.shape[0], mask.sum(axis=1, keepdims=True)
+    agg_w = {"token-mean": mask / mask.sum(), "seq-mean-token-mean": mask / (B * n_b), "seq-mean-token-sum": mask / B}[hp.loss_agg]
     pg_seq_sum, pg_seq_mean = aggregate(pg_losses, mask)
     pg_loss = agg_switch(pg_seq_sum, pg_seq_mean, mask, hp.loss_agg)
     pg_clipfrac = masked_mean(pg_clipped, mask)
     pg_clipfrac_lower = masked_mean(pg_clipped_lower, mask)
+    pg_agg_check = check((agg_w * pg_losses).sum() - pg_loss, hp.check_tol)
     return {"band_low": band_low, "band_high": band_high, "pg_losses1": pg_losses1, "ratio_clipped": ratio_clipped, "pg_losses2": pg_losses2,
             "pg_losses_max": pg_losses_max, "pg_losses": pg_losses, "pg_clipped": pg_clipped, "pg_clipped_lower": pg_clipped_lower,
-            "pg_seq_sum": pg_seq_sum, "pg_seq_mean": pg_seq_mean, "pg_loss": pg_loss, "pg_clipfrac": pg_clipfrac,
-            "pg_clipfrac_lower": pg_clipfrac_lower}
+            "agg_w": agg_w, "pg_seq_sum": pg_seq_sum, "pg_seq_mean": pg_seq_mean, "pg_loss": pg_loss, "pg_clipfrac": pg_clipfrac,
+            "pg_clipfrac_lower": pg_clipfrac_lower, "pg_agg_check": pg_agg_check}
