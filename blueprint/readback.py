@@ -7,25 +7,22 @@ reference recompute exactly what the edited workbook should show.
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from pathlib import Path
-from typing import IO, Any
-from xml.etree.ElementTree import iterparse
+from typing import Any
 
 import numpy as np
-from xlsxwriter.utility import xl_col_to_name
 
-from blueprint.cellvalues import ErrorValue, Formula, is_formula
+from blueprint import a1 as A1
+from blueprint.cellvalues import ErrorValue, is_formula
 from blueprint.config import HYPERPARAMETERS, Config, ConfigError
 from blueprint.errors import BlueprintError
 from blueprint.layout import SHEETS, Dims, Layout, build_layout
 from blueprint.safety import check_archive
 from blueprint.workbook import inputs_from
+from blueprint.xlsx import CellKey, read_package
 from reference import Inputs
 
-CellKey = tuple[str, int, int]
 DIM_KEYS = {"B": "batch_size", "P": "prompt_len", "T": "response_len", "V": None, "H": "hidden"}
 
 
@@ -48,110 +45,16 @@ class Cells:
 def load_cells(path: Path) -> Cells:
     """Every non-empty cell's constant or formula text, and every formula's cached value, in one pass.
 
-    openpyxl reads the package (sheet names and parts, shared strings, defined names); the cells
-    of each worksheet part are read here with the standard library's C XML parser, once for
-    formulas and cached values together: 4x faster than two openpyxl passes, which go through
-    defusedxml's pure-Python parser. That is safe because `safety.check_archive` has refused any
-    part declaring a DOCTYPE or ENTITY, and without one expat expands no entity. Numbers stay
-    numbers whatever their number format (openpyxl would turn date-formatted ones into dates).
+    The archive is checked first (`safety.check_archive`: a plain, sane .xlsx), then read straight
+    from the zip by `blueprint.xlsx`. Numbers stay numbers whatever their number format. A damaged
+    part is one line naming the file, never a traceback.
     """
-    import openpyxl
-
     check_archive(path)
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, keep_links=False)
-    except Exception as exc:  # openpyxl raises many types on a damaged file; all mean the same to the user
+        package = read_package(path)
+    except Exception as exc:  # damage inside a part shows up while parsing it, as many exception types
         raise BlueprintError(f"{path}: cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]}); regenerate it with `blueprint generate`") from None
-    values: dict[CellKey, Any] = {}
-    cached: dict[CellKey, Any] = {}
-    try:
-        for ws in wb.worksheets:
-            with ws._get_source() as part:  # openpyxl 3.1's read-only worksheet: its part in the archive
-                _read_sheet(part, ws.title, ws._shared_strings, values, cached)
-        names = {name: dn.attr_text for name, dn in wb.defined_names.items()}
-        return Cells(values, list(wb.sheetnames), Path(path), names, cached)
-    except Exception as exc:  # damage inside a part shows up while parsing it
-        raise BlueprintError(f"{path}: cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]}); regenerate it with `blueprint generate`") from None
-    finally:
-        wb.close()
-
-
-_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_ROW, _V, _F, _T = _MAIN + "row", _MAIN + "v", _MAIN + "f", _MAIN + "t"
-_ROWS, _COLUMNS = 1048576, 16384  # the grid of an .xlsx
-_A1 = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})")
-
-
-def _read_sheet(part: IO[bytes], title: str, strings: list, values: dict[CellKey, Any], cached: dict[CellKey, Any]) -> None:
-    """The `<c>` cells of one worksheet part into `values` (and `cached` for formula cells), as ECMA-376 §18.3.1.4 writes them.
-
-    Cell types: n number, s shared string, inlineStr, b boolean, str a formula's text result,
-    e error. Formulas that Excel stores once for a filled range (`t="shared"`) are translated
-    to each cell by openpyxl's Translator, as openpyxl itself does.
-    """
-    shared: dict[str, Any] = {}  # si -> openpyxl Translator
-    row = 0
-    for _, el in iterparse(part):
-        if el.tag != _ROW:
-            continue
-        row = int(el.get("r") or row + 1)
-        if not 1 <= row <= _ROWS:
-            raise ValueError(f"row {row} of sheet {title!r} is off the grid")
-        col = 0
-        for c in el:
-            ref = c.get("r")
-            if ref:
-                m = _A1.fullmatch(ref)
-                if m is None or int(m[2]) != row:
-                    raise ValueError(f"cell reference {ref!r} in row {row} of sheet {title!r}")
-                col = _column(m[1])
-            else:
-                col += 1
-            if col > _COLUMNS:
-                raise ValueError(f"column {col} in row {row} of sheet {title!r} is off the grid")
-            kind, v = c.get("t", "n"), c.findtext(_V) or None  # openpyxl writes formula cells with an empty <v/>
-            if kind == "inlineStr":
-                value: Any = "".join(t.text or "" for t in c.iter(_T))
-            elif v is None:
-                value = None
-            elif kind == "n":
-                value = int(v) if v.lstrip("-").isdigit() else float(v)  # float: also inf, -inf and nan, as other tools write them
-            elif kind == "s":
-                value = strings[int(v)]
-            elif kind == "b":
-                value = v.strip() in ("1", "true")
-            elif kind == "e":
-                value = ErrorValue(v)
-            else:  # str (a formula's text result), d (an ISO date, left as text)
-                value = v
-            f = c.find(_F)
-            key = (title, row - 1, col - 1)
-            if f is not None:
-                values[key] = _formula(f, ref or f"{xl_col_to_name(col - 1)}{row}", shared)
-                cached[key] = value
-            elif value is not None:
-                values[key] = value
-        el.clear()
-
-
-@functools.cache
-def _column(letters: str) -> int:
-    """1-based column number of `AB`-style letters (memoised: a workbook uses few columns)."""
-    return functools.reduce(lambda n, ch: n * 26 + ord(ch) - 64, letters.upper(), 0)
-
-
-def _formula(f: Any, where: str, shared: dict[str, Any]) -> Formula:
-    """A `<f>` element's formula text for the cell at `where`, with `=`."""
-    text = "=" + (f.text or "")
-    if f.get("t") == "shared":
-        from openpyxl.formula.translate import Translator
-
-        si = f.get("si")
-        if f.text:
-            shared[si] = Translator(text, where)
-        elif si in shared:
-            text = shared[si].translate_formula(where)
-    return Formula(text)
+    return Cells(package.values, package.sheets, Path(path), package.names, package.cached)
 
 
 def refuse_external(cells: Cells) -> None:
@@ -164,7 +67,7 @@ def refuse_external(cells: Cells) -> None:
     for (sheet, r, c), v in cells.values.items():
         if is_formula(v) and "[" in v:  # cheap filter, then the linter's exact rule
             if any(i.rule == "external-reference" for i in lint_formula(v)):
-                cell = f"{sheet}!{xl_col_to_name(c)}{r + 1}"
+                cell = A1.address(sheet, r, c)
                 raise BlueprintError(f"{cells.path}: formula at {cell} points at another workbook ({v[:80]}); a blueprint never does and we never open external files — fix the formula or regenerate")
 
 

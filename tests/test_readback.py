@@ -12,7 +12,9 @@ import pytest
 from conftest import SMALL_CELLS
 from openpyxl.formula.translate import Translator
 
-from blueprint.readback import _read_sheet, load_cells
+from blueprint.cellvalues import Formula
+from blueprint.readback import load_cells
+from blueprint.xlsx import _read_sheet, read_package
 from blueprint.verify import verify
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -55,6 +57,40 @@ def test_reads_a_file_saved_by_libreoffice_as_openpyxl_does(small_path: Path, tm
     values, cached = openpyxl_cells(saved)
     assert cells.values == values
     assert {k: v for k, v in cells.cached.items()} == cached
+
+
+def package(tmp_path: Path) -> Path:
+    """A hand-made package: a sheet part named by an absolute target, a chart sheet, rich-text and phonetic shared
+    strings, workbook-level, sheet-level and reserved defined names."""
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    path = tmp_path / "hand.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", f'<workbook xmlns="{MAIN}" xmlns:r="{rel}"><sheets>'
+                   '<sheet name="Value Loss" sheetId="1" r:id="rId1"/><sheet name="Chart" sheetId="2" r:id="rId2"/></sheets>'
+                   '<definedNames><definedName name="vf_loss">\'Value Loss\'!$B$1</definedName>'
+                   '<definedName name="local" localSheetId="0">\'Value Loss\'!$A$1</definedName>'
+                   '<definedName name="_xlnm.Print_Area">\'Value Loss\'!$A$1:$B$2</definedName></definedNames></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels",
+                   '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                   f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="/xl/worksheets/vl.xml"/>'
+                   f'<Relationship Id="rId2" Type="{rel}/chartsheet" Target="chartsheets/sheet1.xml"/>'
+                   f'<Relationship Id="rId3" Type="{rel}/sharedStrings" Target="strings.xml"/>'
+                   f'<Relationship Id="rId4" Type="{rel}/hyperlink" Target="https://example.org" TargetMode="External"/></Relationships>')
+        z.writestr("xl/strings.xml", f'<sst xmlns="{MAIN}"><si><t xml:space="preserve"> plain </t></si>'
+                   '<si><r><rPr><b/></rPr><t>ri</t></r><r><t>ch</t></r><rPh sb="0" eb="1"><t>PHONETIC</t></rPh></si></sst>')
+        z.writestr("xl/worksheets/vl.xml", f'<worksheet xmlns="{MAIN}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c>'
+                   '<c r="B1" t="s"><f>"x"</f><v>1</v></c></row></sheetData></worksheet>')
+    return path
+
+
+def test_reads_the_package_parts(tmp_path: Path) -> None:
+    p = read_package(package(tmp_path))
+    assert p.sheets == ["Value Loss", "Chart"]
+    assert p.names == {"vf_loss": "'Value Loss'!$B$1"}
+    assert p.values == {("Value Loss", 0, 0): " plain ", ("Value Loss", 0, 1): '="x"'}
+    assert p.cached == {("Value Loss", 0, 1): "rich"}
+    assert type(p.values["Value Loss", 0, 1]) is Formula and type(p.values["Value Loss", 0, 0]) is str
 
 
 def test_every_cell_type_of_the_format() -> None:

@@ -64,6 +64,13 @@ def bad_files(tmp: Path, small: Path) -> dict[str, Path]:
                    lambda d: b'<?xml version="1.0"?><!--' + b"x" * 8192 + b"-->" + lol.split(b"?>", 1)[1] + d.split(b"?>", 1)[1])
     files["damaged-cell"] = tmp / "damaged-cell.xlsx"
     rewrite_member(small, files["damaged-cell"], "xl/worksheets/sheet2.xml", lambda d: d.replace(b'r="B5"', b'r="B9"', 1))
+    files["missing-sheet-part"] = tmp / "missing-part.xlsx"  # workbook.xml lists Clip, its part is gone
+    with zipfile.ZipFile(small) as zin, zipfile.ZipFile(files["missing-sheet-part"], "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename != "xl/worksheets/sheet9.xml":
+                zout.writestr(info, zin.read(info))
+    files["unparsable-strings"] = tmp / "bad-strings.xlsx"
+    rewrite_member(small, files["unparsable-strings"], "xl/sharedStrings.xml", lambda d: d[: len(d) // 2])
     files["external-formula"] = tmp / "external.xlsx"
     wb = openpyxl.load_workbook(small)
     wb["Total"]["B5"] = "='[other.xlsx]Config'!B2*2"
@@ -90,6 +97,8 @@ EXPECTED = {
     "xml-external-entity": "ENTITY", "billion-laughs": "ENTITY", "external-formula": "another workbook",
     "external-name": "another workbook", "macro": "macros", "missing": "no such file",
     "late-doctype": "DOCTYPE", "damaged-cell": "cell reference 'B9' in row 5",
+    "missing-sheet-part": "sheet 'Clip': its part xl/worksheets/sheet9.xml is missing from the archive",
+    "unparsable-strings": "cannot read the workbook (ParseError",
     "folder": "is a folder, not a workbook; give the path of the .xlsx",
     "device": "is not a regular file",
 }
