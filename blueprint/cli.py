@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="prove every formula cell of a workbook against the NumPy reference",
                        description="Recalculate a workbook and check every formula cell against the reference recomputed from its own config and inputs.")
     v.add_argument("path", type=Path, help="the .xlsx to verify")
-    v.add_argument("--engine", choices=ENGINES, default="formulas", help="recalculation engine (default formulas; libreoffice needs soffice)")
+    v.add_argument("--engine", choices=ENGINES, default="formulas", help="recalculation engine (default formulas; libreoffice needs soffice, gnumeric needs ssconvert)")
     v.add_argument("--json", action="store_true", help="print the report as JSON (nothing else on stdout)")
     v.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report (a test case per sheet)")
     v.add_argument("--max-report", type=int, metavar="N", help="problems to list (default: 20 in the text report, every one with --json)")

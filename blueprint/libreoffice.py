@@ -16,16 +16,14 @@ must recompute them so that tests can compare LibreOffice with the NumPy referen
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from blueprint.errors import BlueprintError
+from blueprint import a1 as A1
+from blueprint import external
 
-__all__ = ["convert", "convert_all", "find_soffice", "recalculate", "recalculated_values"]
+__all__ = ["convert", "convert_all", "find_soffice", "recalculate", "recalculated_cells", "recalculated_values"]
 
 _PROFILE_XCU = """<?xml version="1.0" encoding="UTF-8"?>
 <oor:items xmlns:oor="http://openoffice.org/2001/registry"
@@ -37,16 +35,13 @@ _PROFILE_XCU = """<?xml version="1.0" encoding="UTF-8"?>
 </oor:items>
 """
 
-_INSTALL_HINT = "install it with: apt-get install -y --no-install-recommends libreoffice-calc-nogui"
+LIBREOFFICE = external.Program("LibreOffice", ("soffice", "libreoffice"), "libreoffice-calc-nogui",
+                               env=(("SC_NO_THREADED_CALCULATION", "1"),))
 
 
 def find_soffice() -> str | None:
     """Return the path of the LibreOffice executable (``soffice`` or ``libreoffice``), or None."""
-    for name in ("soffice", "libreoffice"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+    return LIBREOFFICE.find()
 
 
 def _write_profile(profile: Path) -> None:
@@ -82,103 +77,27 @@ def convert_all(pairs: list[tuple[Path, Path]], target: str = "pdf", timeout: fl
 
 
 def _convert(pairs: list[tuple[Path, Path]], target: str, what: str, made: str, timeout: float) -> None:
-    pairs = [(Path(src), Path(dst)) for src, dst in pairs]
     soffice = find_soffice()
-    if soffice is None:
-        raise BlueprintError(f"LibreOffice (soffice) not found on PATH; {_INSTALL_HINT}")
-    for src, _ in pairs:
-        if not src.is_file():
-            raise BlueprintError(f"{src}: workbook not found")
-    names = ", ".join(str(src) for src, _ in pairs)
 
-    with tempfile.TemporaryDirectory(prefix="blueprint-lo-") as tmp_name:
-        tmp = Path(tmp_name)
-        profile, indir, outdir = tmp / "profile", tmp / "in", tmp / "out"
+    def command(tmp: Path, books: list[Path], outdir: Path) -> list[str]:
+        profile = tmp / "profile"  # private: two soffice processes sharing a profile collide
         _write_profile(profile)
-        indir.mkdir()
-        outdir.mkdir()
-        # Fixed plain input names avoid surprises with spaces/unicode in the user's path
-        # and tell us exactly which output files to expect.
-        books = [indir / f"book{k}.xlsx" for k in range(len(pairs))]
-        for (source, _), book in zip(pairs, books):
-            shutil.copyfile(source, book)
-        cmd = [
-            soffice,
-            f"-env:UserInstallation={profile.as_uri()}",
-            "--headless",
-            "--invisible",
-            "--nologo",
-            "--nodefault",
-            "--norestore",
-            "--nolockcheck",
-            "--convert-to",
-            target,
-            "--outdir",
-            str(outdir),
-            *map(str, books),
-        ]
-        env = {**os.environ, "SC_NO_THREADED_CALCULATION": "1", "HOME": str(tmp)}
-        # soffice is a wrapper script that forks soffice.bin: run it in its own session so a
-        # timeout kills the whole process group, not just the wrapper.
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        try:
-            output, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise BlueprintError(
-                f"{names}: LibreOffice {what} timed out after {timeout:g} s; "
-                "raise the timeout or check that no soffice process is hung"
-            ) from None
-        results = [outdir / f"{book.stem}.{target.partition(':')[0]}" for book in books]
-        if any(not result.is_file() or result.stat().st_size == 0 for result in results):
-            detail = " ".join(output.decode(errors="replace").split())[:300]
-            raise BlueprintError(
-                f"{names}: LibreOffice produced no {made} file "
-                f"(exit code {proc.returncode}{'; ' + detail if detail else ''}); "
-                "check that the file is a valid .xlsx"
-            )
-        for (_, dst), result in zip(pairs, results):
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(result), str(dst))
+        return [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible", "--nologo", "--nodefault",
+                "--norestore", "--nolockcheck", "--convert-to", target, "--outdir", str(outdir), *map(str, books)]
+
+    external.run(LIBREOFFICE, soffice, pairs, command, target.partition(":")[0], what, made, timeout)
+
+
+def recalculated_cells(src: Path, formulas: dict | None = None, timeout: float = 300) -> dict[tuple[str, int, int], Any]:
+    """``{(sheet, row, col): value}`` as LibreOffice computes it, for every formula cell of ``src`` (0-based row and col).
+
+    ``formulas``: the cells of ``src`` as ``readback.load_cells`` read them (read here when None).
+    A cell LibreOffice drops or leaves empty is None; error values are ``ErrorValue`` (``'#VALUE!'``,
+    ``'#NAME?'``, ...): callers must treat any error value they did not ask for as a failure.
+    """
+    return external.recalculated_cells(src, partial(recalculate, timeout=timeout), formulas)
 
 
 def recalculated_values(src: Path, timeout: float = 300) -> dict[tuple[str, str], object]:
-    """Return ``{(sheet, "B7"): value}`` as LibreOffice computes it, for every formula cell of ``src``.
-
-    The formula cells are found in ``src`` itself (not in LibreOffice's output), so a cell that
-    LibreOffice drops or leaves empty shows up as None rather than silently disappearing.
-    Error values are returned as the strings openpyxl gives (``'#VALUE!'``, ``'#NAME?'``, ...);
-    callers must treat any such string as a failure.
-    """
-    from openpyxl import load_workbook
-    from openpyxl.worksheet.formula import ArrayFormula
-
-    src = Path(src)
-    formulas = load_workbook(src, data_only=False, read_only=True)
-    try:
-        cells: list[tuple[str, str]] = [
-            (ws.title, cell.coordinate)
-            for ws in formulas.worksheets
-            for row in ws.iter_rows()
-            for cell in row
-            if cell.data_type == "f" or isinstance(cell.value, ArrayFormula)  # text that starts with `=` is text
-        ]
-    finally:
-        formulas.close()
-
-    with tempfile.TemporaryDirectory(prefix="blueprint-recalc-") as tmp:
-        out = Path(tmp) / "recalculated.xlsx"
-        recalculate(src, out, timeout=timeout)
-        values = load_workbook(out, data_only=True)
-        try:
-            return {(sheet, ref): values[sheet][ref].value for sheet, ref in cells}
-        finally:
-            values.close()
+    """`recalculated_cells` keyed by ``(sheet, "B7")``."""
+    return {(sheet, A1.cell(r, c)): v for (sheet, r, c), v in recalculated_cells(src, timeout=timeout).items()}

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from blueprint.fastcalc import Channel
 
 ATOL, RTOL = 1e-12, 1e-9
-ENGINES = ("formulas", "formulas-stock", "libreoffice")
+ENGINES = ("formulas", "formulas-stock", "libreoffice", "gnumeric")
 TWO_PROCESS_BYTES = 256 * 1024  # medium (5k formula cells) is 120 kB, large (27k) 540 kB
 WORKER_TIMEOUT = 120.0  # seconds without a word from the worker before this process goes on alone (xl: ~1.5 s at most)
 
@@ -492,7 +492,8 @@ def recalculate(path: Path, engine: str, cells: Cells, progress: Callable[[str],
 
     "formulas": the `formulas` package's parser and functions, each formula shape compiled once
     (blueprint.fastcalc); "formulas-stock": its stock ExcelModel, one dispatcher per cell (slow,
-    kept as the yardstick); "libreoffice": LibreOffice headless, forced to recalculate.
+    kept as the yardstick); "libreoffice": LibreOffice headless, forced to recalculate; "gnumeric":
+    Gnumeric's `ssconvert --recalc`.
     """
     if engine == "formulas":
         from blueprint.fastcalc import evaluate
@@ -509,4 +510,8 @@ def recalculate(path: Path, engine: str, cells: Cells, progress: Callable[[str],
         for (sheet, addr), v in recalculated_values(path).items():
             out[(sheet, *A1.parse_cell(addr))] = v
         return out
+    if engine == "gnumeric":
+        from blueprint.gnumeric import recalculated_cells
+
+        return recalculated_cells(path, cells.file_values)
     raise ValueError(f"engine {engine!r}: one of {', '.join(ENGINES)}")

@@ -8,24 +8,20 @@ import pytest
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip ``@pytest.mark.libreoffice`` tests when soffice is absent, but fail them in CI.
+    """Skip ``@pytest.mark.libreoffice`` / ``@pytest.mark.gnumeric`` tests when the program is absent, but fail them in CI.
 
-    Locally a missing LibreOffice should not block the rest of the suite; in CI (``CI=true``)
-    a silent skip would hide that the second engine never ran, so it is an error instead.
+    Locally a missing LibreOffice or Gnumeric should not block the rest of the suite; in CI (``CI=true``)
+    a silent skip would hide that an engine never ran, so it is an error instead.
     """
-    if item.get_closest_marker("libreoffice") is None:
-        return
-    from blueprint.libreoffice import find_soffice
+    from blueprint.gnumeric import GNUMERIC
+    from blueprint.libreoffice import LIBREOFFICE
 
-    if find_soffice() is not None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            "LibreOffice is required in CI: soffice not found on PATH "
-            "(apt-get install -y --no-install-recommends libreoffice-calc-nogui)",
-            pytrace=False,
-        )
-    pytest.skip("LibreOffice (soffice) not found on PATH")
+    for marker, program in (("libreoffice", LIBREOFFICE), ("gnumeric", GNUMERIC)):
+        if item.get_closest_marker(marker) is None or program.find() is not None:
+            continue
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{program.name} is required in CI: {program.missing()}", pytrace=False)
+        pytest.skip(f"{program.name} ({program.executables[0]}) not found on PATH")
 
 
 # --- test data and shared workbooks -------------------------------------------------------

@@ -17,6 +17,7 @@ import xlsxwriter
 from openpyxl import load_workbook
 
 from blueprint import libreoffice
+from blueprint.cellvalues import ErrorValue
 from blueprint.errors import BlueprintError
 from blueprint.libreoffice import recalculate, recalculated_values
 
@@ -82,9 +83,9 @@ def test_every_formula_cell_and_only_those(values: dict[tuple[str, str], object]
 
 
 @pytest.mark.libreoffice
-def test_error_values_come_back_as_strings(values: dict[tuple[str, str], object]) -> None:
+def test_error_values_come_back_as_error_values(values: dict[tuple[str, str], object]) -> None:
     for key, (_, expected) in ERRORS.items():
-        assert values[key] == expected and type(values[key]) is str, (key, values[key])
+        assert values[key] == expected and type(values[key]) is ErrorValue, (key, values[key])
 
 
 @pytest.mark.libreoffice
