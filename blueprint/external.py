@@ -37,7 +37,7 @@ class Program:
     executables: tuple[str, ...]  # looked for on PATH in this order: (`soffice`, `libreoffice`)
     package: str  # the Debian package that installs it
     env: tuple[tuple[str, str], ...] = ()  # set for every run, over the private HOME and XDG folders
-    errors: str = ""  # a regex matching the program's error lines among its warnings ("": all its output is the detail)
+    errors: str = ""  # a regex matching the program's error lines among its warnings ("": all it says is the detail)
     exit_code_counts: bool = False  # a non-zero exit code means failure even when a file was written
 
     def find(self) -> str | None:
@@ -109,11 +109,13 @@ def _run(cmd: list[str], env: dict[str, str], timeout: float, timed_out: str) ->
 
 
 def _detail(output: str, errors: str, most: int = 300) -> str:
-    """What the program said about its failure, on one line: its error lines when it marks them, else all it said."""
-    lines = output.splitlines()
-    if errors:
-        lines = [line for line in lines if re.match(errors, line)] or lines
-    return " ".join(" ".join(lines).split())[:most]
+    """What the program said about its failure, on one line: the lines it marks as errors; when it marks
+    none (or marks no lines at all), the end of what it said (the start, for a program that marks none)."""
+    said = " ".join(output.split())
+    if not errors:
+        return said[:most]
+    marked = " ".join(" ".join(line for line in output.splitlines() if re.match(errors, line)).split())
+    return marked[:most] if marked else said[-most:]
 
 
 def recalculated_cells(src: Path, recalculate: Callable[[Path, Path], None], formulas: dict[CellKey, Any] | None = None

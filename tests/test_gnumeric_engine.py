@@ -150,6 +150,13 @@ def test_a_failure_is_its_error_lines_not_its_warnings(tiny: Path, tmp_path: Pat
     assert not (tmp_path / "out.xlsx").exists()
 
 
+def test_an_unmarked_failure_is_the_end_of_what_it_said(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_ssconvert(tmp_path, monkeypatch, "for i in $(seq 50); do echo 'Unhandled object of type Note' >&2; done\n"
+                                           "echo 'Loading file:///tmp/book0.xlsx failed' >&2; exit 1")
+    with pytest.raises(BlueprintError, match=r"Note Loading file:///tmp/book0.xlsx failed\); check that"):
+        recalculate(tiny, tmp_path / "out.xlsx")
+
+
 def test_a_file_written_with_a_failing_exit_code_is_a_failure(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_ssconvert(tmp_path, monkeypatch, 'for last; do :; done; echo half > "$last"; echo "E out of memory" >&2; exit 1')
     with pytest.raises(BlueprintError, match=r"exit code 1; E out of memory"):
