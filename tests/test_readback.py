@@ -59,6 +59,20 @@ def test_reads_a_file_saved_by_libreoffice_as_openpyxl_does(small_path: Path, tm
     assert {k: v for k, v in cells.cached.items()} == cached
 
 
+@pytest.mark.gnumeric
+@pytest.mark.filterwarnings("ignore:Workbook contains no default style")  # openpyxl on Gnumeric's styles part
+def test_reads_a_file_saved_by_gnumeric_as_openpyxl_does(small_path: Path, tmp_path: Path) -> None:
+    from blueprint.gnumeric import recalculate
+
+    saved = tmp_path / "saved.xlsx"
+    recalculate(small_path, saved, timeout=300)
+    cells = load_cells(saved)
+    values, cached = openpyxl_cells(saved)
+    assert cells.values == values
+    assert cells.cached == cached
+    assert len(cached) == SMALL_CELLS
+
+
 def package(tmp_path: Path) -> Path:
     """A hand-made package: a sheet part named by an absolute target, a chart sheet, rich-text and phonetic shared
     strings, workbook-level, sheet-level and reserved defined names."""
