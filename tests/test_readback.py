@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import re
 import zipfile
@@ -14,8 +15,8 @@ from openpyxl.formula.translate import Translator
 
 from blueprint.cellvalues import Formula
 from blueprint.readback import load_cells
-from blueprint.xlsx import _read_sheet, read_package
 from blueprint.verify import verify
+from blueprint.xlsx import _read_sheet, read_package
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
@@ -47,23 +48,11 @@ def test_reads_what_openpyxl_reads(small_path: Path) -> None:
     assert len(cached) == SMALL_CELLS
 
 
-@pytest.mark.libreoffice
-def test_reads_a_file_saved_by_libreoffice_as_openpyxl_does(small_path: Path, tmp_path: Path) -> None:
-    from blueprint.libreoffice import recalculate
-
-    saved = tmp_path / "saved.xlsx"
-    recalculate(small_path, saved, timeout=300)
-    cells = load_cells(saved)
-    values, cached = openpyxl_cells(saved)
-    assert cells.values == values
-    assert {k: v for k, v in cells.cached.items()} == cached
-
-
-@pytest.mark.gnumeric
-@pytest.mark.filterwarnings("ignore:Workbook contains no default style")  # openpyxl on Gnumeric's styles part
-def test_reads_a_file_saved_by_gnumeric_as_openpyxl_does(small_path: Path, tmp_path: Path) -> None:
-    from blueprint.gnumeric import recalculate
-
+@pytest.mark.parametrize("engine", [pytest.param("libreoffice", marks=pytest.mark.libreoffice),
+                                    pytest.param("gnumeric", marks=[pytest.mark.gnumeric,  # openpyxl warns on Gnumeric's styles part
+                                                                    pytest.mark.filterwarnings("ignore:Workbook contains no default style")])])
+def test_reads_a_file_another_program_saved_as_openpyxl_does(engine: str, small_path: Path, tmp_path: Path) -> None:
+    recalculate = importlib.import_module(f"blueprint.{engine}").recalculate
     saved = tmp_path / "saved.xlsx"
     recalculate(small_path, saved, timeout=300)
     cells = load_cells(saved)
