@@ -166,22 +166,24 @@ def _read_sheet(part: IO[bytes], title: str, strings: list[str], values: dict[Ce
             f = c.find(_F)
             key = (title, row - 1, col - 1)
             if f is not None:
-                values[key] = _formula(f, ref or A1.cell(row - 1, col - 1), shared)
+                text = "=" + (f.text or "")
+                if f.get("t") == "shared":
+                    text = _shared_formula(f, text, ref or A1.cell(row - 1, col - 1), shared)
+                values[key] = Formula(text)
                 cached[key] = value
             elif value is not None:
                 values[key] = value
         el.clear()
 
 
-def _formula(f: Any, where: str, shared: dict[str, Any]) -> Formula:
-    """A `<f>` element's formula text for the cell at `where`, with `=`."""
-    text = "=" + (f.text or "")
-    if f.get("t") == "shared":
-        from openpyxl.formula.translate import Translator
+def _shared_formula(f: Any, text: str, where: str, shared: dict[str, Any]) -> str:
+    """The text of a shared formula (`<f t="shared" si=…>`) at `where`: the anchor's own text (kept to translate
+    from), or the anchor's translated to this cell."""
+    from openpyxl.formula.translate import Translator
 
-        si = f.get("si")
-        if f.text:
-            shared[si] = Translator(text, where)
-        elif si in shared:
-            text = shared[si].translate_formula(where)
-    return Formula(text)
+    si = f.get("si")
+    if f.text:
+        shared[si] = Translator(text, where)
+    elif si in shared:
+        text = shared[si].translate_formula(where)
+    return text
