@@ -10,8 +10,9 @@ What was measured (ssconvert 1.12.55, Debian 12; docs/excel_notes.md, section 4b
 * It reads its settings through GSettings, and with the dconf backend writes
   ``~/.cache/dconf/user``: every run gets the in-memory backend and a private HOME.
 * It warns on stderr about what it does not keep (cell notes, colour scales, multi-range
-  print titles), hundreds of lines for a blueprint, and exits 0; errors are lines starting
-  with ``E `` and exit code 1. The warnings are dropped; the errors are the failure's one line.
+  print titles), hundreds of lines for a blueprint, and exits 0; on failure it exits 1 and
+  marks most errors with ``E `` (not `Loading … failed`). The warnings are dropped; a failure's
+  one line quotes the ``E`` lines, or else the end of what it said.
 * Values come back with 17 or more significant digits: full doubles, unlike LibreOffice's 15.
 """
 
