@@ -97,10 +97,10 @@ class Config:
     """Dimensions, seed and hyperparameters of one blueprint (defaults: the `small` preset, TRL conventions)."""
 
     # --- dimensions -------------------------------------------------------------------------
-    batch_size: int = key(2, "B: sequences in the rollout batch", Range(1, 64))
-    prompt_len: int = key(2, "P: prompt tokens per sequence", Range(1, 32))
-    response_len: int = key(4, "T: response window; sampling always fills it, the mask cuts at EOS", Range(1, 64))
-    hidden: int = key(3, "H: hidden units of every RNN (θ_ref, θ_old, θ, reward model)", Range(1, 32))
+    B: int = key(2, "B: sequences in the rollout batch", Range(1, 64))
+    P: int = key(2, "P: prompt tokens per sequence", Range(1, 32))
+    T: int = key(4, "T: response window; sampling always fills it, the mask cuts at EOS", Range(1, 64))
+    H: int = key(3, "H: hidden units of every RNN (θ_ref, θ_old, θ, reward model)", Range(1, 32))
     vocab: tuple[str, ...] = key(("a", "b", "c", "d", "<eos>"), "the V named tokens, one of them EOS", f"2-64 tokens, each {TOKEN_RULE}")
     eos: str = key("<eos>", "name of the end-of-sequence token", "one of the vocab tokens")
     seed: int = key(0, "seeds weights, prompts and uniform draws; same seed, same bits", Range(0, 2**32, hi_open=True))
@@ -220,17 +220,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small": {},
     # long enough responses that EOS lands mid-window and whitening has a real batch
     "medium": dict(
-        batch_size=4, prompt_len=3, response_len=8, hidden=5, seed=4, eos_bias=1.0,
+        B=4, P=3, T=8, H=5, seed=4, eos_bias=1.0,
         vocab=("the", "cat", "dog", "sat", "ran", "on", "mat", "<eos>"),
     ),
     # tens of thousands of formula cells: a scale test for engines and viewers
     "large": dict(
-        batch_size=8, prompt_len=4, response_len=16, hidden=8, eos_bias=1.0,
+        B=8, P=4, T=16, H=8, eos_bias=1.0,
         vocab=("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "<eos>"),
     ),
     # ≥ 50,000 formula cells: the verifier's speed and memory benchmark
     "xl": dict(
-        batch_size=16, prompt_len=4, response_len=16, hidden=8, eos_bias=1.0,
+        B=16, P=4, T=16, H=8, eos_bias=1.0,
         vocab=("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "<eos>"),
     ),
 }

@@ -32,7 +32,7 @@ def make_inputs(config: Config) -> Inputs:
     """θ_ref, θ_old = θ_ref + drift, θ = θ_old + update, φ_old, φ, reward model, prompts, draws."""
     c = config
     rng = np.random.default_rng(c.seed)
-    H, V, B, P = c.hidden, c.V, c.batch_size, c.prompt_len
+    H, V, B, P = c.H, c.V, c.B, c.P
     ref = _rnn(rng, H, V, V, c.init_scale)
     ref.b_y[c.eos_id] = round(ref.b_y[c.eos_id] + c.eos_bias, DECIMALS)
     old = _shift(rng, ref, c.ref_shift)
@@ -54,7 +54,7 @@ def _draws_off_boundaries(rng: np.random.Generator, old: RNNWeights, phi: ValueH
     MATCH(u, lower, 1) flips token when u is on a boundary and engines round differently;
     redrawing a bad u changes the tokens after it, so we re-roll until the whole batch is clean.
     """
-    draws = np.round(rng.uniform(DRAW_MARGIN, 1 - DRAW_MARGIN, (c.batch_size, c.response_len)), DECIMALS)
+    draws = np.round(rng.uniform(DRAW_MARGIN, 1 - DRAW_MARGIN, (c.B, c.T)), DECIMALS)
     for _ in range(1000):
         lower = rollout(old, phi, prompts, draws, hyper(c))["lower"]  # (B, T, V)
         near = (np.abs(lower[..., 1:] - draws[..., None]) < DRAW_MARGIN).any(axis=-1)

@@ -7,6 +7,7 @@ reference recompute exactly what the edited workbook should show.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from blueprint.workbook import inputs_from
 from blueprint.xlsx import CellKey, read_package
 from reference import Inputs
 
-DIM_KEYS = {"B": "batch_size", "P": "prompt_len", "T": "response_len", "V": None, "H": "hidden"}
+DIMS = tuple(f.name for f in dataclasses.fields(Dims))  # B, P, T, V, H: Config cells, and (but V, the vocabulary's length) Config keys
 
 
 class Cells:
@@ -130,13 +131,13 @@ def read_config(cells: Cells) -> tuple[Config, Layout]:
     """Dimensions, vocabulary and hyperparameters from the Config sheet."""
     probe = build_layout(Dims(1, 1, 1, 2, 1))  # the dimension cells sit at fixed places
     dims = {}
-    for key in DIM_KEYS:
+    for key in DIMS:
         v = _number(cells, probe, "Config", key, ())
         if v != int(v) or not 1 <= v <= 64:
             raise BlueprintError(f"{cells.path}: {probe.cell('Config', key)} ({key}) = {v!r}: not a dimension this layout can have")
         dims[key] = int(v)
     layout = build_layout(Dims(**dims))
-    values: dict[str, Any] = {field: dims[key] for key, field in DIM_KEYS.items() if field}
+    values: dict[str, Any] = {key: n for key, n in dims.items() if key != "V"}
     values["vocab"] = tuple(_text(cells, layout, "Config", "vocab", (v,)) for v in range(dims["V"]))
     values["eos"] = _text(cells, layout, "Config", "eos")
     for hp in HYPERPARAMETERS:

@@ -270,7 +270,7 @@ def _read(path: Path, say: Callable[[str], None]) -> Cells:
 def _build(cells: Cells, say: Callable[[str], None]) -> Blueprint:
     """The blueprint the generator writes for the workbook's own config and inputs: formulas and reference values."""
     config, layout = read_config(cells)
-    say(f"verify: rebuilding the reference for B={config.batch_size}, T={config.response_len}, H={config.hidden} from the workbook's config and inputs")
+    say(f"verify: rebuilding the reference for B={config.B}, T={config.T}, H={config.H} from the workbook's config and inputs")
     return build(config, read_inputs(cells, layout, config))
 
 

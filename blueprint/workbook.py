@@ -51,7 +51,7 @@ class Blueprint:
 
 
 def dims_of(config: Config) -> Dims:
-    return Dims(B=config.batch_size, P=config.prompt_len, T=config.response_len, V=config.V, H=config.hidden)
+    return Dims(B=config.B, P=config.P, T=config.T, V=config.V, H=config.H)
 
 
 def expected(config: Config, inputs: Inputs) -> Quantities:

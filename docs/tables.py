@@ -29,7 +29,7 @@ def presets_table() -> str:
     for name in PRESETS:
         c = load_config(name)
         counts = Counter(cell.sheet for cell in build(c, make_inputs(c)).formula_cells())
-        lines.append(f"| {name} | {c.batch_size} | {c.prompt_len} | {c.response_len} | {c.V} | {c.hidden} | "
+        lines.append(f"| {name} | {c.B} | {c.P} | {c.T} | {c.V} | {c.H} | "
                      f"{sum(counts.values()):,} | " + " | ".join(f"{counts[s]:,}" for s in formula_sheets) + " |")
     return "\n".join(lines)
 

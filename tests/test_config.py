@@ -38,7 +38,7 @@ def test_default_conventions() -> None:
 
 
 def _dims(c: Config) -> tuple[int, ...]:
-    return (c.batch_size, c.prompt_len, c.response_len, c.hidden, c.V)
+    return (c.B, c.P, c.T, c.H, c.V)
 
 
 def test_presets_exist_and_grow() -> None:
@@ -69,13 +69,13 @@ def _toml(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
 
 
 def test_toml_overrides_preset_and_set_overrides_toml(tmp_path: Path) -> None:
-    path = _toml(tmp_path, "gamma = 0.9\nlam = 0.8\nbatch_size = 3\nvocab = [\"x\", \"y\", \"<eos>\"]\n")
+    path = _toml(tmp_path, "gamma = 0.9\nlam = 0.8\nB = 3\nvocab = [\"x\", \"y\", \"<eos>\"]\n")
     c = load_config(preset="medium", toml_path=path, overrides=["gamma=0.99", "seed=7"])
     assert c.gamma == 0.99  # --set beats the TOML file
-    assert c.lam == 0.8 and c.batch_size == 3  # the TOML file beats the preset
+    assert c.lam == 0.8 and c.B == 3  # the TOML file beats the preset
     assert c.vocab == ("x", "y", "<eos>") and isinstance(c.vocab, tuple)
     assert c.seed == 7
-    assert c.response_len == PRESETS["medium"]["response_len"]  # untouched keys keep the preset's value
+    assert c.T == PRESETS["medium"]["T"]  # untouched keys keep the preset's value
     assert c.preset == "medium"
 
 
@@ -137,11 +137,11 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("vocab-blank", dict(vocab=["a", " ", "<eos>"]), "vocab", r"' '"),
     ("eos-not-in-vocab", dict(eos="<end>"), "eos", r"<end>"),
     ("eos-not-in-vocab-set", dict(overrides=["eos=<end>"]), "eos", r"<end>"),
-    ("batch_size-str", dict(batch_size="two"), "batch_size", r"two"),
-    ("batch_size-str-set", dict(overrides=["batch_size=two"]), "batch_size", r"two"),
-    ("batch_size-float", dict(batch_size=2.5), "batch_size", r"2\.5"),
-    ("batch_size-float-set", dict(overrides=["batch_size=2.5"]), "batch_size", r"2\.5"),
-    ("batch_size-zero", dict(batch_size=0), "batch_size", r"= 0:"),
+    ("B-str", dict(B="two"), "B", r"two"),
+    ("B-str-set", dict(overrides=["B=two"]), "B", r"two"),
+    ("B-float", dict(B=2.5), "B", r"2\.5"),
+    ("B-float-set", dict(overrides=["B=2.5"]), "B", r"2\.5"),
+    ("B-zero", dict(B=0), "B", r"= 0:"),
     ("gamma-bool", dict(gamma=True), "gamma", r"(?i)true"),
     ("gamma-bool-set", dict(overrides=["gamma=true"]), "gamma", r"(?i)true"),
     ("tau=0", dict(tau=0), "tau", r"= 0(\.0)?:"),
@@ -152,7 +152,7 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("beta<0", dict(beta=-0.01), "beta", r"-0\.01"),
     ("seed<0", dict(seed=-1), "seed", r"-1"),
     ("kl_estimator", dict(kl_estimator="k4"), "kl_estimator", r"k4"),
-    ("hidden-too-big", dict(hidden=33), "hidden", r"33"),
+    ("H-too-big", dict(H=33), "H", r"33"),
     ("beta-too-big", dict(beta=1e7), "beta", r"10000000\.0"),
     ("missing_eos_penalty-1e300-set", dict(overrides=["missing_eos_penalty=1e300"]), "missing_eos_penalty", r"1e\+300"),
     ("dual_clip=1", dict(dual_clip=1.0), "dual_clip", r"= 1\.0:"),
@@ -253,7 +253,7 @@ def test_preset_and_convention_apply_from_any_source(tmp_path: Path, where: str)
     }[where]
     c = load_config(**kwargs)
     assert (c.preset, c.convention) == ("large", "verl")
-    assert (c.batch_size, c.response_len, c.V) == (8, 16, 12)
+    assert (c.B, c.T, c.V) == (8, 16, 12)
     assert (c.beta, c.kl_placement, c.dual_clip, c.lam, c.eps_v) == (0.001, "none", 3.0, 1.0, 0.5)
     assert departures(c) == []
 
@@ -276,7 +276,7 @@ def test_preset_or_convention_given_twice_differently_is_refused(kwargs: dict[st
 
 
 def test_preset_given_twice_alike_is_fine(tmp_path: Path) -> None:
-    assert load_config("large", toml_path=_toml(tmp_path, 'preset = "large"\n'), overrides=["preset=large"]).batch_size == 8
+    assert load_config("large", toml_path=_toml(tmp_path, 'preset = "large"\n'), overrides=["preset=large"]).B == 8
 
 
 def test_cli_set_convention_writes_the_conventions_numbers_and_labels(tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ def test_cli_toml_preset_writes_the_presets_dimensions(tmp_path: Path) -> None:
     path = tmp_path / "large.xlsx"
     assert main(["generate", "-o", str(path), "--config", str(_toml(tmp_path, 'preset = "large"\n'))]) == 0
     config, _, _, _ = read_blueprint(path)
-    assert (config.batch_size, config.prompt_len, config.response_len, config.V, config.hidden) == (8, 4, 16, 12, 8)
+    assert (config.B, config.P, config.T, config.V, config.H) == (8, 4, 16, 12, 8)
 
 
 # --------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_different_seeds_differ(preset: str) -> None:
 def test_shapes(preset: str, seed: int) -> None:
     c = load_config(preset=preset, seed=seed)
     x = make_inputs(c)
-    H, V, B, P, T = c.hidden, c.V, c.batch_size, c.prompt_len, c.response_len
+    H, V, B, P, T = c.H, c.V, c.B, c.P, c.T
     for w in (x.ref, x.old, x.new):
         assert (w.W_xh.shape, w.W_hh.shape, w.b_h.shape, w.W_hy.shape, w.b_y.shape) == ((H, V), (H, H), (H,), (V, H), (V,))
     assert (x.rm.W_xh.shape, x.rm.W_hy.shape, x.rm.b_y.shape) == ((H, V), (1, H), (1,))
@@ -112,7 +112,7 @@ def test_prompts_have_no_eos(preset: str, seed: int) -> None:
 def test_prompts_no_eos_with_eos_first() -> None:
     """EOS at index 0 (not the last token) is still kept out of prompts."""
     for seed in range(20):
-        c = load_config(vocab=["<eos>", "a", "b"], seed=seed, batch_size=4, prompt_len=3)
+        c = load_config(vocab=["<eos>", "a", "b"], seed=seed, B=4, P=3)
         prompts = make_inputs(c).prompts
         assert c.eos_id == 0 and np.all(prompts != 0)
         assert set(np.unique(prompts)) <= {1, 2}

@@ -33,7 +33,7 @@ OPERATORS = "+-*/"
 NAMES = ("tau", "beta", "gamma", "lam", "eps", "eps_v", "vf_coef", "ent_coef", "whiten_eps", "missing_eos_penalty", "n_tokens")
 STRINGS = re.compile(r'"[^"]*"')
 CELL_REF = re.compile(r"(?<![A-Za-z_])(\$?)([A-Z]{1,3})(\$?)([0-9]+)(?![0-9A-Za-z_(])")
-CONFIG = dict(batch_size=2, prompt_len=1, response_len=3, hidden=2, vocab=("a", "b", "<eos>"))
+CONFIG = dict(B=2, P=1, T=3, H=2, vocab=("a", "b", "<eos>"))
 
 
 @dataclasses.dataclass(frozen=True)

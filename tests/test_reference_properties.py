@@ -42,10 +42,10 @@ def vocabularies(draw: st.DrawFn) -> list[str]:
 @st.composite
 def configs(draw: st.DrawFn, **fixed: Any) -> Config:
     values: dict[str, Any] = dict(
-        batch_size=draw(st.integers(1, 4)),
-        prompt_len=draw(st.integers(1, 3)),
-        response_len=draw(st.integers(1, 6)),
-        hidden=draw(st.integers(1, 4)),
+        B=draw(st.integers(1, 4)),
+        P=draw(st.integers(1, 3)),
+        T=draw(st.integers(1, 6)),
+        H=draw(st.integers(1, 4)),
         vocab=draw(vocabularies()),
         seed=draw(st.integers(0, 10_000)),
         gamma=draw(st.floats(0.0, 1.0)),
@@ -255,7 +255,7 @@ def _assert_post_eos_invariant(config: Config, seed: int) -> int:
 
 
 @PROPS
-@given(configs(response_len=st.integers(2, 6), eos_bias=st.floats(0.5, 3.0)), st.integers(0, 2**31 - 1))
+@given(configs(T=st.integers(2, 6), eos_bias=st.floats(0.5, 3.0)), st.integers(0, 2**31 - 1))
 def test_nothing_after_first_eos_changes_a_loss(config: Config, seed: int) -> None:
     q = _run(config)
     assume((q["Rollout", "mask"][:, -1] == 0).any())  # some sequence ends before the window does
@@ -340,7 +340,7 @@ def test_mask_and_score_definitions(config: Config) -> None:
     q = _run(config, inputs)
     tokens, mask = q["Rollout", "tokens"], q["Rollout", "mask"]
     B, T = tokens.shape
-    P = config.prompt_len
+    P = config.P
     out = _rm_outputs(inputs.rm, np.concatenate([inputs.prompts, tokens], axis=1))
     for b in range(B):
         eos_at = np.flatnonzero(tokens[b] == config.eos_id)

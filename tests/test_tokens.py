@@ -39,7 +39,7 @@ def lookalike_workbook(path: Path, eos: str, **dims: int) -> Path:
 
 @pytest.fixture(scope="module")
 def lookalikes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return lookalike_workbook(tmp_path_factory.mktemp("tokens") / "lookalikes.xlsx", "=end", batch_size=2, prompt_len=12, hidden=2)
+    return lookalike_workbook(tmp_path_factory.mktemp("tokens") / "lookalikes.xlsx", "=end", B=2, P=12, H=2)
 
 
 def test_every_lookalike_is_read_back_as_the_same_text(lookalikes: Path) -> None:
@@ -51,7 +51,7 @@ def test_every_lookalike_is_read_back_as_the_same_text(lookalikes: Path) -> None
 
 @pytest.mark.parametrize("eos", ["=end", "#NUM!", "2", "@eos"])
 def test_lookalike_vocabularies_verify_clean_with_the_formulas_engine(tmp_path: Path, eos: str) -> None:
-    report = verify(lookalike_workbook(tmp_path / "v.xlsx", eos, batch_size=2, prompt_len=12, hidden=2))
+    report = verify(lookalike_workbook(tmp_path / "v.xlsx", eos, B=2, P=12, H=2))
     assert report.ok, report.text(5)
     assert report.totals().value_ok > 1000
 

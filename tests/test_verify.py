@@ -352,8 +352,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.fixed_dictionaries({
-    "batch_size": st.integers(1, 3), "prompt_len": st.integers(1, 3), "response_len": st.integers(1, 4),
-    "hidden": st.integers(1, 3), "vocab": st.sampled_from([("a", "<eos>"), ("x", "y", "z", "<eos>"), ("<eos>", "p", "q")]),
+    "B": st.integers(1, 3), "P": st.integers(1, 3), "T": st.integers(1, 4),
+    "H": st.integers(1, 3), "vocab": st.sampled_from([("a", "<eos>"), ("x", "y", "z", "<eos>"), ("<eos>", "p", "q")]),
     "seed": st.integers(0, 10_000), "gamma": st.floats(0.0, 1.0), "lam": st.floats(0.0, 1.0), "beta": st.floats(0.0, 0.5),
     "eps": st.floats(0.05, 0.5), "tau": st.floats(0.5, 2.0), "eos_bias": st.floats(0.0, 3.0),
 }))
