@@ -20,10 +20,6 @@ How, with no Excel semantics of our own:
    are called per cell with exactly the values stock would pass them, which is cheap without
    schedula.
 
-5. Steps 1 and 3 (`plan`) need none of the package's functions, and the plan is plain data: one
-   process can make it while another rebuilds the reference, and `run` can share each level
-   with a helper process (`assist`) that takes half of its cells, results swapped per level.
-
 Each function receives what stock's dispatcher would hand it: a referenced cell or range as a
 2-D object array (an empty cell as `schedula.EMPTY`), a function result as returned — except that
 numpy scalars are handed on as the Python scalars of the same value (np.float64 → float), which
@@ -37,20 +33,15 @@ ISREF, the reference operators `:` `,` and ` `; all outside docs/design.md §5) 
 
 from __future__ import annotations
 
-import copyreg
 import functools
 import importlib
-import io
-import pickle
-import queue
 import re
 import sys
-import threading
 import types
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
 import formulas
 import numpy as np
@@ -596,8 +587,7 @@ def _dependencies(refs_of: list[tuple[int, ...]], table: RefTable, formula_ids: 
 
 @dataclass
 class Plan:
-    """Everything about a workbook's formulas that needs no function of the package: plain data,
-    so one process can make it and two can run it."""
+    """Everything about a workbook's formulas that needs no function of the package."""
 
     keys: list[CellKey]  # formula cells (and pseudo cells of formula-valued names), by id
     shapes: list[str]
@@ -609,13 +599,8 @@ class Plan:
     constants: dict[CellKey, Any]  # every other cell (error texts as the package's error values)
 
 
-def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable[[str], None] | None = None,
-         on_shapes: Callable[[list[str]], None] | None = None) -> Plan:
-    """Cut formulas into shapes and level them by dependency (see `evaluate`).
-
-    on_shapes: called with the shapes as soon as they are known, a third of the way in (another
-    process can compile them meanwhile: `compile_shapes`).
-    """
+def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable[[str], None] | None = None) -> Plan:
+    """Cut formulas into shapes and level them by dependency (see `evaluate`)."""
     say = progress or (lambda _msg: None)
     sheets = {key[0].upper(): key[0] for key in cells}
     name_refs, texts = resolve_names(names, sheets)
@@ -624,8 +609,6 @@ def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable
     say(f"fastcalc: cutting {len(keys)} formulas into shapes")
     table = RefTable()
     shapes, shape_of, refs_of = _shapes(list(texts.items()), sheets, name_refs, table)
-    if on_shapes is not None:
-        on_shapes(shapes)
     level, circular = levels(_dependencies(refs_of, table, {k: i for i, k in enumerate(keys)}))
     batches: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for i, lv in enumerate(level):
@@ -636,168 +619,32 @@ def plan(cells: dict[CellKey, object], names: dict[str, str], progress: Callable
     return Plan(keys, shapes, shape_of, refs_of, table, circular, by_level, constants)
 
 
-def _error(text: str) -> XlError:
-    return ERRORS[text]
-
-
-class _Pickler(pickle.Pickler):
-    """Pickles the package's error values as themselves: an XlError is a schedula Token, equal only to
-    itself and not picklable, so it travels as its text and comes back as the package's own instance."""
-
-    dispatch_table: ClassVar[dict] = {**copyreg.dispatch_table, XlError: lambda e: (_error, (str(e),))}
-
-
-class Channel:
-    """One end of a multiprocessing Pipe, sending objects that may hold the package's error values.
-
-    background: writes go through a thread, in order, so `send` never waits for the other side to
-    read (a 2.5 MB plan does not fit a pipe's buffer): the worker compiles while its plan is on
-    its way. `close` waits for them.
-    """
-
-    def __init__(self, conn: Any, background: bool = False):
-        self.conn, self.background = conn, background
-        self._pending: queue.Queue | None = None
-        self._writer: threading.Thread | None = None
-
-    def send(self, obj: Any) -> None:
-        buf = io.BytesIO()
-        _Pickler(buf, pickle.HIGHEST_PROTOCOL).dump(obj)
-        if not self.background:
-            self.conn.send_bytes(buf.getbuffer())
-            return
-        if self._pending is None:
-            self._pending = queue.Queue()
-            self._writer = threading.Thread(target=self._write, daemon=True)
-            self._writer.start()
-        self._pending.put(buf.getvalue())
-
-    def _write(self) -> None:
-        assert self._pending is not None
-        while (data := self._pending.get()) is not None:
-            try:
-                self.conn.send_bytes(data)
-            except OSError:  # the other side is gone: so is the point of writing
-                return
-
-    def recv(self) -> Any:
-        return pickle.loads(self.conn.recv_bytes())
-
-    def poll(self, timeout: float = 0.0) -> bool:
-        return self.conn.poll(timeout)
-
-    def close(self) -> None:
-        if self._writer is not None and self._pending is not None:
-            self._pending.put(None)
-            self._writer.join()
-        self.conn.close()
-
-
-class Helper(Protocol):
-    """Another process that can take half of each level (see `assist`), reached through a pipe."""
-
-    def ready(self) -> bool: ...  # has it asked to join? (never blocks)
-    def send(self, obj: Any) -> None: ...
-    def recv(self) -> Any: ...  # raises EOFError/OSError when the process is gone
-
-
 def compile_shapes(shapes: list[str]) -> list[Program | str]:
     """Each shape compiled into a Program (or UNSUPPORTED), in order."""
     vectorised, by_reference = implementations()
     return [compile_shape(s, vectorised, by_reference) for s in shapes]
 
 
-class _Runner:
-    """The package's compiled shapes over one store of values: runs a level, or one side's half of it."""
-
-    def __init__(self, plan: Plan, programs: list[Program | str] | None = None):
-        self.plan = plan
-        self.programs = compile_shapes(plan.shapes) if programs is None else programs
-        self.store = _Store(dict(plan.constants), plan.table)
-
-    def compute(self, batches: list[list[int]]) -> list:
-        """Results of the batches' cells, in order; not yet stored."""
-        out: list = []
-        for ids in batches:
-            prog = self.programs[self.plan.shape_of[ids[0]]]
-            out += [prog] * len(ids) if isinstance(prog, str) else run_batch(prog, [self.plan.refs_of[i] for i in ids], self.store)
-        return out
-
-    def store_results(self, batches: list[list[int]], results: list) -> None:
-        keys = self.plan.keys
-        self.store.values.update(zip([keys[i] for ids in batches for i in ids], results))
-
-
-def _halves(level: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
-    """A level's batches cut in two: the first half of every batch for the main process, the rest for the helper."""
-    first = [ids[: (len(ids) + 1) // 2] for ids in level]
-    return first, [ids[len(f):] for ids, f in zip(level, first) if len(ids) > len(f)]
-
-
-def run(plan: Plan, progress: Callable[[str], None] | None = None, helper: Helper | None = None,
-        programs: list[Program | str] | None = None) -> dict[CellKey, object]:
-    """Compile the plan's shapes (unless `programs` has them) and run its levels in order (see `evaluate`).
-
-    With a helper: once it is ready, it gets the results so far, and from then on
-    each level is cut in two (`_halves`), both halves run at once, and the results are swapped
-    before the next level, which may read them. If the helper goes away, its halves are run here.
-    """
+def run(plan: Plan, progress: Callable[[str], None] | None = None) -> dict[CellKey, object]:
+    """Compile the plan's shapes and run its levels in order (see `evaluate`)."""
     say = progress or (lambda _msg: None)
-    if programs is None:
-        say(f"fastcalc: compiling {len(plan.shapes)} shapes")
-    runner = _Runner(plan, programs)
+    say(f"fastcalc: compiling {len(plan.shapes)} shapes")
+    programs = compile_shapes(plan.shapes)
+    store = _Store(dict(plan.constants), plan.table)
     say(f"fastcalc: {len(plan.keys) - sum(plan.circular)} cells on {len(plan.levels)} levels")
-    joined, done, every = False, 0, max(len(plan.keys) // 10, 5000)
-    for k, level in enumerate(plan.levels):
-        if helper is not None and not joined and helper.ready():
-            so_far = [plan.keys[i] for earlier in plan.levels[:k] for ids in earlier for i in ids]
-            helper.send((k, {key: runner.store.values[key] for key in so_far}))
-            joined = True
-        if joined:
-            mine, theirs = _halves(level)
-            results = runner.compute(mine)
-            runner.store_results(mine, results)
-            try:
-                helper.send(results)  # type: ignore[union-attr]
-                results = helper.recv()  # type: ignore[union-attr]
-                if not isinstance(results, list) or len(results) != sum(map(len, theirs)):
-                    raise EOFError("the helper failed")  # it says so with None before it leaves
-            except (EOFError, OSError):  # the helper is gone: its halves are ours
-                joined, helper = False, None
-                results = runner.compute(theirs)
-            runner.store_results(theirs, results)
-        else:
-            runner.store_results(level, runner.compute(level))
+    keys, done, every = plan.keys, 0, max(len(plan.keys) // 10, 5000)
+    for level in plan.levels:
+        results: list = []
+        for ids in level:
+            prog = programs[plan.shape_of[ids[0]]]
+            results += [prog] * len(ids) if isinstance(prog, str) else run_batch(prog, [plan.refs_of[i] for i in ids], store)
+        store.values.update(zip([keys[i] for ids in level for i in ids], results))
         n = sum(map(len, level))
         if (done + n) // every > done // every:
-            sheets = dict.fromkeys(plan.keys[ids[0]][0] for ids in level)  # the sheets this level writes, in order
-            say(f"fastcalc: {done + n}/{len(plan.keys)} cells (now {', '.join(sheets)})")
+            sheets = dict.fromkeys(keys[ids[0]][0] for ids in level)  # the sheets this level writes, in order
+            say(f"fastcalc: {done + n}/{len(keys)} cells (now {', '.join(sheets)})")
         done += n
-    if helper is not None and not joined:
-        try:
-            helper.send(None)  # not needed after all
-        except OSError:
-            pass
-    return {k: CIRCULAR if circ else report(runner.store.values[k]) for k, circ in zip(plan.keys, plan.circular) if k[0] != NAMES_SHEET}
-
-
-def assist(conn: Channel, plan: Plan) -> None:
-    """The helper's side of `run` (the main process has the same plan): say "ready" once compiled,
-    wait for the level to start at and the results so far (None: not needed), then run the
-    second half of each level, swapping results with the main process after each."""
-    runner = _Runner(plan)
-    conn.send("ready")
-    start = conn.recv()
-    if start is None:
-        return
-    first, done = start
-    runner.store.values.update(done)
-    for level in plan.levels[first:]:
-        mine, theirs = _halves(level)
-        results = runner.compute(theirs)
-        runner.store_results(mine, conn.recv())
-        conn.send(results)
-        runner.store_results(theirs, results)
+    return {k: CIRCULAR if circ else report(store.values[k]) for k, circ in zip(keys, plan.circular) if k[0] != NAMES_SHEET}
 
 
 def evaluate(cells: dict[CellKey, object], names: dict[str, str],

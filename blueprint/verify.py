@@ -14,14 +14,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import os
-import sys
 import time
-import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from blueprint import a1 as A1
 from blueprint.cellvalues import is_formula
@@ -29,13 +26,8 @@ from blueprint.layout import SHEETS
 from blueprint.readback import Cells, read_cells, read_config, read_inputs
 from blueprint.workbook import Blueprint, Cell, build
 
-if TYPE_CHECKING:
-    from blueprint.fastcalc import Channel
-
 ATOL, RTOL = 1e-12, 1e-9
 ENGINES = ("formulas", "formulas-stock", "libreoffice")
-TWO_PROCESS_BYTES = 256 * 1024  # medium (5k formula cells) is 120 kB, large (27k) 540 kB
-WORKER_TIMEOUT = 120.0  # seconds without a word from the worker before this process goes on alone (xl: ~1.5 s at most)
 
 # Problem kinds, in the order a user should fix them (the report lists problems in this order): a sheet
 # gone or renamed breaks every formula that reads it; a changed, stray or missing formula spoils the
@@ -213,30 +205,19 @@ class Expectations:
 
 
 def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None] | None = None,
-           parallel: bool | None = None, cache_check: bool = True) -> VerifyReport:
+           cache_check: bool = True) -> VerifyReport:
     """Check every formula cell of the workbook at `path`; see the module docstring.
 
     cache_check False: do not compare cached values (a file saved by a tool that does not calculate
     has none; it is still right if its formulas and inputs are).
-
-    parallel: with the default engine on Linux, a forked worker plans the recalculation while
-    this process rebuilds the reference, then the two run it, half of every dependency level
-    each (`_two_processes`): 1.2-1.5x faster on two cores from ~25k formula cells, slower below
-    ~10k (a level's swap costs more than its half). None: only for files over TWO_PROCESS_BYTES.
-    The report is the same either way.
     """
     t0 = time.perf_counter()
     path = Path(path)
-    if parallel is None:
-        parallel = path.is_file() and path.stat().st_size > TWO_PROCESS_BYTES
     say = progress or (lambda _msg: None)
     with _without_gc() if engine == "formulas" else contextlib.nullcontext():  # stock makes garbage cycles by the million
-        if parallel and engine == "formulas" and sys.platform.startswith("linux"):
-            cells, bp, recalc = _two_processes(path, say)
-        else:
-            cells = _read(path, say)
-            bp = _build(cells, say)
-            recalc = recalculate(path, engine, cells, progress)
+        cells = _read(path, say)
+        bp = _build(cells, say)
+        recalc = recalculate(path, engine, cells, progress)
         if cells.renamed:
             back = {actual: sheet for sheet, actual in cells.renamed.items()}
             recalc = {(back.get(sh, sh), r, c): v for (sh, r, c), v in recalc.items()}
@@ -249,15 +230,12 @@ def verify(path: Path, engine: str = "formulas", progress: Callable[[str], None]
 @contextlib.contextmanager
 def _without_gc() -> Iterator[None]:
     """No cyclic garbage collection while verifying: the run makes ~10^6 short-lived objects and
-    no garbage cycles to speak of, and full collections over its large heap cost ~10% of the time.
-    Frozen first, so a forked worker does not copy its parent's pages by touching them (gc.freeze docs)."""
+    no garbage cycles to speak of, and full collections over its large heap cost ~10% of the time."""
     was_enabled = gc.isenabled()
     gc.disable()
-    gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
         if was_enabled:
             gc.enable()
 
@@ -272,102 +250,6 @@ def _build(cells: Cells, say: Callable[[str], None]) -> Blueprint:
     config, layout = read_config(cells)
     say(f"verify: rebuilding the reference for B={config.batch_size}, T={config.response_len}, H={config.hidden} from the workbook's config and inputs")
     return build(config, read_inputs(cells, layout, config))
-
-
-def _two_processes(path: Path, say: Callable[[str], None]) -> tuple[Cells, Blueprint, dict]:
-    """Read the file and rebuild the reference here while a forked worker plans the recalculation, then run it together.
-
-    The worker reads the file too, cuts the formulas into shapes (sent at once: this process
-    compiles them while the worker levels the formulas) and levels (fastcalc.plan), sends the
-    plan and becomes the helper of `fastcalc.run` (fastcalc.assist), taking half of every level.
-    Should the worker fail, this process makes the plan and runs it alone.
-    """
-    import multiprocessing
-
-    from blueprint.fastcalc import Channel, Plan, compile_shapes, plan, run
-
-    ctx = multiprocessing.get_context("fork")
-    mine, theirs = ctx.Pipe()
-    process = ctx.Process(target=_worker, args=(path, Channel(theirs, background=True)), daemon=True, name="blueprint-verify-worker")
-    with warnings.catch_warnings():
-        # Python >= 3.12 warns when forking a process that has threads (here: numpy's BLAS pool). The
-        # worker only parses XML and runs the package's functions on object arrays: it never enters BLAS.
-        warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning)
-        process.start()
-    theirs.close()
-    worker = _Worker(Channel(mine))
-    try:
-        cells = _read(path, say)
-        bp = _build(cells, say)
-        say("verify: waiting for the worker's shapes and plan")
-        shapes = worker.receive(list)
-        if shapes is not None:
-            say(f"verify: compiling {len(shapes)} formula shapes while the worker levels the formulas")
-        programs = None if shapes is None else compile_shapes(shapes)
-        the_plan = worker.receive(Plan) if shapes is not None else None
-        if the_plan is None:
-            the_plan, worker, programs = plan(cells.file_values, cells.names, say), None, None
-        return cells, bp, run(the_plan, say, worker, programs)
-    except BaseException:
-        process.kill()  # a bad config value, Ctrl-C, ...: the worker's work is moot
-        raise
-    finally:
-        mine.close()
-        process.join(timeout=2)  # a worker that is done leaves at once (os._exit); one that is not is stuck
-        if process.is_alive():
-            process.kill()
-            process.join()
-
-
-class _Worker:
-    """The forked worker as seen from here: it sends its shapes and its plan, then is fastcalc's Helper."""
-
-    def __init__(self, conn: Channel):
-        self.conn = conn
-        self.joined = self.gone = False
-
-    def receive(self, kind: type) -> Any:
-        """The worker's next message if it is a `kind` (its shapes, then its plan), or None when it failed."""
-        try:
-            got = self.recv()
-        except (EOFError, OSError):  # TimeoutError included
-            return None
-        return got if isinstance(got, kind) else None
-
-    def ready(self) -> bool:
-        if not self.joined and not self.gone and self.conn.poll():
-            try:
-                self.joined = self.conn.recv() == "ready"
-            except (EOFError, OSError):
-                pass
-            self.gone = not self.joined  # anything but "ready" (None: it failed) is its last word
-        return self.joined
-
-    def send(self, obj: Any) -> None:
-        self.conn.send(obj)
-
-    def recv(self) -> Any:
-        """The next message; TimeoutError when none comes within WORKER_TIMEOUT (a worker that hangs is a
-        worker that failed: fastcalc.run then does its share, as for one that died)."""
-        if not self.conn.poll(WORKER_TIMEOUT):
-            raise TimeoutError(f"the verify worker said nothing for {WORKER_TIMEOUT} s")
-        return self.conn.recv()
-
-
-def _worker(path: Path, conn: Channel) -> None:
-    from blueprint.fastcalc import assist, plan
-
-    try:
-        cells = read_cells(path)
-        the_plan = plan(cells.file_values, cells.names, on_shapes=conn.send)
-        del cells
-        conn.send(the_plan)
-        assist(conn, the_plan)
-    except BaseException:  # noqa: BLE001 - the main process plans and runs alone, and meets any error itself
-        with contextlib.suppress(OSError):  # the main process may have gone already
-            conn.send(None)
-    conn.close()
-    os._exit(0)  # now: freeing a million objects one by one would keep the main process waiting in join()
 
 
 def expect(bp: Blueprint, cells: Cells) -> Expectations:
