@@ -381,9 +381,16 @@ def test_collection_is_back_as_it_was(small_path: Path) -> None:
     """Verify turns cyclic garbage collection off while it runs (a million short-lived objects, no cycles to speak of), and back."""
     import gc
 
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     assert verify(small_path).ok
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # what it made is in the oldest generation, not frozen
+    gc.freeze()  # a caller's frozen objects stay frozen
+    try:
+        frozen = gc.get_freeze_count()
+        assert verify(small_path).ok
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
     gc.disable()
     try:
         assert verify(small_path).ok
