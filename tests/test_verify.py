@@ -388,7 +388,7 @@ def test_collection_is_back_as_it_was(small_path: Path) -> None:
     try:
         frozen = gc.get_freeze_count()
         assert verify(small_path).ok
-        assert gc.get_freeze_count() == frozen
+        assert 0 < gc.get_freeze_count() <= frozen  # (some of them died meanwhile)
     finally:
         gc.unfreeze()
     gc.disable()
