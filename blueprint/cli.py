@@ -148,5 +148,22 @@ def _trace(path: Path, address: str, depth: int) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The `blueprint` command: `main`, then leave without tearing the interpreter down.
+
+    Freeing every module and the objects a run leaves behind takes 0.1-0.2 s after a verify of
+    xl, for a process that is about to end. Its output is out already (`emit` writes straight to
+    the file descriptor, `--junit` files are closed), so once the standard streams flush the
+    process exits at once; should a flush fail (a closed pipe), the interpreter's own exit reports it.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
