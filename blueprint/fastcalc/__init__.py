@@ -13,7 +13,7 @@ How, with no Excel semantics of our own (one module per step):
    a straight program of the package's own implementations: no schedula at run time.
 3. `levels`: cells are levelled by dependency (a range depends on its formula cells); a circular reference
    and everything downstream of it get the marker "#CIRC!" instead of hanging or vanishing.
-4. `run`: the cells of one shape on one level run together. Elementwise implementations (operators,
+4. `runner`: the cells of one shape on one level run together. Elementwise implementations (operators,
    EXP/LN/TANH/..., IF: the package's `wrap_ufunc`s, which np.vectorize a scalar kernel and check
    errors per element) get one call on (n,) object arrays; INDEX vectorises over its row/column
    numbers, so it gets one call per shared range; all others (SUMPRODUCT, MATCH, SUM, MAX, ...)
@@ -33,7 +33,7 @@ ISREF, the reference operators `:` `,` and ` `; all outside docs/design.md §5) 
 
 from blueprint.fastcalc.levels import Plan, plan
 from blueprint.fastcalc.programs import UNSUPPORTED, compile_shapes, functions
-from blueprint.fastcalc.run import CIRCULAR, evaluate, run
+from blueprint.fastcalc.runner import CIRCULAR, evaluate, run
 from blueprint.fastcalc.shapes import NAMES_SHEET, RefTable, split_formula
 
 __all__ = ["CIRCULAR", "NAMES_SHEET", "UNSUPPORTED", "Plan", "RefTable", "compile_shapes", "evaluate", "functions", "plan", "run",

@@ -3,7 +3,7 @@
 Each shape is parsed and compiled ONCE with `formulas.Parser`; its schedula dispatcher is then
 unrolled into steps in dependency order, so nothing of schedula runs per cell. A step records
 whether its implementation is elementwise (see `implementations`), which is what lets the cells
-of one shape run as one call (blueprint.fastcalc.run).
+of one shape run as one call (blueprint.fastcalc.runner).
 """
 
 from __future__ import annotations
