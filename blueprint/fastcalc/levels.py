@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from blueprint.cellvalues import ErrorValue, Formula
@@ -68,17 +69,15 @@ def levels(deps: list[tuple[int, ...]]) -> tuple[list[int], list[bool]]:
 
 def dependencies(refs_of: list[tuple[int, ...]], table: RefTable, formula_ids: dict[CellKey, int]) -> list[tuple[int, ...]]:
     """Each formula's formula precedents (a range contributes the formula cells inside it), by id."""
-    cover: list[tuple[int, ...] | None] = [None] * len(table.refs)
-    deps = []
-    for refs in refs_of:
-        d: list[int] = []
-        for rid in refs:
-            c = cover[rid]
-            if c is None:
-                c = cover[rid] = covered(table.refs[rid], formula_ids)
-            d += c
-        deps.append(tuple(d))
-    return deps
+    get = formula_ids.get
+    cover: list[tuple[int, ...]] = []  # per reference id: the formula cells inside it
+    for ref, one_cell in zip(table.refs, table.one_cell):
+        if one_cell:
+            i = get(ref[:3])
+            cover.append(() if i is None else (i,))
+        else:
+            cover.append(covered(ref, formula_ids))
+    return [cover[refs[0]] if len(refs) == 1 else tuple(chain.from_iterable(map(cover.__getitem__, refs))) for refs in refs_of]
 
 
 @dataclass

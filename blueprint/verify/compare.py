@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blueprint import a1 as A1
-from blueprint.cellvalues import is_formula
+from blueprint.cellvalues import Formula
 from blueprint.layout import SHEETS
 from blueprint.readback import Cells
 from blueprint.verify.report import CLASSES, KINDS, Problem, SheetStats, VerifyReport
@@ -53,18 +53,17 @@ class Expectations:
 
 def expect(bp: Blueprint, cells: Cells) -> Expectations:
     """What each formula cell of the file should be: the rows `judge` checks recalculated values against."""
-    expected = bp.by_address()
+    expected = {(c.sheet, c.row, c.col): c for c in bp.cells if c.kind == "formula"}
     problems = [Problem("sheet-renamed", sheet, "A1", "", "", sheet, actual) for sheet, actual in cells.renamed.items()]
     problems += [Problem("sheet-missing", sheet, "A1", "", "", sheet, None) for sheet in cells.missing]
-    found = sorted((_SHEET_ORDER.get(key[0], len(SHEETS)), key) for key, v in cells.values.items() if is_formula(v))
-    checks: list[Check] = []
-    for _, key in found:
-        want = expected.get(key)
-        checks.append((*key, cells.values[key], want if want is not None and want.kind == "formula" else None, cells.cached.get(key)))
-    present = {check[:3] for check in checks if check[4] is not None}
+    values, cached, last = cells.values, cells.cached, len(SHEETS)
+    found = [key for key, v in values.items() if isinstance(v, Formula)]
+    found.sort(key=lambda key: (_SHEET_ORDER.get(key[0], last), key))
+    checks: list[Check] = [(*key, values[key], expected.get(key), cached.get(key)) for key in found]
+    present = set(found)
     missing = [Problem("missing-formula", cell.sheet, A1.cell(cell.row, cell.col), _quantity_name(cell), "", cell.formula,
                        cells.get(cell.sheet, cell.row, cell.col))
-               for cell in bp.formula_cells() if (cell.sheet, cell.row, cell.col) not in present and cell.sheet not in cells.missing]
+               for key, cell in expected.items() if key not in present and cell.sheet not in cells.missing]
     return Expectations(problems, checks, missing)
 
 
