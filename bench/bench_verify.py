@@ -109,7 +109,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.2f} at start; LibreOffice: {'yes' if with_lo else 'not installed'}; "
           f"ssconvert: {'yes' if shutil.which('ssconvert') else 'not installed'}; {args.repeat} runs of ours")
-    cols = ["preset", "formula cells", "CPU loop s", "ours s best (median)", "ours cells/s best (median)", "peak MB",
+    cols = ["preset", "formula cells", "CPU loop s", "generate s", "ours s best (median)", "ours cells/s best (median)", "peak MB",
             "stock s", "stock ÷ ours", "LibreOffice s", "LibreOffice ÷ ours", f"{g_label} s", "Gnumeric ÷ ours"]
     if args.baseline:
         cols += ["baseline s best (median)", "baseline ÷ ours"]
@@ -119,7 +119,8 @@ def main() -> None:
         tmp = Path(name)
         for preset in args.presets:
             path = tmp / f"{preset}.xlsx"
-            n = generate(load_config(preset), path).total_formula_cells
+            gen = generate(load_config(preset), path)
+            n = gen.total_formula_cells
             timed(command(path), env)  # untimed: bytecode caches, the file in the page cache
             runs, base_runs, loops = [], [], []
             for k in range(args.repeat):
@@ -131,7 +132,7 @@ def main() -> None:
                     elif base_env is not None:
                         base_runs.append(timed(command(path, *shlex.split(args.baseline_args)), base_env))
             ours = summary(runs)
-            row = [preset, f"{n:,}", f"{statistics.median(loops):.3f}", f"{ours['best']:.2f} ({ours['median']:.2f})",
+            row = [preset, f"{n:,}", f"{statistics.median(loops):.3f}", f"{gen.seconds:.2f}", f"{ours['best']:.2f} ({ours['median']:.2f})",
                    f"{n / ours['best']:,.0f} ({n / ours['median']:,.0f})", f"{ours['mb']:.0f}"]
             if preset in args.stock:
                 stock = timed(command(path, "--engine", "formulas-stock"), env)
@@ -149,7 +150,7 @@ def main() -> None:
                 base = summary(base_runs)
                 row += [f"{base['best']:.2f} ({base['median']:.2f})", f"{base['median'] / ours['median']:.2f}"]
             print("| " + " | ".join(row) + " |", flush=True)
-    print("s: wall time of one process, spawn to exit; ratios: the other's time over our median. peak MB: our process's peak RSS. "
+    print("generate s: `generate` in this process, for scale; s: wall time of one process, spawn to exit; ratios: the other's time over our median. peak MB: our process's peak RSS. "
           f"load average {os.getloadavg()[0]:.2f} at the end.")
 
 
