@@ -27,6 +27,7 @@ from blueprint.fastcalc.shapes import placeholder_index
 UNSUPPORTED = "#UNSUPPORTED!"  # our marker: a formula the package cannot parse, or one needing references (ROW, ...)
 ERRORS: dict[str, XlError] = dict(Error.errors)  # the package's error values by their text
 
+
 @dataclass(frozen=True)
 class Step:
     """One call of a package implementation: slots in, one slot out."""
