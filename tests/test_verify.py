@@ -423,13 +423,15 @@ def stderr_on_a_terminal(args: list[str]) -> tuple[int, str]:
 
 
 def test_progress_shows_on_a_terminal_and_not_with_json(small_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    n = load_config("small")
+    from blueprint.workbook import dims_of
+
+    n = dims_of(load_config("small"))
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent.parent))
     code, shown = stderr_on_a_terminal(["verify", str(small_path)])
     assert code == 0
     lines = [line.strip() for line in shown.splitlines()]
     assert lines[0] == f"verify: reading {small_path.name} ..."
-    assert f"verify: rebuilding the reference for B={n.batch_size}, T={n.response_len}, H={n.hidden} from the workbook's config and inputs ..." in lines
+    assert f"verify: rebuilding the reference for B={n.B}, T={n.T}, H={n.H} from the workbook's config and inputs ..." in lines
     assert any(line.startswith("fastcalc: compiling") for line in lines)
     assert lines[-1].startswith("verify: comparing ") and lines[-1].endswith(" recalculated cells with the reference ...")
     code, shown = stderr_on_a_terminal(["verify", str(small_path), "--json"])
