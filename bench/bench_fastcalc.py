@@ -2,7 +2,7 @@
 
 Each measurement runs in a fresh interpreter, so the cold fastcalc run pays the one-time import
 of the package's function modules (scipy deferred: `fastcalc.functions`) and the peak RSS is that
-run's alone. One process: `bench_verify.py` shows the two-process verifier.
+run's alone. `bench_verify.py` times the whole `blueprint verify` command against the other engines.
 
     python bench/bench_fastcalc.py                 # small, medium, large, xl; stock on small, medium
     python bench/bench_fastcalc.py --stock large   # also time stock on large (several minutes)

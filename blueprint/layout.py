@@ -14,6 +14,7 @@ RNN internals are per-sequence blocks with one row per read position j = 0..N-1.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -270,8 +271,12 @@ def guide_rows() -> dict[str, int]:
     return rows
 
 
+@functools.lru_cache(maxsize=8)
 def build_layout(dims: Dims) -> Layout:
-    """Every block of the workbook, sheet by sheet, each sheet's sections in the order its module declares them."""
+    """Every block of the workbook, sheet by sheet, each sheet's sections in the order its module declares them.
+
+    Memoised (a layout is never changed once built): verify asks for it once reading the config back
+    and once rebuilding the blueprint, 0.07 s each on xl."""
     L = Layout(dims)
     for module in sheets.MODULES:
         stack = _Stack(L, module.SHEET)

@@ -16,6 +16,8 @@ from os import PathLike
 
 from openpyxl.formula.tokenizer import Token, Tokenizer
 
+from blueprint import a1 as A1
+
 ALLOWED_FUNCTIONS = frozenset({
     "EXP", "LN", "TANH", "SQRT", "ABS", "MIN", "MAX", "IF", "AND", "OR", "SUM",
     "SUMPRODUCT", "INDEX", "MATCH", "AVERAGE", "CHOOSE", "MEDIAN", "NOT", "NA",
@@ -41,13 +43,9 @@ ERROR_VALUES = frozenset({"#NUM!", "#VALUE!", "#DIV/0!", "#NAME?", "#REF!", "#N/
 
 _FUNCTION_PREFIXES = ("_xlfn.", "_xlws.", "_xludf.")
 _Report = Callable[[str, str], None]
-_SHEET = re.compile(r"(?:'((?:[^']|'')+)'|([^'!:]+))!")
-_COLUMN = r"\$?[A-Za-z]{1,3}"
-_ROW = r"\$?[0-9]+"
-_WHOLE_COLUMN = re.compile(rf"{_COLUMN}:{_COLUMN}")
-_WHOLE_ROW = re.compile(rf"{_ROW}:{_ROW}")
-_CELL = re.compile(rf"({_COLUMN})({_ROW})")
-_AREA = re.compile(rf"({_COLUMN})({_ROW}):({_COLUMN})({_ROW})")
+_SHEET = re.compile(rf"({A1.QUOTED_SHEET}|[^'!:]+)!")  # each sheet of a reference (3-D ones have two)
+_WHOLE_COLUMN = re.compile(rf"{A1.COLUMN}:{A1.COLUMN}")
+_WHOLE_ROW = re.compile(rf"{A1.ROW}:{A1.ROW}")
 _CELL_LIKE_NAME = re.compile(r"[A-Za-z]{1,3}[0-9]+|[RrCc]|[Rr][0-9]*[Cc][0-9]*")
 
 
@@ -62,10 +60,7 @@ class LintIssue:
     detail: str
 
     def __str__(self) -> str:
-        sheet = self.sheet
-        if sheet and not re.fullmatch(r"\w+", sheet):
-            sheet = "'" + sheet.replace("'", "''") + "'"
-        where = f"{sheet}!{self.cell}" if sheet else (self.cell or "<formula>")
+        where = f"{A1.sheet_prefix(self.sheet)}{self.cell}" if self.sheet else (self.cell or "<formula>")
         return f"{where}: rule '{self.rule}': {self.detail} in {self.formula}"
 
 
@@ -89,7 +84,7 @@ def _reference_parts(operand: str) -> tuple[list[str], str]:
     text = operand.lstrip("@")       # the implicit-intersection operator sticks to the operand
     for error in ERROR_VALUES:       # Sheet1!#REF! is one token; the error is no sheet name
         text = text.replace(error, "")
-    sheets = [m[1].replace("''", "'") if m[1] else m[2] for m in _SHEET.finditer(text)]
+    sheets = [A1.unquote_sheet(m[1]) for m in _SHEET.finditer(text)]
     return sheets, _SHEET.sub("", text)
 
 
@@ -101,14 +96,12 @@ def _is_range(token: Token, range_names: frozenset[str] = frozenset()) -> bool:
 
 def _shape(token: Token) -> tuple[int, int] | None:
     """Rows x columns of a literal cell or area reference; None for names and the like."""
-    address = _reference_parts(token.value)[1].replace("$", "").upper()
-    if _CELL.fullmatch(address):
+    m = A1.REF.fullmatch(_reference_parts(token.value)[1])  # the sheets are off already
+    if m is None:
+        return None
+    if not m["c2"]:
         return (1, 1)
-    if m := _AREA.fullmatch(address):
-        def col(c: str) -> int:
-            return sum((ord(ch) - 64) * 26 ** i for i, ch in enumerate(reversed(c)))
-        return (abs(int(m[4]) - int(m[2])) + 1, abs(col(m[3]) - col(m[1])) + 1)
-    return None
+    return (abs(int(m["r2"]) - int(m["r1"])) + 1, abs(A1.column_index(m["c2"]) - A1.column_index(m["c1"])) + 1)
 
 
 def _number(tokens: list[Token], i: int) -> float:

@@ -140,3 +140,53 @@ def test_shapes_number_references_by_first_occurrence_and_skip_text() -> None:
     assert split('=IF(C1="k2",LOG10($B$2),tau)') == ('=IF(XFA1="k2",LOG10(XFA2),XFA3)', [("S", 0, 2, 0, 2), ("S", 1, 1, 1, 1), ("S", 0, 1, 0, 1)])
     assert split("='Value Loss'!B3:C4+1E5+#REF!") == ("=XFB1:XFC1+1E5+#REF!", [("Value Loss", 2, 1, 3, 2)])
     assert split("=Nowhere!A1+nosuch+TRUE") == ("=Nowhere!A1+nosuch+TRUE", [])
+
+
+def test_functions_import_without_scipy_and_statistics_still_work() -> None:
+    """`fastcalc.functions` keeps scipy's heavy modules out of the import of the package's function table
+    (~1 s); this fails loudly when a new `formulas` imports them some other way."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from blueprint import fastcalc\n"
+            "fastcalc.functions()\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('scipy.stats', 'scipy.linalg', 'scipy.interpolate', 'scipy.special', "
+            "'scipy.optimize', 'scipy.sparse'))))\n"
+            "from blueprint.cellvalues import Formula as F\n"
+            "got = fastcalc.evaluate({('S', 0, 0): F('=NORM.S.INV(0.975)'), ('S', 1, 0): F('=PERCENTILE(C1:C4,0.3)'), ('S', 2, 0): F('=KURT(C1:C4)'),\n"
+            "                         ('S', 0, 2): 1, ('S', 1, 2): 2, ('S', 2, 2): 4, ('S', 3, 2): 8}, {})\n"
+            "print(repr([got['S', r, 0] for r in range(3)]))\n"
+            "import scipy.stats\n"
+            "print(type(scipy.stats.norm).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "[]"
+    values = eval(out[1])  # noqa: S307 - our own repr of three floats
+    assert values[0] == pytest.approx(1.959963984540054, abs=1e-12)
+    assert values[1] == pytest.approx(1.9, abs=1e-12)  # Excel: PERCENTILE({1,2,4,8},0.3) = 1.9
+    x = [1, 2, 4, 8]
+    n, mean = len(x), sum(x) / len(x)
+    s = (sum((v - mean) ** 2 for v in x) / (n - 1)) ** 0.5
+    kurt = n * (n + 1) / ((n - 1) * (n - 2) * (n - 3)) * sum(((v - mean) / s) ** 4 for v in x) - 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))
+    assert values[2] == pytest.approx(kurt, abs=1e-12)  # Excel's KURT: sample excess kurtosis
+    assert out[2] == "norm_gen"  # a real scipy.stats afterwards, for whoever imports it
+
+
+def test_array_results_settle_into_one_cell_as_stock_does(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "arrays.xlsx", {"S": {
+        "A1": "=C1:C3", "A2": "=C1:C3*2", "A3": "=C1:D2+1", "A4": "=-C2:C3", "A5": "=IF(C1:C3>1,C1:C3,0)", "A6": "=C5:C6",
+        "C1": 1.5, "C2": 2, "C3": "x", "D1": 4}})
+    fast, stock = fast_and_stock(path)
+    assert fast == stock
+    assert [fast["S", r, 0] for r in range(6)] == ["#VALUE!", 3.0, 2.5, -2.0, 1.5, "#VALUE!"]  # a range that is no 1x1 does not fit one cell
+
+
+def test_a_deferred_attribute_behaves_as_the_real_one_when_used() -> None:
+    import os
+
+    from blueprint.fastcalc.programs import _DeferredAttribute
+
+    assert _DeferredAttribute("math", "sqrt")(6.25) == 2.5  # called
+    assert _DeferredAttribute("os", "path").join("a", "b") == os.path.join("a", "b")  # asked for an attribute
+    with pytest.raises(AttributeError):
+        _DeferredAttribute("os", "path").no_such_thing  # noqa: B018

@@ -257,3 +257,10 @@ def test_lint_workbook_clean(tmp_path: Path) -> None:
     ws.write_formula("D2", "=EXP(A1-MAX($A$1:$C$1))", None, 0.8187307530779818)
     wb.close()
     assert lint_workbook(path) == []
+
+
+def test_issue_str_quotes_sheets_as_excel_does() -> None:
+    from blueprint.lint import LintIssue
+
+    assert str(LintIssue("A1", "B2", "=1", "r", "d")).startswith("'A1'!B2: ")  # a sheet named like a cell is quoted
+    assert str(LintIssue("x.y", "B2", "=1", "r", "d")).startswith("x.y!B2: ")

@@ -375,3 +375,64 @@ def test_a_collapsed_class_is_shown_even_past_the_text_limit(saved_by_openpyxl: 
     assert len(listed) == 4 and listed[2] == NO_CACHE and listed[3].startswith("... and ") and "more (--max-report N shows more)" in listed[3]
     shown = int(listed[3].split()[2])
     assert shown == int(lines[failed].split()[1]) - 3
+
+
+def test_collection_is_back_as_it_was(small_path: Path) -> None:
+    """Verify turns cyclic garbage collection off while it runs (a million short-lived objects, no cycles to speak of), and back."""
+    import gc
+
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert verify(small_path).ok
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # what it made is in the oldest generation, not frozen
+    gc.freeze()  # a caller's frozen objects stay frozen
+    try:
+        frozen = gc.get_freeze_count()
+        assert verify(small_path).ok
+        assert 0 < gc.get_freeze_count() <= frozen  # (some of them died meanwhile)
+    finally:
+        gc.unfreeze()
+    gc.disable()
+    try:
+        assert verify(small_path).ok
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def stderr_on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run the CLI with stderr on a pseudo-terminal (as a user at a shell has it); exit code and what the terminal showed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main_fd, term_fd = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "blueprint.cli", *args], stdout=subprocess.DEVNULL, stderr=term_fd)
+    os.close(term_fd)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # EIO: the terminal's other side closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    return proc.wait(timeout=120), shown.decode()
+
+
+def test_progress_shows_on_a_terminal_and_not_with_json(small_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from blueprint.workbook import dims_of
+
+    n = dims_of(load_config("small"))
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent.parent))
+    code, shown = stderr_on_a_terminal(["verify", str(small_path)])
+    assert code == 0
+    lines = [line.strip() for line in shown.splitlines()]
+    assert lines[0] == f"verify: reading {small_path.name} ..."
+    assert f"verify: rebuilding the reference for B={n.B}, T={n.T}, H={n.H} from the workbook's config and inputs ..." in lines
+    assert any(line.startswith("fastcalc: compiling") for line in lines)
+    assert lines[-1].startswith("verify: comparing ") and lines[-1].endswith(" recalculated cells with the reference ...")
+    code, shown = stderr_on_a_terminal(["verify", str(small_path), "--json"])
+    assert code == 0 and shown == ""
