@@ -4,10 +4,11 @@ and `formulas(layout)`, which yields `(quantity, index, formula)` for every form
 The layout, the writer's styles and notes, the workbook's names and the README's tables derive
 from these declarations.
 
-    rollout ↔ reference.rollout     reward ↔ reference.reward     kl ↔ reference.kl
-    gae     ↔ reference.gae         ratio  ↔ reference.ratio      clip ↔ reference.clip
-    value_loss ↔ reference.value_loss                            total ↔ reference.total
+    config  ↔ reference.config      rollout ↔ reference.rollout   reward ↔ reference.reward
+    kl      ↔ reference.kl          gae     ↔ reference.gae       ratio  ↔ reference.ratio
+    clip    ↔ reference.clip        value_loss ↔ reference.value_loss                     total ↔ reference.total
     rnn: the RNN unroll shared by Rollout, Reward, KL and Ratio (reference.rnn)
+    _common ↔ reference._common: what several sheets share; guide and weights: the Guide's live text, the inputs
 """
 
 from typing import Iterator

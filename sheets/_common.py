@@ -67,7 +67,7 @@ def softmax_checks(r: Refs, B: int, T: int) -> Formulas:
 
 
 def masked_moments(r: Refs, B: int, T: int, x: str, prefix: str, denom: str) -> Formulas:
-    """μ = Σ x·m / N;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom — as reference.gae.masked_whiten."""
+    """μ = Σ x·m / N;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom — as reference._common.masked_moments."""
     mask = r.range("mask", sheet="Rollout")
     yield f"{prefix}_mean", (), masked_mean(r, x)
     for b in range(B):
