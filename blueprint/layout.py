@@ -63,6 +63,16 @@ class Block:
     label_at: tuple[int, int] = (0, 0)  # the cell of its label (and note)
 
     @property
+    def header_row(self) -> int:
+        """The row of a grid's or a table's column headers (t=0, t=1, …; Σ_t·m), right above its cells."""
+        return self.top - 1
+
+    @property
+    def words_at(self) -> tuple[int, int]:
+        """Where a scalar's maths-and-words label goes: right of its value, where it has room."""
+        return self.top, self.left + 1
+
+    @property
     def code_rows(self) -> range:
         """The rows of its three code lines: beside a scalar from its row, beside any other block from its header row
         (its label row stays free for the label to spill into)."""
@@ -296,7 +306,7 @@ def furniture(layout: Layout, b: Block, vocab: tuple[str, ...]) -> Iterator[Pain
         yield (*b.label_at, f"{b.quantity}: {label}", "label")
         axis = "j" if b.quantity == "prompts" else "t"
         rows, cols = b.shape
-        yield from ((b.top - 1, b.left + k, f"{axis}={k}", "header") for k in range(cols))
+        yield from ((b.header_row, b.left + k, f"{axis}={k}", "header") for k in range(cols))
         yield from ((b.top + k, 0, "all t" if rows == 1 else f"seq {k}", "header") for k in range(rows))
     elif b.form == "table":
         yield (*b.label_at, _table_head(b.quantity), "header")
@@ -305,7 +315,7 @@ def furniture(layout: Layout, b: Block, vocab: tuple[str, ...]) -> Iterator[Pain
             yield from ((b.top + k, 0, f"seq {k}", "header") for k in range(b.shape[0]))
     elif b.form == "scalar":
         yield (*b.label_at, b.quantity, "label")
-        yield b.top, b.left + 1, label, "subtitle"  # the maths label goes right of the value, where it has room
+        yield (*b.words_at, label, "subtitle")
     elif b.form == "unroll":
         yield from _unroll_furniture(layout, b, vocab)
     elif b.form == "matrix":

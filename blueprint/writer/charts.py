@@ -26,7 +26,7 @@ def charts(wb: Any, pages: dict[str, Sheet], bp: Blueprint) -> None:
         return [sheet, r0, c0, r1, c1]
 
     categories = row_ref("GAE", "advantages", 0)
-    categories[1] = categories[3] = L.block("GAE", "advantages").top - 1  # the t=0.. header row
+    categories[1] = categories[3] = L.block("GAE", "advantages").header_row  # t=0, t=1, …
 
     def columns(sheet: str, series: tuple[tuple[str, str], ...], title: str, y: str) -> None:
         """Per-token columns of the first sequences, each (name, quantity) of `series` side by side."""
@@ -56,8 +56,9 @@ def charts(wb: Any, pages: dict[str, Sheet], bp: Blueprint) -> None:
 
     parts = [L.block("Total", q) for q in ("part_pg", "part_vf", "part_ent", "part_kl")]
     chart = wb.add_chart({"type": "bar"})
-    chart.add_series({"name": "share of the total loss", "categories": ["Total", parts[0].top, 2, parts[-1].top, 2],
-                      "values": ["Total", parts[0].top, 1, parts[-1].top, 1], "data_labels": {"value": True, "num_format": "0.0000"}})
+    (r0, words), (r1, _) = parts[0].words_at, parts[-1].words_at
+    chart.add_series({"name": "share of the total loss", "categories": ["Total", r0, words, r1, words],
+                      "values": ["Total", r0, parts[0].left, r1, parts[0].left], "data_labels": {"value": True, "num_format": "0.0000"}})
     _finish(chart, "The total loss, broken into its parts", "loss", "")
     chart.set_legend({"none": True})
     _place(pages["Total"], chart, 1.4, 1.1)
