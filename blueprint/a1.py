@@ -24,6 +24,10 @@ REF = re.compile(
     r"\$?(?P<c1>[A-Za-z]{1,3})\$?(?P<r1>[0-9]+)(?::\$?(?P<c2>[A-Za-z]{1,3})\$?(?P<r2>[0-9]+))?"
 )
 CELL = re.compile(rf"({COLUMN})({ROW})")
+# What a reference may name after its sheet: a cell or an area, whole columns (A:C) or whole rows (1:3).
+AREA = re.compile(rf"(?P<c1>{COLUMN}{ROW})(?::(?P<c2>{COLUMN}{ROW}))?|(?P<k1>{COLUMN}):(?P<k2>{COLUMN})|(?P<r1>{ROW}):(?P<r2>{ROW})")
+# A defined name Excel refuses because it reads as a reference: a cell (AB12), or R1C1 (R, C, R2C3).
+REFERENCE_LIKE_NAME = re.compile(r"[A-Za-z]{1,3}[0-9]+|[RrCc]|[Rr][0-9]*[Cc][0-9]*")
 _PLAIN_SHEET = re.compile(r"[A-Za-z_][\w.]*")
 
 
@@ -86,3 +90,26 @@ def sheet_prefix(sheet: str) -> str:
 def address(sheet: str, row: int, col: int) -> str:
     """(`Value Loss`, 5, 1) -> `'Value Loss'!B6`."""
     return sheet_prefix(sheet) + cell(row, col)
+
+
+def split_sheet(text: str) -> tuple[str | None, str]:
+    """`'Value Loss'!B3` -> ("Value Loss", "B3"); `B3` -> (None, "B3"). The last `!` outside quotes splits."""
+    if text.startswith("'"):
+        k, name = 1, []
+        while k < len(text):
+            if text[k] == "'":
+                if text[k + 1:k + 2] == "'":  # '' is an escaped quote inside the name
+                    name.append("'")
+                    k += 2
+                    continue
+                break
+            name.append(text[k])
+            k += 1
+        rest = text[k + 1:]
+        if k < len(text) and rest.startswith("!"):
+            return "".join(name), rest[1:]
+        return None, text  # unbalanced quote or no `!` after it: not a sheet-qualified reference
+    if "!" in text:
+        sheet, _, ref = text.rpartition("!")
+        return sheet, ref
+    return None, text

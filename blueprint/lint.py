@@ -46,7 +46,6 @@ _Report = Callable[[str, str], None]
 _SHEET = re.compile(rf"({A1.QUOTED_SHEET}|[^'!:]+)!")  # each sheet of a reference (3-D ones have two)
 _WHOLE_COLUMN = re.compile(rf"{A1.COLUMN}:{A1.COLUMN}")
 _WHOLE_ROW = re.compile(rf"{A1.ROW}:{A1.ROW}")
-_CELL_LIKE_NAME = re.compile(r"[A-Za-z]{1,3}[0-9]+|[RrCc]|[Rr][0-9]*[Cc][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -255,7 +254,7 @@ def _check_defined_name(name: str, value: str, scope: str, known: frozenset[str]
     if scope:
         # Sheet-scoped names compute to #REF! in `formulas`.
         return [issue(f"name is scoped to sheet '{scope}'; use a workbook-level name")]
-    if _CELL_LIKE_NAME.fullmatch(name):
+    if A1.REFERENCE_LIKE_NAME.fullmatch(name):
         # Names that read as cells (h0, R, C) give #VALUE! in LibreOffice.
         return [issue("name reads as a cell reference")]
     if "[" in value:

@@ -11,7 +11,6 @@ Rules that keep the tree bounded: each formula cell is expanded once (later occu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,41 +27,11 @@ MAX_EXPAND = 100_000  # cells one range may expand to when the sheet's used exte
 FORMULA_WIDTH = 100  # characters of formula (or text value) shown on one line
 EXAMPLE = "e.g. Total!B5 or 'Value Loss'!B6"
 
-_RANGE_RE = re.compile(
-    r"^(?:"
-    r"(?P<c1>\$?[A-Za-z]{1,3}\$?[0-9]+)(?::(?P<c2>\$?[A-Za-z]{1,3}\$?[0-9]+))?"  # A1 or A1:B2
-    r"|(?P<k1>\$?[A-Za-z]{1,3}):(?P<k2>\$?[A-Za-z]{1,3})"  # A:C (whole columns)
-    r"|(?P<r1>\$?[0-9]+):(?P<r2>\$?[0-9]+)"  # 1:3 (whole rows)
-    r")$"
-)
 
 
 # ------------------------------------------------------------------------------------------
 # Addresses
 # ------------------------------------------------------------------------------------------
-
-
-def _split_sheet(text: str) -> tuple[str | None, str]:
-    """`'Value Loss'!B3` -> ("Value Loss", "B3"); `B3` -> (None, "B3"). The last `!` outside quotes splits."""
-    if text.startswith("'"):
-        k, name = 1, []
-        while k < len(text):
-            if text[k] == "'":
-                if text[k + 1:k + 2] == "'":  # '' is an escaped quote inside the name
-                    name.append("'")
-                    k += 2
-                    continue
-                break
-            name.append(text[k])
-            k += 1
-        rest = text[k + 1:]
-        if k < len(text) and rest.startswith("!"):
-            return "".join(name), rest[1:]
-        return None, text  # unbalanced quote or no `!` after it: not a sheet-qualified reference
-    if "!" in text:
-        sheet, _, ref = text.rpartition("!")
-        return sheet, ref
-    return None, text
 
 
 def parse_address(text: str, sheets: list[str]) -> tuple[str, int, int]:
@@ -75,7 +44,7 @@ def parse_address(text: str, sheets: list[str]) -> tuple[str, int, int]:
     shown = repr(text)  # repr keeps the message on one line whatever the user typed
     if not raw:
         raise BlueprintError(f"address {shown} is empty; give SHEET!CELL, {EXAMPLE}")
-    sheet, ref = _split_sheet(raw)
+    sheet, ref = A1.split_sheet(raw)
     if sheet is None:
         raise BlueprintError(f"address {shown} names no sheet; give SHEET!CELL, {EXAMPLE}")
     by_lower = {s.lower(): s for s in sheets}
@@ -103,7 +72,7 @@ def parse_address(text: str, sheets: list[str]) -> tuple[str, int, int]:
 
 def _bounds(ref: str) -> tuple[int, int, int, int] | None:
     """`B16:E17` -> (r0, c0, r1, c1) inclusive, 0-based; whole rows/columns span the grid. None if not a reference."""
-    m = _RANGE_RE.match(ref)
+    m = A1.AREA.fullmatch(ref)
     if not m:
         return None
     if m.group("c1"):
@@ -153,7 +122,7 @@ def precedents(formula: str, sheet: str, names: dict[str, str], *,
 def _collect(formula: str, sheet: str, names: dict[str, str], extent: Mapping[str, tuple[int, int]] | None,
              out: dict[tuple[str, int, int], None], seen_names: set[str]) -> None:
     for operand in _operands(formula):
-        where, ref = _split_sheet(operand)
+        where, ref = A1.split_sheet(operand)
         target_sheet = sheet if where is None else where
         box = _bounds(ref)
         if box is None:

@@ -31,3 +31,17 @@ def test_formatting_is_the_inverse_of_parsing() -> None:
 def test_reference_regex_finds_qualified_areas() -> None:
     m = A1.REF.fullmatch("'Value Loss'!$B$3:C9")
     assert (A1.unquote_sheet(m["sheet"]), m["c1"], m["r1"], m["c2"], m["r2"]) == ("Value Loss", "B", "3", "C", "9")
+
+
+@pytest.mark.parametrize("text, parts", [("'Value Loss'!B3", ("Value Loss", "B3")), ("'It''s'!A1", ("It's", "A1")), ("GAE!F7", ("GAE", "F7")),
+                                         ("B3", (None, "B3")), ("'broken!B3", (None, "'broken!B3"))])
+def test_split_sheet_honours_quotes(text: str, parts: tuple[str | None, str]) -> None:
+    assert A1.split_sheet(text) == parts
+
+
+def test_area_regex_knows_cells_areas_whole_columns_and_rows() -> None:
+    assert A1.AREA.fullmatch("$B$3:C9")["c2"] == "C9"
+    assert A1.AREA.fullmatch("A:C")["k2"] == "C"
+    assert A1.AREA.fullmatch("1:3")["r1"] == "1"
+    assert A1.AREA.fullmatch("B3:") is None
+    assert [n for n in ("AB12", "R", "R2C3", "rc", "beta", "eps_v") if A1.REFERENCE_LIKE_NAME.fullmatch(n)] == ["AB12", "R", "R2C3", "rc"]
