@@ -193,3 +193,22 @@ def test_a_usage_mistake_is_one_line_exit_2(argv: list[str], says: str, capsys: 
         main(argv)
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.count("\n") == 1 and says in err and "--help`)" in err and "usage:" not in err
+
+
+def test_every_declared_formula_block_has_reference_numbers_and_every_reference_array_a_block() -> None:
+    """sheets/X.py declares a quantity, reference/X.py computes it: neither may have one the other lacks (the
+    derived extras — text cells, the chart's #N/A ratio, the Guide's words — are blueprint.workbook.expected's)."""
+    from blueprint.config import hyper
+    from blueprint.inputs import make_inputs
+    from blueprint.layout import build_layout
+    from blueprint.workbook import dims_of, expected
+    from reference import run
+
+    config = load_config("small")
+    formula_blocks = {key for key, b in build_layout(dims_of(config)).blocks.items() if b.kind == "formula"}
+    computed = set(run(make_inputs(config), hyper(config)))
+    assert computed - formula_blocks <= {("Rollout", "draws")}, "reference arrays without a block: " + str(computed - formula_blocks)
+    assert formula_blocks == set(expected(config, make_inputs(config))) & formula_blocks
+    derived = formula_blocks - computed
+    assert derived == {("Rollout", "token_name"), ("Config", "eos_id"), ("Clip", "ratio_real"), ("Guide", "story"), ("Guide", "piece_now"),
+                       ("Guide", "switch_now"), *((s, "x_name") for s in ("Rollout", "Reward", "KL", "Ratio"))}
