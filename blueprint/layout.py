@@ -120,17 +120,19 @@ class Layout:
     def a1(self, sheet: str, quantity: str, *idx: int, here: str | None = None, absolute: bool = False) -> str:
         """A1 reference to one cell, qualified with the sheet when `here` is another sheet."""
         key = ("a1", sheet, quantity, idx, here, absolute)
-        if key not in self._refs:
+        ref = self._refs.get(key)
+        if ref is None:
             r, c = self.blocks[sheet, quantity].pos(tuple(idx))
-            self._refs[key] = _qualify(sheet, here) + A1.cell(r, c, absolute)
-        return self._refs[key]
+            ref = self._refs[key] = _qualify(sheet, here) + A1.cell(r, c, absolute)
+        return ref
 
     def range(self, sheet: str, quantity: str, *prefix: int, here: str | None = None, absolute: bool = False) -> str:
         """A1 range over the axes after `prefix` (one or two of them, contiguous in the sheet)."""
         key = ("range", sheet, quantity, prefix, here, absolute)
-        if key not in self._refs:
-            self._refs[key] = self._range(sheet, quantity, prefix, here, absolute)
-        return self._refs[key]
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._refs[key] = self._range(sheet, quantity, prefix, here, absolute)
+        return ref
 
     def _range(self, sheet: str, quantity: str, prefix: tuple[int, ...], here: str | None, absolute: bool) -> str:
         b = self.blocks[sheet, quantity]
