@@ -1,8 +1,9 @@
 """A1 addresses, the one place that knows them: cells, columns, ranges, sheet quoting, the reference regex.
 
 Rows and columns are 0-based in code (xlsxwriter's convention), 1-based in A1 text (Excel's).
-Formatting and parsing of single cells is xlsxwriter's (`xlsxwriter.utility`); this module adds
-what it lacks: Excel's bounds, sheet-name quoting both ways, areas, and the regex that finds a
+Cells and columns are formatted as xlsxwriter's `xl_rowcol_to_cell` / `xl_col_to_name` do (the same
+text; not imported, which would load all of xlsxwriter into `blueprint verify`); this module adds
+what they lack: Excel's bounds, sheet-name quoting both ways, areas, and the regex that finds a
 reference inside a formula.
 """
 
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import re
-
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 MAX_ROWS, MAX_COLS = 1_048_576, 16_384  # Excel's grid: rows 1..1048576, columns A..XFD
 
@@ -33,7 +32,12 @@ _PLAIN_SHEET = re.compile(r"[A-Za-z_][\w.]*")
 
 def cell(row: int, col: int, absolute: bool = False) -> str:
     """(6, 5) -> `F7`; absolute -> `$F$7`."""
-    return xl_rowcol_to_cell(row, col, row_abs=absolute, col_abs=absolute)
+    if row < 0 or col < 0:  # off the grid: xlsxwriter's answer (a warning, "")
+        from xlsxwriter.utility import xl_rowcol_to_cell
+
+        return xl_rowcol_to_cell(row, col, row_abs=absolute, col_abs=absolute)
+    d = "$" if absolute else ""
+    return f"{d}{column_name(col)}{d}{row + 1}"
 
 
 def area(first: tuple[int, int], last: tuple[int, int], absolute: bool = False) -> str:
@@ -42,9 +46,18 @@ def area(first: tuple[int, int], last: tuple[int, int], absolute: bool = False) 
     return a if a == z else f"{a}:{z}"
 
 
+@functools.cache
 def column_name(col: int) -> str:
-    """0 -> `A`, 27 -> `AB`."""
-    return xl_col_to_name(col)
+    """0 -> `A`, 27 -> `AB`. Memoised: a workbook uses few columns."""
+    if col < 0:  # off the grid: xlsxwriter's answer (a warning, "")
+        from xlsxwriter.utility import xl_col_to_name
+
+        return xl_col_to_name(col)
+    letters, n = "", col + 1
+    while n:
+        n, digit = divmod(n - 1, 26)
+        letters = chr(65 + digit) + letters
+    return letters
 
 
 @functools.cache

@@ -15,9 +15,10 @@ RNN internals are per-sequence blocks with one row per read position j = 0..N-1.
 from __future__ import annotations
 
 import functools
-import itertools
 from dataclasses import dataclass, field
 from typing import Iterator
+
+import numpy as np
 
 import sheets
 from blueprint import a1 as A1, guide
@@ -79,23 +80,29 @@ class Block:
         return range(self.top, self.top + 3) if self.form == "scalar" else range(self.top - 1, self.top + 2)
 
     def pos(self, idx: tuple[int, ...]) -> tuple[int, int]:
-        if len(idx) != len(self.shape):
+        p = self.positions.get(tuple(idx))
+        if p is None:
             raise IndexError(f"{self.sheet}!{self.quantity}{list(idx)} outside shape {self.shape}")
-        r, c = self.top, self.left
-        for i, n, rs, cs in zip(idx, self.shape, self.row_strides, self.col_strides):
-            if not 0 <= i < n:
-                raise IndexError(f"{self.sheet}!{self.quantity}{list(idx)} outside shape {self.shape}")
-            r += i * rs
-            c += i * cs
-        return r, c
+        return p
+
+    @functools.cached_property
+    def positions(self) -> dict[tuple[int, ...], tuple[int, int]]:
+        """Every index's (row, col), in reading order of the index (`itertools.product`'s), computed once:
+        the generator and the verifier look up each of ~10^5 cells at least twice."""
+        if not self.shape:
+            return {(): (self.top, self.left)}
+        grid = np.indices(self.shape).reshape(len(self.shape), -1)  # C order: product's order
+        rows = (self.top + np.dot(self.row_strides, grid)).tolist()
+        cols = (self.left + np.dot(self.col_strides, grid)).tolist()
+        return dict(zip(zip(*grid.tolist()), zip(rows, cols)))
 
     def columns(self) -> tuple[int, int]:
         """The first and the last column the block's cells take."""
         return self.left, self.left + sum((n - 1) * cs for n, cs in zip(self.shape, self.col_strides))
 
     def cells(self) -> Iterator[tuple[tuple[int, ...], int, int]]:
-        for idx in itertools.product(*(range(n) for n in self.shape)):
-            yield (idx, *self.pos(idx))
+        for idx, (r, c) in self.positions.items():
+            yield idx, r, c
 
 
 @dataclass
@@ -123,17 +130,19 @@ class Layout:
     def a1(self, sheet: str, quantity: str, *idx: int, here: str | None = None, absolute: bool = False) -> str:
         """A1 reference to one cell, qualified with the sheet when `here` is another sheet."""
         key = ("a1", sheet, quantity, idx, here, absolute)
-        if key not in self._refs:
+        ref = self._refs.get(key)
+        if ref is None:
             r, c = self.blocks[sheet, quantity].pos(tuple(idx))
-            self._refs[key] = _qualify(sheet, here) + A1.cell(r, c, absolute)
-        return self._refs[key]
+            ref = self._refs[key] = _qualify(sheet, here) + A1.cell(r, c, absolute)
+        return ref
 
     def range(self, sheet: str, quantity: str, *prefix: int, here: str | None = None, absolute: bool = False) -> str:
         """A1 range over the axes after `prefix` (one or two of them, contiguous in the sheet)."""
         key = ("range", sheet, quantity, prefix, here, absolute)
-        if key not in self._refs:
-            self._refs[key] = self._range(sheet, quantity, prefix, here, absolute)
-        return self._refs[key]
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._refs[key] = self._range(sheet, quantity, prefix, here, absolute)
+        return ref
 
     def _range(self, sheet: str, quantity: str, prefix: tuple[int, ...], here: str | None, absolute: bool) -> str:
         b = self.blocks[sheet, quantity]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +59,21 @@ def load_cells(path: Path) -> Cells:
     return Cells(package.values, package.sheets, Path(path), package.names, package.cached)
 
 
-def refuse_external(cells: Cells) -> None:
-    """No formula or name may point into another workbook: we would have to open it to check it."""
-    from blueprint.lint import lint_formula
+_STRING = re.compile(r'"(?:[^"]|"")*"')  # a formula's string literal
 
+
+def refuse_external(cells: Cells) -> None:
+    """No formula or name may point into another workbook: we would have to open it to check it.
+
+    The linter (and openpyxl's tokenizer under it, ~65 ms to import) only loads for a formula with a `[`
+    outside its string literals (the Guide's `"off: r_t = s·1[t = e]"` is text, no reference)."""
     for name, target in cells.names.items():
         if "[" in target:
             raise BlueprintError(f"{cells.path}: defined name {name!r} points at another workbook ({target}); a blueprint never does — remove the name or regenerate")
     for (sheet, r, c), v in cells.values.items():
-        if is_formula(v) and "[" in v:  # cheap filter, then the linter's exact rule
+        if is_formula(v) and "[" in v and "[" in _STRING.sub("", v):  # cheap filters, then the linter's exact rule
+            from blueprint.lint import lint_formula
+
             if any(i.rule == "external-reference" for i in lint_formula(v)):
                 cell = A1.address(sheet, r, c)
                 raise BlueprintError(f"{cells.path}: formula at {cell} points at another workbook ({v[:80]}); a blueprint never does and we never open external files — fix the formula or regenerate")
@@ -93,8 +100,9 @@ def canonical_sheets(cells: Cells) -> Cells:
                              "without it the inputs cannot be read — this is not a blueprint workbook, or the sheet was deleted; regenerate it with `blueprint generate`")
     back = {actual: sheet for sheet, actual in cells.renamed.items()}
     cells.file_values = cells.values  # as the file has them: what an engine must recalculate
-    cells.values = {(back.get(sh, sh), r, c): v for (sh, r, c), v in cells.values.items()}
-    cells.cached = {(back.get(sh, sh), r, c): v for (sh, r, c), v in cells.cached.items()}
+    if back:  # no sheet renamed: the file's keys are the blueprint's (neither dict is changed after this)
+        cells.values = {(back.get(sh, sh), r, c): v for (sh, r, c), v in cells.values.items()}
+        cells.cached = {(back.get(sh, sh), r, c): v for (sh, r, c), v in cells.cached.items()}
     return cells
 
 

@@ -28,6 +28,17 @@ def test_formatting_is_the_inverse_of_parsing() -> None:
     assert A1.address("Value Loss", 5, 1) == "'Value Loss'!B6"
 
 
+def test_cells_and_columns_read_as_xlsxwriter_writes_them() -> None:
+    """a1 formats them itself (importing xlsxwriter costs `blueprint verify` ~35 ms): the same text over the grid."""
+    from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+
+    assert [A1.column_name(c) for c in range(A1.MAX_COLS)] == [xl_col_to_name(c) for c in range(A1.MAX_COLS)]
+    for row in (0, 9, 99, 1048575):
+        for col in (0, 25, 26, 701, 702, 16383):
+            for absolute in (False, True):
+                assert A1.cell(row, col, absolute) == xl_rowcol_to_cell(row, col, absolute, absolute)
+
+
 def test_reference_regex_finds_qualified_areas() -> None:
     m = A1.REF.fullmatch("'Value Loss'!$B$3:C9")
     assert (A1.unquote_sheet(m["sheet"]), m["c1"], m["r1"], m["c2"], m["r2"]) == ("Value Loss", "B", "3", "C", "9")

@@ -14,6 +14,7 @@ from conftest import SMALL_CELLS
 from openpyxl.formula.translate import Translator
 
 from blueprint.cellvalues import Formula
+from blueprint.errors import BlueprintError
 from blueprint.readback import load_cells
 from blueprint.verify import verify
 from blueprint.xlsx import _read_sheet, read_package
@@ -159,3 +160,18 @@ def test_a_workbook_saved_with_shared_formulas_verifies_clean(small_path: Path, 
     assert load_cells(excel_style).values == load_cells(small_path).values
     report = verify(excel_style)
     assert report.ok and report.totals().mapped == SMALL_CELLS
+
+
+@pytest.mark.parametrize("text, external", [('="off: r_t = s·1[t = e]"', False), ('=IF(A1="[x]","[y]",B2)', False),
+                                            ("='[Book.xlsx]Sheet1'!A1", True), ('="a"&[Book.xlsx]Sheet1!A1&"[b]"', True),
+                                            ('="unterminated[', False)])
+def test_a_bracket_only_in_text_is_no_external_reference(text: str, external: bool) -> None:
+    """The linter (and openpyxl with it) loads only for a `[` outside string literals; its rule decides then."""
+    from blueprint.readback import Cells, refuse_external
+
+    cells = Cells({("S", 0, 0): Formula(text)}, ["S"], Path("x.xlsx"))
+    if external:
+        with pytest.raises(BlueprintError, match="another workbook"):
+            refuse_external(cells)
+    else:
+        refuse_external(cells)
