@@ -6,6 +6,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
 
@@ -64,3 +66,13 @@ def test_render_script_says_what_to_install_when_poppler_is_missing(tmp_path: Pa
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "pdftoppm" in done.stderr and "apt-get install poppler-utils" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_python_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's Python API block, run as it stands (it generates and verifies a workbook under output/)."""
+    code = README[README.index("## Python API"):].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "output").mkdir()
+    namespace: dict = {}
+    exec(compile(code, "README.md (Python API)", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["report"].ok and namespace["q"]["GAE", "advantages"].shape == (2, 4)
