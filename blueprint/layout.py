@@ -15,7 +15,8 @@ RNN internals are per-sequence blocks with one row per read position j = 0..N-1.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from typing import Iterator
 
 import numpy as np
@@ -47,21 +48,31 @@ class Dims:
         return self.P + self.T - 1
 
 
+DIMS = tuple(f.name for f in fields(Dims))  # B, P, T, V, H: Config's dimension cells (and, but V, its keys)
+
+
 @dataclass(frozen=True)
 class Block:
     """A quantity's cells: index (i0, i1, ...) sits at (top + Σ i·row_stride, left + Σ i·col_stride)."""
 
     sheet: str
-    quantity: str
+    q: Q  # its declaration: name, label, style role, workbook name, note, code
     top: int
     left: int
     shape: tuple[int, ...]
     row_strides: tuple[int, ...]
     col_strides: tuple[int, ...]
-    kind: str = "formula"  # "formula", "input" (yellow, editable) or "config" (a Config value)
-    form: str = "grid"  # how the writer dresses it: grid, table, scalar, unroll, matrix, row, story, column
-    q: Q | None = None  # its declaration: label, style role, name, note, code
-    label_at: tuple[int, int] = (0, 0)  # the cell of its label (and note)
+    form: str  # how the writer dresses it: grid, table, scalar, unroll, matrix, row, story, column
+    label_at: tuple[int, int]  # the cell of its label (and note)
+
+    @property
+    def quantity(self) -> str:
+        return self.q.name
+
+    @property
+    def kind(self) -> str:
+        """The declaration's: formula, input (yellow, editable) or config (a Config value)."""
+        return self.q.kind
 
     @property
     def header_row(self) -> int:
@@ -77,7 +88,8 @@ class Block:
     def code_rows(self) -> range:
         """The rows of its three code lines: beside a scalar from its row, beside any other block from its header row
         (its label row stays free for the label to spill into)."""
-        return range(self.top, self.top + 3) if self.form == "scalar" else range(self.top - 1, self.top + 2)
+        first = self.top if self.form == "scalar" else self.header_row
+        return range(first, first + 3)
 
     def pos(self, idx: tuple[int, ...]) -> tuple[int, int]:
         p = self.positions.get(tuple(idx))
@@ -150,7 +162,7 @@ class Layout:
         first = b.pos(tuple(prefix) + (0,) * len(rest))
         last = b.pos(tuple(prefix) + tuple(n - 1 for n in rest))
         span = (last[0] - first[0] + 1) * (last[1] - first[1] + 1)
-        assert span == max(1, _prod(rest)), f"{sheet}!{quantity}{list(prefix)} is not contiguous"
+        assert span == math.prod(rest), f"{sheet}!{quantity}{list(prefix)} is not contiguous"
         return _qualify(sheet, here) + A1.area(first, last, absolute)
 
     def span(self, sheet: str, quantity: str, first: tuple[int, ...], last: tuple[int, ...], here: str | None = None) -> str:
@@ -181,13 +193,6 @@ class Layout:
         return spans + [(min(cols), max(cols)) for cols in tables.values()]
 
 
-def _prod(xs: tuple[int, ...]) -> int:
-    out = 1
-    for x in xs:
-        out *= x
-    return out
-
-
 def _qualify(sheet: str, here: str | None) -> str:
     return "" if here is None or here == sheet else A1.sheet_prefix(sheet)
 
@@ -205,7 +210,7 @@ class _Stack:
 
     def _add(self, q: Q, top: int, left: int, shape: tuple[int, ...], strides: tuple[tuple[int, ...], tuple[int, ...]], form: str,
              label_at: tuple[int, int]) -> None:
-        self.layout.add(Block(self.sheet, q.name, top, left, shape, *strides, q.kind, form, q, label_at))
+        self.layout.add(Block(self.sheet, q, top, left, shape, *strides, form, label_at))
 
     def place(self, section: Section) -> None:
         d = self.layout.dims

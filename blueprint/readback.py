@@ -7,7 +7,6 @@ reference recompute exactly what the edited workbook should show.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from pathlib import Path
@@ -19,13 +18,12 @@ from blueprint import a1 as A1
 from blueprint.cellvalues import ErrorValue, is_formula
 from blueprint.config import HYPERPARAMETERS, Config, ConfigError
 from blueprint.errors import BlueprintError
-from blueprint.layout import SHEETS, Dims, Layout, build_layout
+from blueprint.layout import DIMS, SHEETS, Dims, Layout, build_layout
 from blueprint.safety import check_archive
 from blueprint.workbook import inputs_from
 from blueprint.xlsx import CellKey, read_package
 from reference import Inputs
 
-DIMS = tuple(f.name for f in dataclasses.fields(Dims))  # B, P, T, V, H: Config cells, and (but V, the vocabulary's length) Config keys
 
 
 class Cells:

@@ -14,7 +14,7 @@ import numpy as np
 
 import sheets
 from blueprint.config import HYPERPARAMETERS, Config, ConfigError, departures, hyper, load_config
-from blueprint.layout import MODELS, VALUE_HEADS, Block, Dims, Layout, build_layout
+from blueprint.layout import DIMS, MODELS, VALUE_HEADS, Block, Dims, Layout, build_layout
 from reference import Inputs, Quantities, RNNWeights, ValueHead, run
 
 NA = "#N/A"  # the one error value a formula cell is meant to hold: a gap in a chart's line (Clip ratio_real)
@@ -80,7 +80,7 @@ def constants(config: Config, inputs: Inputs) -> Quantities:
         v = getattr(inputs, head)
         c["Weights", f"{head}.w_v"], c["Weights", f"{head}.b_v"] = v.w_v, np.array(v.b_v)
     d = dims_of(config)
-    for k in ("B", "P", "T", "V", "H"):
+    for k in DIMS:
         c["Config", k] = np.array(getattr(d, k))
     c["Config", "vocab"] = np.array(config.vocab, dtype=object)
     c["Config", "eos"] = np.array(config.eos, dtype=object)

@@ -41,8 +41,7 @@ def write_guide(page: Sheet, bp: Blueprint, command: str) -> None:
     for col, head in enumerate(("The pieces of RLHF with PPO", "equation", "where it lives", labels["piece_now"])):
         page.text(row, col, head, "label")
     for k, (piece, equation, sheet, quantity, _now) in enumerate(guide.PIECES):
-        block = L.block(sheet, quantity)
-        target = A1.address(sheet, *block.pos((0,) * len(block.shape)))
+        target = L.cell(sheet, quantity, *(0,) * len(L.block(sheet, quantity).shape))
         page.text(row + 1 + k, 0, piece)
         page.text(row + 1 + k, 1, equation)
         page.link(row + 1 + k, 2, target, target.replace("'", ""))
