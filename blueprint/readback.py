@@ -49,9 +49,9 @@ def load_cells(path: Path) -> Cells:
     from the zip by `blueprint.xlsx`. Numbers stay numbers whatever their number format. A damaged
     part is one line naming the file, never a traceback.
     """
-    check_archive(path)
+    parts = check_archive(path)
     try:
-        package = read_package(path)
+        package = read_package(path, parts)
     except Exception as exc:  # damage inside a part shows up while parsing it, as many exception types
         raise BlueprintError(f"{path}: cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]}); regenerate it with `blueprint generate`") from None
     return Cells(package.values, package.sheets, Path(path), package.names, package.cached)

@@ -24,8 +24,9 @@ class UnsafeWorkbook(BlueprintError):
     """The file is not a workbook we will open (exit code 2)."""
 
 
-def check_archive(path: Path) -> None:
-    """Raise UnsafeWorkbook (one clear line) unless `path` is a plain, sane .xlsx archive."""
+def check_archive(path: Path) -> dict[str, bytes]:
+    """Raise UnsafeWorkbook (one clear line) unless `path` is a plain, sane .xlsx archive; else its XML parts, inflated
+    and checked, by name (what `xlsx.read_package` parses: an archive is inflated once)."""
     path = Path(path)
     if path.is_dir():
         raise UnsafeWorkbook(f"{path}: is a folder, not a workbook; give the path of the .xlsx{_workbooks_in(path)}")
@@ -43,9 +44,10 @@ def check_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
             _check_members(path, infos)
-            for info in infos:
-                if info.filename.endswith((".xml", ".rels", ".vml")):
-                    _check_xml(path, info.filename, z.read(info))
+            parts = {info.filename: z.read(info) for info in infos if info.filename.endswith((".xml", ".rels", ".vml"))}
+        for name, data in parts.items():
+            _check_xml(path, name, data)
+        return parts
     except zipfile.BadZipFile as exc:
         raise UnsafeWorkbook(f"{path}: damaged .xlsx archive ({exc}); regenerate it with `blueprint generate`") from None
     except (OSError, EOFError, NotImplementedError, RuntimeError) as exc:

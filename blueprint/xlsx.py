@@ -23,7 +23,7 @@ import posixpath
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Mapping
 from xml.etree.ElementTree import XML
 
 from defusedxml.ElementTree import fromstring
@@ -55,44 +55,44 @@ class Package:
     cached: dict[CellKey, Any]  # every formula cell -> the value saved with it (None: none saved)
 
 
-def read_package(path: Path) -> Package:
+def read_package(path: Path, parts: Mapping[str, bytes] | None = None) -> Package:
     """Sheets, names, cells and cached values of the .xlsx at `path`, in one pass over its parts.
 
+    `parts`: its XML parts by name, as `safety.check_archive` inflated them (inflated here when None).
     Raises KeyError, ValueError, IndexError or an XML parse error on a damaged file (a sheet whose
     part is missing, a cell off the grid, a string index out of range); check the archive first.
     """
-    with zipfile.ZipFile(path) as z:
-        workbook = fromstring(z.read(_WORKBOOK))
-        rels = _relationships(z, _WORKBOOK)
-        strings = _shared_strings(z, next((target for kind, target in rels.values() if kind.endswith(_STRINGS_TYPE)), None))
-        sheets: list[str] = []
-        values: dict[CellKey, Any] = {}
-        cached: dict[CellKey, Any] = {}
-        for sheet in workbook.iter(_SHEET):
-            title = sheet.get("name") or ""
-            sheets.append(title)
-            rid = sheet.get(_OFFICE_REL) or ""
-            if rid not in rels:
-                raise ValueError(f"sheet {title!r} names no part of the archive (relationship {rid!r})")
-            kind, part = rels[rid]
-            if not kind.endswith(_WORKSHEET_TYPE):  # a chart sheet, a dialog sheet: no cells
-                continue
-            try:
-                source = z.open(part)
-            except KeyError:
-                raise ValueError(f"sheet {title!r}: its part {part} is missing from the archive") from None
-            with source:
-                _read_sheet(source, title, strings, values, cached)
-        names = {d.get("name") or "": d.text or "" for d in workbook.iter(_DEFINED_NAME)
-                 if d.get("localSheetId") is None and d.get("name") not in _RESERVED_NAMES}
-        return Package(sheets, names, values, cached)
+    if parts is None:
+        with zipfile.ZipFile(path) as z:
+            parts = {name: z.read(name) for name in z.namelist() if name.endswith((".xml", ".rels"))}
+    workbook = fromstring(parts[_WORKBOOK])
+    rels = _relationships(parts, _WORKBOOK)
+    strings = _shared_strings(parts, next((target for kind, target in rels.values() if kind.endswith(_STRINGS_TYPE)), None))
+    sheets: list[str] = []
+    values: dict[CellKey, Any] = {}
+    cached: dict[CellKey, Any] = {}
+    for sheet in workbook.iter(_SHEET):
+        title = sheet.get("name") or ""
+        sheets.append(title)
+        rid = sheet.get(_OFFICE_REL) or ""
+        if rid not in rels:
+            raise ValueError(f"sheet {title!r} names no part of the archive (relationship {rid!r})")
+        kind, part = rels[rid]
+        if not kind.endswith(_WORKSHEET_TYPE):  # a chart sheet, a dialog sheet: no cells
+            continue
+        if part not in parts:
+            raise ValueError(f"sheet {title!r}: its part {part} is missing from the archive")
+        _read_sheet(parts[part], title, strings, values, cached)
+    names = {d.get("name") or "": d.text or "" for d in workbook.iter(_DEFINED_NAME)
+             if d.get("localSheetId") is None and d.get("name") not in _RESERVED_NAMES}
+    return Package(sheets, names, values, cached)
 
 
-def _relationships(z: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+def _relationships(parts: Mapping[str, bytes], part: str) -> dict[str, tuple[str, str]]:
     """The relationships of `part`: Id -> (Type, the target's path in the archive). External targets are left out."""
     folder, name = posixpath.split(part)
     try:
-        root = fromstring(z.read(posixpath.join(folder, "_rels", name + ".rels")))
+        root = fromstring(parts[posixpath.join(folder, "_rels", name + ".rels")])
     except KeyError:
         return {}
     out = {}
@@ -105,19 +105,19 @@ def _relationships(z: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _shared_strings(z: zipfile.ZipFile, part: str | None) -> list[str]:
+def _shared_strings(parts: Mapping[str, bytes], part: str | None) -> list[str]:
     """The shared string table: each `<si>`'s text, plain (`<t>`) or rich (the `<t>` of each `<r>` run; phonetic runs left out)."""
     if part is None:
         return []
     strings = []
-    for si in fromstring(z.read(part)).iter(_SI):
+    for si in fromstring(parts[part]).iter(_SI):
         text = "".join(t.text or "" for t in si.findall(_T))
         text += "".join(t.text or "" for r in si.findall(_R) for t in r.findall(_T))
         strings.append(text.replace("x005F_", ""))  # as openpyxl reads an escaped underscore (`_x005F_`)
     return strings
 
 
-def _read_sheet(part: IO[bytes], title: str, strings: list[str], values: dict[CellKey, Any], cached: dict[CellKey, Any]) -> None:
+def _read_sheet(part: bytes, title: str, strings: list[str], values: dict[CellKey, Any], cached: dict[CellKey, Any]) -> None:
     """The `<c>` cells of one worksheet part into `values` (and `cached` for formula cells), as ECMA-376 §18.3.1.4 writes them.
 
     Cell types: n number, s shared string, inlineStr, b boolean, str a formula's text result,
@@ -126,7 +126,7 @@ def _read_sheet(part: IO[bytes], title: str, strings: list[str], values: dict[Ce
     """
     shared: dict[str, Any] = {}  # si -> openpyxl Translator
     row = 0
-    for el in XML(part.read()).iter(_ROW):  # the whole part in C at once: iterparse's Python per element costs more
+    for el in XML(part).iter(_ROW):  # the whole part in C at once: iterparse's Python per element costs more
         row = int(el.get("r") or row + 1)
         if not 1 <= row <= A1.MAX_ROWS:
             raise ValueError(f"row {row} of sheet {title!r} is off the grid")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import io
 import re
 import zipfile
 from pathlib import Path
@@ -37,7 +36,7 @@ def openpyxl_cells(path: Path) -> tuple[dict, dict]:
 def sheet(xml: str) -> tuple[dict, dict]:
     values: dict = {}
     cached: dict = {}
-    _read_sheet(io.BytesIO(f'<worksheet xmlns="{MAIN}"><sheetData>{xml}</sheetData></worksheet>'.encode()), "S", ["zero", "one"], values, cached)
+    _read_sheet(f'<worksheet xmlns="{MAIN}"><sheetData>{xml}</sheetData></worksheet>'.encode(), "S", ["zero", "one"], values, cached)
     return values, cached
 
 
