@@ -3,7 +3,7 @@
     next_step(x)_t = x_{t+1}, 0 past the window;   prev_step(x)_t = x_{t-1}, 0 before it
     masked_mean    = Σ x·m / Σ m
     masked_moments = μ = Σ x·m / Σ m;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom
-    aggregate      = per sequence Σ_t x·m and Σ_t x·m / n_b;   agg_switch = the loss_agg switch over them
+    aggregate      = per sequence Σ_t x·m and Σ_t x·m / n_b, then the loss_agg switch over them
     check          = "OK" where |residual| ≤ check_tol, else the residual;   softmax_checks = check(Σ_v p_tv - 1)
 """
 
@@ -34,22 +34,19 @@ def masked_moments(x: np.ndarray, mask: np.ndarray, denom: float) -> tuple[np.nd
     return mean, dev2, np.array((dev2 * mask).sum() / denom)
 
 
-def aggregate(loss: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sequence sums and means (B,) of a masked per-token loss (sheets/_common.aggregate).
+def aggregate(loss: np.ndarray, mask: np.ndarray, loss_agg: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-sequence sums and means (B,) of a masked per-token loss, then the loss_agg switch over them
+    (sheets/_common.aggregate: the workbook shows these cells, so every mode is one AVERAGE or SUM away from them).
 
-    The workbook shows these cells, so every loss_agg mode is one AVERAGE or SUM away from them."""
-    seq_sum = (loss * mask).sum(axis=1)
-    return seq_sum, seq_sum / mask.sum(axis=1)
-
-
-def agg_switch(seq_sum: np.ndarray, seq_mean: np.ndarray, mask: np.ndarray, loss_agg: str) -> np.ndarray:
-    """token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum
+    token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum
     (verl `agg_loss`, OpenRLHF `aggregate_loss`; docs/ppo_math.md §7.5)."""
+    seq_sum = (loss * mask).sum(axis=1)
+    seq_mean = seq_sum / mask.sum(axis=1)
     if loss_agg == "seq-mean-token-mean":
-        return np.array(seq_mean.mean())
+        return seq_sum, seq_mean, np.array(seq_mean.mean())
     if loss_agg == "seq-mean-token-sum":
-        return np.array(seq_sum.mean())
-    return np.array(seq_sum.sum() / mask.sum())
+        return seq_sum, seq_mean, np.array(seq_sum.mean())
+    return seq_sum, seq_mean, np.array(seq_sum.sum() / mask.sum())
 
 
 def check(x: np.ndarray | float, tol: float) -> np.ndarray:

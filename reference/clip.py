@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reference._common import agg_switch, aggregate, check, masked_mean
+from reference._common import aggregate, check, masked_mean
 
 if TYPE_CHECKING:
     from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
@@ -42,8 +42,7 @@ def clip(adv_whitened: np.ndarray, ratio: np.ndarray, mask: np.ndarray, hp: Hype
     pg_clipped_lower = ((adv_whitened < 0) & (pg_losses_max > -c * adv_whitened)).astype(float) if c else np.zeros_like(pg_losses1)
     B, n_b = mask.shape[0], mask.sum(axis=1, keepdims=True)
     agg_w = {"token-mean": mask / mask.sum(), "seq-mean-token-mean": mask / (B * n_b), "seq-mean-token-sum": mask / B}[hp.loss_agg]
-    pg_seq_sum, pg_seq_mean = aggregate(pg_losses, mask)
-    pg_loss = agg_switch(pg_seq_sum, pg_seq_mean, mask, hp.loss_agg)
+    pg_seq_sum, pg_seq_mean, pg_loss = aggregate(pg_losses, mask, hp.loss_agg)
     pg_clipfrac = masked_mean(pg_clipped, mask)
     pg_clipfrac_lower = masked_mean(pg_clipped_lower, mask)
     pg_agg_check = check((agg_w * pg_losses).sum() - pg_loss, hp.check_tol)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reference._common import agg_switch, aggregate, check
+from reference._common import aggregate, check
 from reference.kl import kl_estimators
 
 if TYPE_CHECKING:
@@ -33,11 +33,9 @@ def total(token_entropy: np.ndarray, logp_new: np.ndarray, logp_ref: np.ndarray,
           mask: np.ndarray, n_real: np.ndarray, score: np.ndarray, pg_loss: float, vf_loss: float, kl_in_loss: float,
           hp: Hyper) -> dict[str, np.ndarray]:
     """The Total sheet: per-token inputs (B, T), n_real and score (B,), the two losses and kl_in_loss scalars."""
-    entropy_seq_sum, entropy_seq_mean = aggregate(token_entropy, mask)
-    entropy = agg_switch(entropy_seq_sum, entropy_seq_mean, mask, hp.loss_agg)
+    entropy_seq_sum, entropy_seq_mean, entropy = aggregate(token_entropy, mask, hp.loss_agg)
     kl_loss_token = kl_estimators(logp_new, logp_ref)[hp.kl_loss_estimator] * mask
-    kl_seq_sum, kl_seq_mean = aggregate(kl_loss_token, mask)
-    kl_loss = agg_switch(kl_seq_sum, kl_seq_mean, mask, hp.loss_agg)
+    kl_seq_sum, kl_seq_mean, kl_loss = aggregate(kl_loss_token, mask, hp.loss_agg)
     actor_loss = pg_loss - hp.ent_coef * entropy + kl_in_loss * hp.kl_loss_coef * kl_loss
     critic_loss = vf_loss
     # = actor_loss + c_v·critic_loss as the sheet adds it; summed in TRL's order here, which can differ in the last bit

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reference._common import agg_switch, aggregate, masked_mean
+from reference._common import aggregate, masked_mean
 from reference.rnn import ValueHead, value
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ def clipped_value_loss(values_new: np.ndarray, values_old: np.ndarray, returns: 
     vf_losses2 = (values_clipped - returns) ** 2
     vf_losses = np.maximum(vf_losses1, vf_losses2)
     vf_clipped = (vf_losses2 > vf_losses1).astype(float)
-    vf_seq_sum, vf_seq_mean = aggregate(vf_losses, mask)
-    vf_loss = 0.5 * agg_switch(vf_seq_sum, vf_seq_mean, mask, hp.loss_agg)
+    vf_seq_sum, vf_seq_mean, vf_agg = aggregate(vf_losses, mask, hp.loss_agg)
+    vf_loss = 0.5 * vf_agg
     vf_clipfrac = masked_mean(vf_clipped, mask)
     return {"values_clipped": values_clipped, "vf_losses1": vf_losses1, "vf_losses2": vf_losses2, "vf_losses": vf_losses,
             "vf_clipped": vf_clipped, "vf_seq_sum": vf_seq_sum, "vf_seq_mean": vf_seq_mean, "vf_loss": vf_loss, "vf_clipfrac": vf_clipfrac}

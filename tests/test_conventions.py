@@ -17,7 +17,7 @@ from blueprint.inputs import make_inputs
 from blueprint.readback import read_blueprint
 from blueprint.verify import verify
 from blueprint.workbook import build
-from reference._common import agg_switch, aggregate
+from reference._common import aggregate
 from reference.clip import clip
 from reference.gae import gae
 from reference.total import adaptive_kl, total
@@ -51,9 +51,9 @@ def test_switch_functions_reproduce_the_golden_variants() -> None:
     assert loss(-1, 1.25, eps_high=0.28) == pytest.approx(demo["A=-1, ratio=1.25: clip eps=(0.2,0.28) loss"])
     agg = GOLDEN["agg_demo"]
     L, m = np.array([[1.0, 2, 3], [4, 9, 9]]), np.array([[1.0, 1, 1], [1, 0, 0]])
-    assert float(agg_switch(*aggregate(L, m), m, "token-mean")) == pytest.approx(agg["token-mean (TRL, verl default, OpenRLHF token_level_loss=True)"])
-    assert float(agg_switch(*aggregate(L, m), m, "seq-mean-token-mean")) == pytest.approx(agg["seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)"], abs=1e-7)
-    assert float(agg_switch(*aggregate(L, m), m, "seq-mean-token-sum")) == pytest.approx(agg["seq-mean-token-sum (verl, Dr.GRPO style)"])
+    assert float(aggregate(L, m, "token-mean")[2]) == pytest.approx(agg["token-mean (TRL, verl default, OpenRLHF token_level_loss=True)"])
+    assert float(aggregate(L, m, "seq-mean-token-mean")[2]) == pytest.approx(agg["seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)"], abs=1e-7)
+    assert float(aggregate(L, m, "seq-mean-token-sum")[2]) == pytest.approx(agg["seq-mean-token-sum (verl, Dr.GRPO style)"])
     ctl = GOLDEN["kl_controller_demo"]
     assert adaptive_kl(0.15, 9.0, 6.0, 10000.0, 512, 0.2) == pytest.approx(ctl["beta_next(beta=0.15, kl=9.0, target=6, horizon=10000, n=512)"], abs=1e-6)
 

@@ -23,7 +23,7 @@ import pytest
 from conftest import GOLDEN_CASE
 
 from blueprint.config import Hyper, hyper, load_config
-from reference._common import agg_switch, aggregate
+from reference._common import aggregate
 from reference.clip import clip
 from reference.gae import gae
 from reference.kl import shaped_rewards
@@ -273,10 +273,10 @@ DUAL_CLIP_MAP: dict[str, Callable[[], Any]] = {
 AGG_LOSS = np.array([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0]])
 AGG_MASK = np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
 AGG_MAP: dict[str, Callable[[], Any]] = {
-    "token-mean (TRL, verl default, OpenRLHF token_level_loss=True)": lambda: agg_switch(*aggregate(AGG_LOSS, AGG_MASK), AGG_MASK, "token-mean"),
+    "token-mean (TRL, verl default, OpenRLHF token_level_loss=True)": lambda: aggregate(AGG_LOSS, AGG_MASK, "token-mean")[2],
     "seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)":
-        lambda: agg_switch(*aggregate(AGG_LOSS, AGG_MASK), AGG_MASK, "seq-mean-token-mean"),
-    "seq-mean-token-sum (verl, Dr.GRPO style)": lambda: agg_switch(*aggregate(AGG_LOSS, AGG_MASK), AGG_MASK, "seq-mean-token-sum"),
+        lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-mean")[2],
+    "seq-mean-token-sum (verl, Dr.GRPO style)": lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-sum")[2],
     "seq-mean-token-sum-norm (verl, loss_scale_factor=3)": lambda: seq_mean_token_sum_norm(AGG_LOSS, AGG_MASK, 3),
 }
 
