@@ -157,6 +157,31 @@ class Config:
         label="c_v — value-loss weight")
     ent_coef: float = key(0.0, "c_H: entropy bonus weight (TRL: 0, entropy is a diagnostic only)", non_negative(),
         label="c_H — entropy-bonus weight")
+    # --- the update: backward pass and optimizer step ----------------------------------------
+    theta_init: str = key("given", "θ and φ are the given weights (a later minibatch) or θ_old and φ_old themselves (an "
+                          "iteration's first minibatch: ρ = 1, nothing clipped)", OneOf(("given", "old")),
+        label="θ, φ: given | old (first minibatch)")
+    value_trunk: str = key("shared", "shared: the value loss trains θ's RNN too and one gradient norm clips θ and φ together "
+                           "(a value head on the policy, TRL-legacy); detached: φ alone, each model clipped by its own norm "
+                           "(a separate critic: OpenRLHF, verl)", OneOf(("shared", "detached")),
+        label="value loss into θ's RNN: shared | detached")
+    optimizer: str = key("adamw", "the optimizer step: torch.optim.AdamW (decoupled weight decay) or SGD without momentum",
+                         OneOf(("adamw", "sgd")),
+        label="optimizer: adamw | sgd")
+    lr: float = key(0.05, "learning rate: a teaching value that visibly moves ρ in one step (the frameworks use 1e-6 … 1e-5 "
+                    "on billions of weights)", positive(10.0),
+        label="lr — learning rate (a teaching value)")
+    adam_beta1: float = key(0.9, "AdamW β1: decay of the first moment (torch default)", Range(0.0, 1.0, hi_open=True),
+        label="β1 — AdamW first-moment decay")
+    adam_beta2: float = key(0.999, "AdamW β2: decay of the second moment (torch default)", Range(0.0, 1.0, hi_open=True),
+        label="β2 — AdamW second-moment decay")
+    adam_eps: float = key(1e-8, "AdamW ε: added to √v̂ (torch default)", positive(1.0),
+        label="ε — added to √v̂ (AdamW)")
+    weight_decay: float = key(0.0, "decoupled weight decay (AdamW: θ·(1 - lr·wd)); SGD adds wd·θ to the gradient", non_negative(1.0),
+        label="weight decay")
+    max_grad_norm: float = key(1.0, "gradients are scaled by min(1, this/(‖g‖ + 1e-6)) (torch clip_grad_norm_); 0 = off",
+                               non_negative(),
+        label="clip ‖g‖ to this (0 = off)")
     # --- KL controller: β for the next iteration ---------------------------------------------
     kl_ctl: str = key("adaptive", "fixed: β stays (TRL-new; the default of OpenRLHF and verl); adaptive: the proportional controller "
                       "(TRL-legacy, OpenAI-2019; verl kl_ctrl.type, OpenRLHF --algo.kl.target)", OneOf(("fixed", "adaptive")),
