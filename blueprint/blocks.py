@@ -49,11 +49,13 @@ Size = Union[str, int, Callable[..., int]]  # "B", 1, or lambda d: d.P + d.T
 
 @dataclass(frozen=True)
 class Grid:
-    """A rows×cols block under its label and a header row; row labels in column A."""
+    """A rows×cols block under its label and a header row; row labels in column A. `heads` name the axes: ("seq", "t")
+    labels rows `seq 0…` and columns `t=0…`; "unit" an RNN's hidden units, "vocab" the token names."""
 
     q: Q
     rows: Size = "B"
     cols: Size = "T"
+    heads: tuple[str, str] = ("seq", "t")
 
 
 @dataclass(frozen=True, init=False)
@@ -104,22 +106,28 @@ class Unroll:
     pred_from: Size = 1  # "pred" columns start no left of this column
 
 
+PARAMS = ("W_xh", "b_h", "W_hh", "W_hy", "b_y")  # an RNN's parameters, in the order a Model lays them out
+HEAD = ("w_v", "b_v")  # a value head's
+
+
 @dataclass(frozen=True)
 class Model:
-    """One parameter set on Weights: W_xh, b_h, W_hh above W_hy, b_y (`outputs` rows), and a value head w_v, b_v below
-    when it has one. Its parameters are inputs named `model.param`; the note, if any, sits on W_xh."""
+    """One parameter set, laid out as on Weights: W_xh, b_h, W_hh above W_hy, b_y (`outputs` rows), and a value head w_v,
+    b_v below when it has one. Its parameters are quantities `model.param` (`head.w_v`), each a workbook-level name
+    `model_param`; inputs on Weights and for the optimizer's state, formulas for θ in use, the gradients and the step.
+    The note, if any, sits on W_xh."""
 
     name: str
     title: str
     outputs: Size
     head: str | None = None
     note: str | None = None
+    role: str = "input"
 
     @property
     def qs(self) -> tuple[Q, ...]:
-        params = [f"{self.name}.{p}" for p in ("W_xh", "b_h", "W_hh", "W_hy", "b_y")]
-        params += [f"{self.head}.{p}" for p in ("w_v", "b_v")] if self.head else []
-        return tuple(Q(p, p, "input", note=self.note if k == 0 else None) for k, p in enumerate(params))
+        params = [f"{self.name}.{p}" for p in PARAMS] + ([f"{self.head}.{p}" for p in HEAD] if self.head else [])
+        return tuple(Q(p, p, self.role, named=True, note=self.note if k == 0 else None) for k, p in enumerate(params))
 
 
 @dataclass(frozen=True)

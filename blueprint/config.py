@@ -182,6 +182,8 @@ class Config:
     max_grad_norm: float = key(1.0, "gradients are scaled by min(1, this/(‖g‖ + 1e-6)) (torch clip_grad_norm_); 0 = off",
                                non_negative(),
         label="clip ‖g‖ to this (0 = off)")
+    grad_norm_eps: float = key(1e-6, "added to ‖g‖ in the clipping coefficient (torch clip_grad_norm_'s constant)", positive(1.0),
+        label="added to ‖g‖ when clipping")
     # --- KL controller: β for the next iteration ---------------------------------------------
     kl_ctl: str = key("adaptive", "fixed: β stays (TRL-new; the default of OpenRLHF and verl); adaptive: the proportional controller "
                       "(TRL-legacy, OpenAI-2019; verl kl_ctrl.type, OpenRLHF --algo.kl.target)", OneOf(("fixed", "adaptive")),

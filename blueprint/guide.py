@@ -45,18 +45,32 @@ STORY: tuple[Parts, ...] = (
     ("4. GAE — the old critic turns the rewards into per-token advantages A (how much better than it expected) and value targets "
      "R = A + V_old; a response cut at T without EOS is treated as finished (nothing is bootstrapped after the cut); ", WHITENING),
     ("5. Ratio — the current policy θ re-reads the tokens; ρ = π_θ/π_θ_old says how much more or less likely each sampled token has "
-     "become. Here θ is θ_old plus seeded noise, not a PPO step (Weights); on an iteration's first minibatch θ = θ_old and ρ = 1.",
+     "become. ", By("theta_init", {"given": "Here θ is given: θ_old plus seeded noise, standing in for earlier minibatches' steps "
+                                             "(Weights; set theta_init = old for the first minibatch).",
+                                    "old": "Here θ = θ_old, an iteration's first minibatch: ρ = 1 on every token and nothing is clipped."}),
      IfPositive("logratio_clamp", " ℓ_θ - ℓ_old is clamped to ±logratio_clamp before exp (OpenRLHF, verl: 20).")),
     ("6. Clip — the surrogate raises ρ where Â > 0 and lowers it where Â < 0. Clipping removes the incentive to push ρ past 1+ε_high "
      "when Â > 0 or below 1-ε when Â < 0: those tokens (flagged) send no gradient. Outside the band on the other side the unclipped "
      "term wins and its full gradient pulls ρ back: clipping removes the incentive, it does not bound the step.",
      IfPositive("dual_clip", " With dual clip, a token with Â < 0 and ρ > dual_clip sends no gradient either (pg_clipfrac_lower).")),
     ("7. Value Loss — the critic φ is regressed on the returns built from the old critic, its prediction clipped to V_old ± ε_v "
-     "pessimistically. Here the value head reads the policy's own hidden state (TRL-legacy's shared trunk); TRL-new has a separate "
-     "value model under the policy's optimizer, OpenRLHF and verl a separate critic with its own optimizer (OpenRLHF initialises it "
-     "from the reward model, verl from critic.model.path)."),
+     "pessimistically. Its value head reads the policy's hidden state; ",
+     By("value_trunk", {"shared": "the value loss trains that trunk too (TRL-legacy's value head on the policy).",
+                        "detached": "the value loss trains the head alone, as a separate critic whose own trunk is not modelled."}),
+     " TRL-new has a separate value model under the policy's optimizer, OpenRLHF and verl a separate critic with its own optimizer "
+     "(OpenRLHF initialises it from the reward model, verl from critic.model.path)."),
     ("8. Total — TRL descends one loss, actor loss + vf_coef·value loss, in one optimizer step; OpenRLHF and verl step the actor on "
      "its loss and the critic on the value loss, so their total_loss is a sum for display. ", CONTROLLER),
+    ("9. Backward — the loss's gradient flows back down the same cells: to each token's log-prob (zero where the clipped branch "
+     "or the dual clip is active), through the softmax to the logits, right to left through time to every weight. ",
+     By("value_trunk", {"shared": "One norm over θ and φ together clips them (one optimizer).",
+                        "detached": "θ and φ are each clipped by their own norm (two optimizers)."})),
+    ("10. Step — ", By("optimizer", {"adamw": "AdamW decays the weights, updates its moments m and v and moves each weight by "
+                                              "lr·m̂/(√v̂ + ε): on the first step about lr in the direction of its gradient's sign.",
+                                     "sgd": "SGD moves each weight by lr times its gradient (plus weight_decay·θ)."}),
+     " lr is a teaching value; the frameworks use 1e-6 … 1e-5."),
+    ("11. After Step — θ' re-reads the same rollout, as PPO's next epoch over the batch would: ρ' moves, some tokens reach the "
+     "clip band's edge and stop sending gradient, and the loss changes by about gᵀ·Δθ."),
 )
 
 LEGEND = (
@@ -98,7 +112,7 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
      IfPositive("logratio_clamp", "log-ratio clamped to ±logratio_clamp", "no clamp")),
     ("Clipped surrogate", "L_t = max(-Âρ, -Â·clip(ρ, 1-ε, 1+ε_high))", "Clip", "pg_losses", ""),
     ("Dual clip", "Â < 0: L_t ← min(L_t, -c·Â)", "Clip", "pg_losses", IfPositive("dual_clip", "on, c = dual_clip", "off")),
-    ("The clipped token sends no gradient", "∇L = -(1/N) Σ Â_t ρ_t 1[unclipped] ∇ℓ_θ_t", "Clip", "pg_clipped", ""),
+    ("The clipped token sends no gradient", "∂L/∂ρ_t = -Â_t·1[L1 ≥ L2]: 0 where the clipped branch wins", "Backward", "dpg_dratio", ""),
     ("Policy-loss aggregation", "token-mean, seq-mean-token-mean or seq-mean-token-sum", "Clip", "pg_loss",
      By("loss_agg", {"token-mean": "token-mean: long responses weigh more", "seq-mean-token-mean": "seq-mean-token-mean: every response "
                      "weighs the same", "seq-mean-token-sum": "seq-mean-token-sum: the sum over tokens, then the mean over responses"})),
@@ -115,5 +129,15 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
      IfPositive("dual_clip", "both: the dual clip is on", "the first: the dual clip is off")),
     ("Value clip fraction", "⟨1[(V_clip-R)² > (V_θ-R)²]⟩", "Value Loss", "vf_clipfrac", ""),
     ("Parameter roles", "θ ← optimizer; θ_old ← θ each iteration; θ_ref frozen; φ_old ← φ", "Weights", "old.W_xh", ""),
+    ("θ at this minibatch", "θ = θ_old on the first minibatch, else the weights earlier steps left", "Weights", "theta.W_xh",
+     By("theta_init", {"given": "given: a later minibatch", "old": "θ_old: the first minibatch, ρ = 1"})),
+    ("Backward pass through time", "δh_j = W_hyᵀ∂z_t + w_v∂V_t + W_hhᵀδa_{j+1};  δa_j = δh_j(1 - h_j²)", "Backward", "dh",
+     By("value_trunk", {"shared": "the value loss trains θ's RNN too", "detached": "the value loss trains φ alone"})),
+    ("Gradient clipping", "coef = min(1, max_grad_norm/(‖g‖ + 1e-6))", "Backward", "grad_clip_coef",
+     IfPositive("max_grad_norm", ("on, ", By("value_trunk", {"shared": "one norm over θ and φ", "detached": "θ and φ each by its own norm"})),
+                "off")),
+    ("Optimizer step", "θ' = θ(1 - lr·wd) - lr·m̂/(√v̂ + ε)  (AdamW);  θ' = θ - lr(g + wd·θ)  (SGD)", "Step", "theta_next.W_xh",
+     By("optimizer", {"adamw": "AdamW", "sgd": "SGD"})),
+    ("The batch after the step", "ρ' = π_θ'/π_θ_old on the same tokens;  ΔL ≈ gᵀ·Δθ", "After Step", "ratio_next", ""),
 )
 

@@ -29,23 +29,27 @@ def _shift(rng: np.random.Generator, w: RNNWeights, scale: float) -> RNNWeights:
 
 
 def make_inputs(config: Config) -> Inputs:
-    """θ_ref, θ_old = θ_ref + drift, θ = θ_old + update, φ_old, φ, reward model, prompts, draws."""
+    """θ_ref, θ_old = θ_ref + drift, θ given = θ_old + update, φ_old, φ given, reward model, prompts, draws; the optimizer
+    state of a first step (zero moments)."""
     c = config
     rng = np.random.default_rng(c.seed)
     H, V, B, P = c.H, c.V, c.B, c.P
     ref = _rnn(rng, H, V, V, c.init_scale)
     ref.b_y[c.eos_id] = round(ref.b_y[c.eos_id] + c.eos_bias, DECIMALS)
     old = _shift(rng, ref, c.ref_shift)
-    new = _shift(rng, old, c.update_scale)
+    given = _shift(rng, old, c.update_scale)
     rm = _rnn(rng, H, V, 1, c.init_scale)
     w_v = np.round(rng.normal(0.0, c.init_scale, H), DECIMALS)
     b_v = round(float(rng.normal(0.0, c.init_scale)), DECIMALS)
-    value_old = ValueHead(w_v, b_v)
-    value_new = ValueHead(np.round(w_v + rng.normal(0.0, c.update_scale, H), DECIMALS), round(b_v + float(rng.normal(0.0, c.update_scale)), DECIMALS))
+    phi_old = ValueHead(w_v, b_v)
+    phi_given = ValueHead(np.round(w_v + rng.normal(0.0, c.update_scale, H), DECIMALS), round(b_v + float(rng.normal(0.0, c.update_scale)), DECIMALS))
     non_eos = np.array([v for v in range(V) if v != c.eos_id])
     prompts = rng.choice(non_eos, size=(B, P))
-    draws = _draws_off_boundaries(rng, old, value_old, prompts, c)
-    return Inputs(ref=ref, old=old, new=new, rm=rm, value_old=value_old, value_new=value_new, prompts=prompts, draws=draws)
+    draws = _draws_off_boundaries(rng, old, phi_old, prompts, c)
+    zeros = RNNWeights(**{k: np.zeros_like(v) for k, v in vars(old).items()})
+    zero_head = ValueHead(np.zeros(H), 0.0)
+    return Inputs(ref=ref, old=old, given=given, rm=rm, phi_old=phi_old, phi_given=phi_given, prompts=prompts, draws=draws,
+                  m_theta=zeros, m_phi=zero_head, v_theta=zeros, v_phi=zero_head, opt_step=0)
 
 
 def _draws_off_boundaries(rng: np.random.Generator, old: RNNWeights, phi: ValueHead, prompts: np.ndarray, c: Config) -> np.ndarray:

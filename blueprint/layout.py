@@ -27,8 +27,6 @@ from blueprint.blocks import Grid, Lines, Model, Q, Row, Scalars, Section, Table
 from blueprint.config import SWITCHES
 
 SHEETS = tuple(m.SHEET for m in sheets.MODULES)
-MODELS = tuple(s.name for s in sheets.weights.BLOCKS)  # parameter sets on the Weights sheet
-VALUE_HEADS = tuple(s.head for s in sheets.weights.BLOCKS if s.head)
 TITLE_ROWS = 3  # title, one-line summary, blank
 
 
@@ -64,6 +62,7 @@ class Block:
     col_strides: tuple[int, ...]
     form: str  # how the writer dresses it: grid, table, scalar, unroll, matrix, row, story, column
     label_at: tuple[int, int]  # the cell of its label (and note)
+    heads: tuple[str, str] = ("seq", "t")  # a grid's axes (blueprint.blocks.Grid)
 
     @property
     def quantity(self) -> str:
@@ -209,8 +208,8 @@ class _Stack:
         self.layout, self.sheet, self.row = layout, sheet, row
 
     def _add(self, q: Q, top: int, left: int, shape: tuple[int, ...], strides: tuple[tuple[int, ...], tuple[int, ...]], form: str,
-             label_at: tuple[int, int]) -> None:
-        self.layout.add(Block(self.sheet, q, top, left, shape, *strides, form, label_at))
+             label_at: tuple[int, int], heads: tuple[str, str] = ("seq", "t")) -> None:
+        self.layout.add(Block(self.sheet, q, top, left, shape, *strides, form, label_at, heads))
 
     def place(self, section: Section) -> None:
         d = self.layout.dims
@@ -218,7 +217,7 @@ class _Stack:
             rows, cols = size(section.rows, d), size(section.cols, d)
             top = self.row + 2  # label row, header row
             self.row = top + rows + 1
-            self._add(section.q, top, 1, (rows, cols), ((1, 0), (0, 1)), "grid", (top - 2, 0))
+            self._add(section.q, top, 1, (rows, cols), ((1, 0), (0, 1)), "grid", (top - 2, 0), section.heads)
         elif isinstance(section, Table):
             top = self.row + 2
             self.row = top + d.B + 1
@@ -318,10 +317,10 @@ def furniture(layout: Layout, b: Block, vocab: tuple[str, ...]) -> Iterator[Pain
     label = b.q.label
     if b.form == "grid":
         yield (*b.label_at, f"{b.quantity}: {label}", "label")
-        axis = "j" if b.quantity == "prompts" else "t"
         rows, cols = b.shape
-        yield from ((b.header_row, b.left + k, f"{axis}={k}", "header") for k in range(cols))
-        yield from ((b.top + k, 0, "all t" if rows == 1 else f"seq {k}", "header") for k in range(rows))
+        row_head, col_head = b.heads
+        yield from ((b.header_row, b.left + k, vocab[k] if col_head == "vocab" else f"{col_head}={k}", "header") for k in range(cols))
+        yield from ((b.top + k, 0, f"all {col_head}" if rows == 1 else f"{row_head} {k}", "header") for k in range(rows))
     elif b.form == "table":
         yield (*b.label_at, _table_head(b.quantity), "header")
         if b.left == 1:  # the table's first column also labels the table and its rows
@@ -336,7 +335,7 @@ def furniture(layout: Layout, b: Block, vocab: tuple[str, ...]) -> Iterator[Pain
         yield (*b.label_at, b.quantity, "label")
         model, _, param = b.quantity.partition(".")
         if param == "W_xh":
-            yield b.top - 2, 0, next(m.title for m in sheets.weights.BLOCKS if m.name == model), "title"
+            yield b.top - 2, 0, sheets.MODELS[model].title, "title"
             yield from ((b.top - 1, b.left + k, tok, "header") for k, tok in enumerate(vocab))
         if param in ("W_xh", "W_hy"):
             yield from ((b.top + k, 0, f"{'unit' if param == 'W_xh' else 'out'} {k}", "header") for k in range(b.shape[0]))
@@ -350,7 +349,7 @@ def _unroll_furniture(layout: Layout, b: Block, vocab: tuple[str, ...]) -> Itera
     also titles each sequence and labels its rows j = 0.."""
     x = layout.block(b.sheet, "x")
     heads = [b.quantity] if len(b.shape) == 2 else \
-        [f"{b.quantity}:{n}" for n in (vocab if b.quantity in ("logits", "exp", "p", "lower") else range(b.shape[2]))]
+        [f"{b.quantity}:{n}" for n in (vocab if b.quantity in ("logits", "exp", "p", "lower", "g_logits") else range(b.shape[2]))]
     yield (*b.label_at, heads[0], "header")
     for seq in range(b.shape[0]):
         header_row = x.pos((seq, 0))[0] - 1

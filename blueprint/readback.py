@@ -165,6 +165,9 @@ def read_inputs(cells: Cells, layout: Layout, config: Config) -> Inputs:
         raise BlueprintError(f"{cells.path}: Rollout prompts must be token ids 0..{config.V - 1}; found {prompts.tolist()}")
     if not np.all((draws > 0) & (draws < 1)):
         raise BlueprintError(f"{cells.path}: Rollout draws must lie strictly between 0 and 1; found {draws.tolist()}")
+    opt_step = arrays["Step", "opt_step"]
+    if not (opt_step == np.round(opt_step) and 0 <= opt_step < 1e9):
+        raise BlueprintError(f"{cells.path}: {layout.cell('Step', 'opt_step')} opt_step must be a whole number of steps, 0 or more; found {opt_step}")
     return inputs_from(arrays)
 
 

@@ -14,10 +14,10 @@ import numpy as np
 
 import sheets
 from blueprint.config import HYPERPARAMETERS, Config, ConfigError, departures, hyper, load_config
-from blueprint.layout import DIMS, MODELS, VALUE_HEADS, Block, Dims, Layout, build_layout
+from blueprint.layout import DIMS, Block, Dims, Layout, build_layout
 from reference import Inputs, Quantities, RNNWeights, ValueHead, run
 
-NA = "#N/A"  # the one error value a formula cell is meant to hold: a gap in a chart's line (Clip ratio_real)
+NA = "#N/A"  # the one error value a formula cell is meant to hold: a gap in a chart's line (Clip ratio_real, After Step ratio_real_next)
 
 @dataclass(frozen=True)
 class Cell:
@@ -61,24 +61,25 @@ def expected(config: Config, inputs: Inputs) -> Quantities:
     with np.errstate(all="ignore"):
         q = run(inputs, hyper(config))
     vocab = np.array(config.vocab, dtype=object)
-    for sheet in ("Rollout", "Reward", "KL", "Ratio"):
+    for sheet in ("Rollout", "Reward", "KL", "Ratio", "After Step"):
         q[sheet, "x_name"] = vocab[q[sheet, "x"]]
     q["Rollout", "token_name"] = vocab[q["Rollout", "tokens"]]
     q["Config", "eos_id"] = np.array(config.eos_id)
     q.update({("Guide", quantity): text for quantity, text in sheets.guide.values(config).items()})
-    q["Clip", "ratio_real"] = np.where(q["Rollout", "mask"] == 1, q["Ratio", "ratio"].astype(object), NA)
+    for gaps, ratio in ((("Clip", "ratio_real"), ("Ratio", "ratio")), (("After Step", "ratio_real_next"), ("After Step", "ratio_next"))):
+        q[gaps] = np.where(q["Rollout", "mask"] == 1, q[ratio].astype(object), NA)
     return q
 
 
 def constants(config: Config, inputs: Inputs) -> Quantities:
     """Input and config cells' values, keyed like the layout's input blocks (inverse: `inputs_from`)."""
-    c: Quantities = {("Rollout", "prompts"): inputs.prompts, ("Rollout", "draws"): inputs.draws}
-    for m in MODELS:
-        for name, arr in vars(getattr(inputs, m)).items():
-            c["Weights", f"{m}.{name}"] = arr
-    for head in VALUE_HEADS:
-        v = getattr(inputs, head)
-        c["Weights", f"{head}.w_v"], c["Weights", f"{head}.b_v"] = v.w_v, np.array(v.b_v)
+    c: Quantities = {("Rollout", "prompts"): inputs.prompts, ("Rollout", "draws"): inputs.draws, ("Step", "opt_step"): np.array(inputs.opt_step)}
+    for sheet, m in sheets.INPUT_MODELS:
+        for name, arr in vars(getattr(inputs, m.name)).items():
+            c[sheet, f"{m.name}.{name}"] = arr
+        if m.head:
+            v = getattr(inputs, m.head)
+            c[sheet, f"{m.head}.w_v"], c[sheet, f"{m.head}.b_v"] = v.w_v, np.array(v.b_v)
     d = dims_of(config)
     for k in DIMS:
         c["Config", k] = np.array(getattr(d, k))
@@ -91,11 +92,11 @@ def constants(config: Config, inputs: Inputs) -> Quantities:
 
 def inputs_from(arrays: Quantities) -> Inputs:
     """The model inputs from input-block arrays keyed (sheet, quantity), as `constants` gives them."""
-    w = lambda q: np.asarray(arrays["Weights", q], dtype=float)  # noqa: E731
-    models = {m: RNNWeights(**{p: w(f"{m}.{p}") for p in RNNWeights.__dataclass_fields__}) for m in MODELS}
-    heads = {h: ValueHead(w(f"{h}.w_v"), float(w(f"{h}.b_v"))) for h in VALUE_HEADS}
+    w = lambda sheet, q: np.asarray(arrays[sheet, q], dtype=float)  # noqa: E731
+    models = {m.name: RNNWeights(**{p: w(sheet, f"{m.name}.{p}") for p in RNNWeights.__dataclass_fields__}) for sheet, m in sheets.INPUT_MODELS}
+    heads = {m.head: ValueHead(w(sheet, f"{m.head}.w_v"), float(w(sheet, f"{m.head}.b_v"))) for sheet, m in sheets.INPUT_MODELS if m.head}
     return Inputs(**models, **heads, prompts=np.asarray(arrays["Rollout", "prompts"]).astype(int),
-                  draws=np.asarray(arrays["Rollout", "draws"], dtype=float))
+                  draws=np.asarray(arrays["Rollout", "draws"], dtype=float), opt_step=int(arrays["Step", "opt_step"]))
 
 
 def build(config: Config, inputs: Inputs) -> Blueprint:

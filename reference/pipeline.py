@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reference.after_step import after_step
+from reference.backward import backward
 from reference.clip import clip
 from reference.config import config
 from reference.gae import gae
@@ -21,6 +23,7 @@ from reference.ratio import ratio
 from reference.reward import reward
 from reference.rnn import RNNWeights, ValueHead
 from reference.rollout import rollout
+from reference.step import next_weights, step
 from reference.total import total
 from reference.value_loss import value_loss
 
@@ -36,16 +39,21 @@ class Inputs:
 
     ref: RNNWeights  # θ_ref, the frozen SFT model
     old: RNNWeights  # θ_old, the policy that sampled the batch
-    new: RNNWeights  # θ, the policy after a (simulated) PPO update
+    given: RNNWeights  # θ when theta_init = given: a later minibatch's policy (θ_old plus seeded noise)
     rm: RNNWeights  # reward model (K = 1: a scalar score head)
-    value_old: ValueHead  # φ_old, the critic at rollout time
-    value_new: ValueHead  # φ, the critic after the update
+    phi_old: ValueHead  # φ_old, the critic at rollout time
+    phi_given: ValueHead  # φ when theta_init = given
     prompts: np.ndarray  # (B, P) token ids
     draws: np.ndarray  # (B, T) uniform draws for inverse-CDF sampling
+    m_theta: RNNWeights  # the optimizer's state before this step: Adam's first moments of θ …
+    m_phi: ValueHead  # … and of φ
+    v_theta: RNNWeights  # its second moments
+    v_phi: ValueHead
+    opt_step: int = 0  # steps it has taken (0: this is the first; m and v are then zero)
 
 
 def run(inputs: Inputs, hp: Hyper) -> Quantities:
-    """Config → Rollout → Reward → KL → GAE → Ratio → Clip → Value Loss → Total."""
+    """Config → Rollout → Reward → KL → GAE → Ratio → Clip → Value Loss → Total → Backward → Step → After Step."""
     q: Quantities = {}
 
     def put(sheet: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -54,14 +62,23 @@ def run(inputs: Inputs, hp: Hyper) -> Quantities:
         return values
 
     cf = put("Config", config(hp))
-    ro = put("Rollout", rollout(inputs.old, inputs.value_old, inputs.prompts, inputs.draws, hp))
+    theta, phi = (inputs.old, inputs.phi_old) if hp.theta_init == "old" else (inputs.given, inputs.phi_given)
+    put("Weights", {**{f"theta.{k}": v for k, v in vars(theta).items()}, **{f"phi.{k}": v for k, v in vars(phi).items()}})
+    ro = put("Rollout", rollout(inputs.old, inputs.phi_old, inputs.prompts, inputs.draws, hp))
     tokens, mask = ro["tokens"], ro["mask"]
     rw = put("Reward", reward(inputs.rm, inputs.prompts, tokens, ro["is_eos"], mask, hp))
     kl_ = put("KL", kl(inputs.ref, inputs.prompts, tokens, ro["logp_old"], mask, rw["score"], rw["is_last"], cf["kl_in_reward"], hp))
     ga = put("GAE", gae(kl_["rewards"], ro["values_old"], mask, hp))
-    ra = put("Ratio", ratio(inputs.new, inputs.prompts, tokens, ro["logp_old"], mask, hp))
+    ra = put("Ratio", ratio(theta, inputs.prompts, tokens, ro["logp_old"], mask, hp))
     cl = put("Clip", clip(ga["adv_whitened"], ra["ratio"], mask, hp))
-    vl = put("Value Loss", value_loss(inputs.value_new, ra["h"], ro["values_old"], ga["returns"], mask, hp))
-    put("Total", total(ra["token_entropy"], ra["logp_new"], kl_["logp_ref"], kl_["kl_token"], kl_["non_score_reward"], mask, rw["n_real"],
-                       rw["score"], cl["pg_loss"], vl["vf_loss"], cf["kl_in_loss"], hp))
+    vl = put("Value Loss", value_loss(phi, ra["h"], ro["values_old"], ga["returns"], mask, hp))
+    to = put("Total", total(ra["token_entropy"], ra["logp_new"], kl_["logp_ref"], kl_["kl_token"], kl_["non_score_reward"], mask, rw["n_real"],
+                            rw["score"], cl["pg_loss"], vl["vf_loss"], cf["kl_in_loss"], hp))
+    bw = put("Backward", backward(theta, phi, ra["x"], ra["h"], ra["p"], ra["logits"], ra["lse"], ra["token_entropy"], ra["logp_new"],
+                                  ra["ratio"], cl["agg_w"], cl["pg_clipped"], cl["pg_clipped_lower"], vl["values_new"], vl["vf_clipped"],
+                                  ga["adv_whitened"], ga["returns"], tokens, mask, ro["logp_old"], kl_["logp_ref"], cf["kl_in_loss"], hp))
+    st = put("Step", step(theta, phi, bw, inputs.m_theta, inputs.m_phi, inputs.v_theta, inputs.v_phi, inputs.opt_step, hp))
+    theta_next, phi_next = next_weights(st)
+    put("After Step", after_step(theta_next, phi_next, inputs.prompts, tokens, mask, ro["logp_old"], kl_["logp_ref"], ga["adv_whitened"],
+                                 ga["returns"], ro["values_old"], ra["h"], to["total_loss"], bw, st, cf["kl_in_loss"], hp))
     return q

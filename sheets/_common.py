@@ -25,15 +25,22 @@ class Refs:
         """The cells of a quantity over the axes after `prefix`."""
         return self.L.range(sheet or self.here, quantity, *prefix, here=self.here)
 
-    def w(self, quantity: str, *idx: int) -> str:
+    def w(self, quantity: str, *idx: int, sheet: str = "Weights") -> str:
         """A weight: absolute, so a formula copied by hand still points at the same parameter."""
-        return self.L.a1("Weights", quantity, *idx, here=self.here, absolute=True)
+        return self.L.a1(sheet, quantity, *idx, here=self.here, absolute=True)
 
-    def w_row(self, quantity: str, *prefix: int) -> str:
-        return self.L.range("Weights", quantity, *prefix, here=self.here, absolute=True)
+    def w_row(self, quantity: str, *prefix: int, sheet: str = "Weights") -> str:
+        return self.L.range(sheet, quantity, *prefix, here=self.here, absolute=True)
 
     def vocab(self) -> str:
         return self.L.range("Config", "vocab", here=self.here, absolute=True)
+
+
+def model_cells(L: Layout, sheet: str, name: str) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """(quantity, index) of every cell of one parameter set's parameters on a sheet: `theta.W_xh`, …, or a head's `phi.w_v`, `phi.b_v`."""
+    for b in L.sheet_blocks(sheet):
+        if b.quantity.partition(".")[0] == name:
+            yield from ((b.quantity, idx) for idx in b.positions)
 
 
 def aggregate(r: Refs, loss: str, prefix: str, name: str, B: int, sheet: str | None = None, scale: str = "") -> Formulas:

@@ -67,13 +67,22 @@ def formulas(L: Layout) -> Formulas:
             yield "ratio_clipped", (b, t), f"=MIN(MAX({rho},1-eps),1+eps_high)"
             yield "pg_losses2", (b, t), f"=-{adv}*{r('ratio_clipped', b, t)}"
             yield "pg_losses_max", (b, t), f"=MAX({r('pg_losses1', b, t)},{r('pg_losses2', b, t)})"
-            top = r("pg_losses_max", b, t)
-            yield "pg_losses", (b, t), f"=IF(AND(dual_clip>0,{adv}<0),MIN({top},-dual_clip*{adv}),{top})"
+            yield "pg_losses", (b, t), "=" + dual_clipped(adv, r("pg_losses_max", b, t))
             yield "pg_clipped", (b, t), f"=({r('pg_losses2', b, t)}>{r('pg_losses1', b, t)})*1"
-            yield "pg_clipped_lower", (b, t), f"=AND(dual_clip>0,{adv}<0,{top}>-dual_clip*{adv})*1"
+            yield "pg_clipped_lower", (b, t), f"=AND(dual_clip>0,{adv}<0,{r('pg_losses_max', b, t)}>-dual_clip*{adv})*1"
             m, B, n_b = r("mask", b, t, sheet="Rollout"), r("B", sheet="Config"), r("n_real", b, sheet="Reward")
             yield "agg_w", (b, t), f'=IF(loss_agg="seq-mean-token-mean",{m}/({B}*{n_b}),IF(loss_agg="seq-mean-token-sum",{m}/{B},{m}/n_tokens))'
     yield from aggregate(r, "pg_losses", "pg", "pg_loss", d.B)
     yield "pg_clipfrac", (), masked_mean(r, "pg_clipped")
     yield "pg_clipfrac_lower", (), masked_mean(r, "pg_clipped_lower")
     yield "pg_agg_check", (), check(f"SUMPRODUCT({r.range('agg_w')},{r.range('pg_losses')})-{r('pg_loss')}")
+
+
+def surrogates(adv: str, rho: str) -> tuple[str, str]:
+    """L1 = -Â·ρ and L2 = -Â·clip(ρ, 1-ε, 1+ε_high), as expressions (After Step writes them into one cell)."""
+    return f"-{adv}*{rho}", f"-{adv}*MIN(MAX({rho},1-eps),1+eps_high)"
+
+
+def dual_clipped(adv: str, top: str) -> str:
+    """min(max(L1, L2), -c·Â) for Â < 0 when the dual clip is on, else max(L1, L2) (`top`)."""
+    return f"IF(AND(dual_clip>0,{adv}<0),MIN({top},-dual_clip*{adv}),{top})"

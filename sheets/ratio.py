@@ -38,16 +38,21 @@ BLOCKS = (
 
 def formulas(L: Layout) -> Formulas:
     r, d = Refs(L, SHEET), L.dims
-    yield from rnn.unroll(r, d, "new", rnn.read_rollout(r, d), d.N, d.P - 1, probs=True)
+    yield from rnn.unroll(r, d, "theta", rnn.read_rollout(r, d), d.N, d.P - 1, probs=True)
     for b in range(d.B):
         for t in range(d.T):
             yield "logp_new", (b, t), rnn.token_logprob(r, b, t)
-            yield "token_entropy", (b, t), f"={r('lse', b, t)}-SUMPRODUCT({r.range('p', b, t)},{r.range('logits', b, t)})/tau"
-            diff = f"({r('logp_new', b, t)}-{r('logp_old', b, t, sheet='Rollout')})"
-            clamped = f"MIN(MAX({diff},-logratio_clamp),logratio_clamp)"
-            yield "logratio", (b, t), f"=IF(logratio_clamp>0,{clamped},{diff})*{r('mask', b, t, sheet='Rollout')}"
+            yield "token_entropy", (b, t), rnn.entropy(r, b, t)
+            yield "logratio", (b, t), logratio(r, r("logp_new", b, t), b, t)
             yield "ratio", (b, t), f"=EXP({r('logratio', b, t)})"
     lr = r.range("logratio")
     yield "approx_kl", (), f"=0.5*SUMPRODUCT({lr},{lr})/n_tokens"
     yield "ppo_kl", (), f"=-SUM({lr})/n_tokens"
     yield from softmax_checks(r, d.B, d.T)
+
+
+def logratio(r: Refs, logp: str, b: int, t: int) -> str:
+    """clamp(ℓ - ℓ_old, ±logratio_clamp)·m (no clamp when it is 0): for θ here, for θ' on After Step."""
+    diff = f"({logp}-{r('logp_old', b, t, sheet='Rollout')})"
+    clamped = f"MIN(MAX({diff},-logratio_clamp),logratio_clamp)"
+    return f"=IF(logratio_clamp>0,{clamped},{diff})*{r('mask', b, t, sheet='Rollout')}"

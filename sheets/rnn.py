@@ -42,21 +42,24 @@ def policy(sampled: bool = False, probs: bool = False) -> Unroll:
     return Unroll(tuple(cols), reads="N", first_pred=lambda d: d.P - 1, pred_from=lambda d: d.T + 1)
 
 
-def unroll(r: Refs, d: Dims, model: str, x_source: Callable[[int, int], str], n_read: int, first_pred: int, probs: bool) -> Formulas:
-    """x, token names and h for every read position; logits and the stable softmax for predicting rows."""
+def unroll(r: Refs, d: Dims, model: str, x_source: Callable[[int, int], str], n_read: int, first_pred: int, probs: bool,
+           weights: str = "Weights") -> Formulas:
+    """x, token names and h for every read position; logits and the stable softmax for predicting rows. The model's
+    parameters are `model.W_xh`, … on the sheet `weights` (θ' after the step lives on Step)."""
+    w, w_row = (lambda q, *i: r.w(q, *i, sheet=weights)), (lambda q, *i: r.w_row(q, *i, sheet=weights))
     for b in range(d.B):
         for j in range(n_read):
             yield "x", (b, j), f"={x_source(b, j)}"
             yield "x_name", (b, j), f"=INDEX({r.vocab()},1,{r('x', b, j)}+1)"
             for i in range(d.H):
-                recur = f"+SUMPRODUCT({r.w_row(f'{model}.W_hh', i)},{r.range('h', b, j - 1)})" if j else ""
-                yield "h", (b, j, i), f"=TANH(INDEX({r.w_row(f'{model}.W_xh', i)},1,{r('x', b, j)}+1){recur}+{r.w(f'{model}.b_h', i)})"
+                recur = f"+SUMPRODUCT({w_row(f'{model}.W_hh', i)},{r.range('h', b, j - 1)})" if j else ""
+                yield "h", (b, j, i), f"=TANH(INDEX({w_row(f'{model}.W_xh', i)},1,{r('x', b, j)}+1){recur}+{w(f'{model}.b_h', i)})"
         if first_pred < 0:
             continue
         for t in range(n_read - first_pred):
             h_row = r.range("h", b, first_pred + t)
             for v in range(d.V):
-                yield "logits", (b, t, v), f"=SUMPRODUCT({r.w_row(f'{model}.W_hy', v)},{h_row})+{r.w(f'{model}.b_y', v)}"
+                yield "logits", (b, t, v), f"=SUMPRODUCT({w_row(f'{model}.W_hy', v)},{h_row})+{w(f'{model}.b_y', v)}"
             yield "zmax", (b, t), f"=MAX({r.range('logits', b, t)})"
             for v in range(d.V):
                 yield "exp", (b, t, v), f"=EXP(({r('logits', b, t, v)}-{r('zmax', b, t)})/tau)"
@@ -75,3 +78,8 @@ def read_rollout(r: Refs, d: Dims) -> Callable[[int, int], str]:
 def token_logprob(r: Refs, b: int, t: int) -> str:
     """ℓ_t = z_t[y_t]/τ - lse_t, gathering the sampled token's logit with INDEX."""
     return f"=INDEX({r.range('logits', b, t)},1,{r('tokens', b, t, sheet='Rollout')}+1)/tau-{r('lse', b, t)}"
+
+
+def entropy(r: Refs, b: int, t: int) -> str:
+    """H_t = lse - Σ_v p_v·z_v/τ over this sheet's softmax."""
+    return f"={r('lse', b, t)}-SUMPRODUCT({r.range('p', b, t)},{r.range('logits', b, t)})/tau"

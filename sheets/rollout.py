@@ -17,7 +17,7 @@ SUMMARY = "y_t = MATCH(u_t, lower_t, 1) - 1 on p_t = softmax(z_t/τ);  ℓ_old =
 TAB = "#2E75B6"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
 WHY = "θ_old's numbers are frozen for the whole PPO iteration: ratios, KL and values are measured against them"  # a block's note says this when it has none of its own
 BLOCKS = (
-    Grid(Q("prompts", "x — prompt token ids (input)", "input_int"), cols="P"),
+    Grid(Q("prompts", "x — prompt token ids (input)", "input_int"), cols="P", heads=("seq", "j")),
     Grid(Q("draws", "u_t — uniform draws for sampling (input)", "input")),
     rnn.policy(sampled=True),
     Grid(Q("tokens", "y_t = MATCH(u_t, lower_t, 1) - 1 — sampled tokens", "integer", named=True,
@@ -54,6 +54,6 @@ def formulas(L: Layout) -> Formulas:
             yield "mask", (b, t), f"={r('mask', b, t - 1)}*(1-{r('is_eos', b, t - 1)})" if t else "=1"
             yield "logp_old", (b, t), rnn.token_logprob(r, b, t)
             h_row = r.range("h", b, d.P - 1 + t)
-            yield "values_old", (b, t), f"=SUMPRODUCT({r.w_row('value_old.w_v')},{h_row})+{r.w('value_old.b_v')}"
+            yield "values_old", (b, t), f"=SUMPRODUCT({r.w_row('phi_old.w_v')},{h_row})+{r.w('phi_old.b_v')}"
     yield "n_tokens", (), f"=SUM({r.range('mask')})"
     yield from softmax_checks(r, d.B, d.T)

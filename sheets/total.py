@@ -68,9 +68,7 @@ def formulas(L: Layout) -> Formulas:
     yield from aggregate(r, "token_entropy", "entropy", "entropy", d.B, sheet="Ratio")
     for b in range(d.B):
         for t in range(d.T):
-            dk = f"({r('logp_new', b, t, sheet='Ratio')}-{r('logp_ref', b, t, sheet='KL')})"
-            k = f'IF(kl_loss_estimator="k2",0.5*{dk}^2,IF(kl_loss_estimator="k3",EXP(-{dk})-1+{dk},{dk}))'
-            yield "kl_loss_token", (b, t), f"={k}*{r('mask', b, t, sheet='Rollout')}"
+            yield "kl_loss_token", (b, t), kl_loss_token(r, r("logp_new", b, t, sheet="Ratio"), b, t)
     yield from aggregate(r, "kl_loss_token", "kl", "kl_loss", d.B)
     yield "actor_loss", (), f"={r('pg_loss', sheet='Clip')}-ent_coef*{r('entropy')}+kl_in_loss*kl_loss_coef*{r('kl_loss')}"
     yield "critic_loss", (), f"={r('vf_loss', sheet='Value Loss')}"
@@ -90,3 +88,10 @@ def formulas(L: Layout) -> Formulas:
     yield "ctl_kl", (), f'=IF(kl_ctl_input="seq-mean",AVERAGE({r.range("ctl_seq_kl")}),{r("kl_sum")})'
     err = f"MIN(MAX({r('ctl_kl')}/kl_target-1,-kl_ctl_clip),kl_ctl_clip)"
     yield "beta_next", (), f'=IF(kl_ctl="adaptive",beta*(1+{err}*{B}/kl_horizon),beta)'
+
+
+def kl_loss_token(r: Refs, logp: str, b: int, t: int) -> str:
+    """k(ℓ, ℓ_ref)·m for the kl_loss_estimator, d = ℓ - ℓ_ref: k1 = d, k2 = d²/2, k3 = e^-d - 1 + d (θ here, θ' on After Step)."""
+    dk = f"({logp}-{r('logp_ref', b, t, sheet='KL')})"
+    k = f'IF(kl_loss_estimator="k2",0.5*{dk}^2,IF(kl_loss_estimator="k3",EXP(-{dk})-1+{dk},{dk}))'
+    return f"={k}*{r('mask', b, t, sheet='Rollout')}"

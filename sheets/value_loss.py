@@ -40,7 +40,7 @@ def formulas(L: Layout) -> Formulas:
         for t in range(d.T):
             v, v_old, ret = r("values_new", b, t), r("values_old", b, t, sheet="Rollout"), r("returns", b, t, sheet="GAE")
             h_row = r.range("h", b, d.P - 1 + t, sheet="Ratio")
-            yield "values_new", (b, t), f"=SUMPRODUCT({r.w_row('value_new.w_v')},{h_row})+{r.w('value_new.b_v')}"
+            yield "values_new", (b, t), f"=SUMPRODUCT({r.w_row('phi.w_v')},{h_row})+{r.w('phi.b_v')}"
             yield "values_clipped", (b, t), f"=MIN(MAX({v},{v_old}-eps_v),{v_old}+eps_v)"
             yield "vf_losses1", (b, t), f"=({v}-{ret})^2"
             yield "vf_losses2", (b, t), f"=({r('values_clipped', b, t)}-{ret})^2"

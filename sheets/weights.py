@@ -1,7 +1,8 @@
-"""Worksheet `Weights`: the parameters of every model, as inputs (reference.rnn's RNNWeights and ValueHead).
+"""Worksheet `Weights`: the parameters of every model (reference.rnn's RNNWeights and ValueHead).
 
-No formulas: θ_ref, θ_old, θ, the critics φ_old and φ and the reward model are yellow cells every
-formula reads absolutely (`Weights!$B$7`), so editing one re-flows the whole workbook.
+θ_ref, θ_old, the given θ, the critics φ_old and the given φ, and the reward model are yellow inputs
+every formula reads absolutely (`Weights!$B$7`), so editing one re-flows the whole workbook. θ and φ
+in use are formulas: the given weights, or θ_old and φ_old when theta_init = old (reference.pipeline).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Model
-from sheets._common import Formulas
+from sheets._common import Formulas, Refs, model_cells
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -21,17 +22,23 @@ TAB = "#BF9000"  # tab colour: its phase (rollout, reward and KL, advantages, lo
 WHY = "the four models share one architecture and differ only in these numbers"  # a block's note says this when it has none of its own
 BLOCKS = (
     Model("ref", "θ_ref — the frozen SFT model (reference for the KL penalty)", outputs="V"),
-    Model("old", "θ_old — the policy that sampled the batch; φ_old its value head", outputs="V", head="value_old"),
-    Model("new", "θ — the current policy: θ_old plus seeded noise standing in for a PPO update (see the note); φ its value head",
-          outputs="V", head="value_new",
-          note="# θ ↳ θ_old plus seeded noise (update_scale), standing in for a PPO update: no step of this loss made it ↳ so "
-               "ρ can move against Â, and approx_kl and the clip fraction are far from a healthy run. On an iteration's first "
-               "minibatch θ = θ_old: ρ = 1, nothing is clipped, and with whitened Â and token-mean pg_loss = -⟨Â⟩ = 0 while its "
-               "gradient is the plain policy gradient. TRL makes num_ppo_epochs = 4 passes over the batch; verl and OpenRLHF one"),
+    Model("old", "θ_old — the policy that sampled the batch; φ_old its value head", outputs="V", head="phi_old"),
+    Model("given", "θ given — θ_old plus seeded noise standing in for earlier minibatches' updates (see the note); φ given its value head",
+          outputs="V", head="phi_given",
+          note="# θ given ↳ θ_old plus seeded noise (update_scale), standing in for the updates of earlier minibatches: no step "
+               "of this loss made it ↳ so ρ can move against Â and the clip fraction is far from a healthy run. Set theta_init = "
+               "old on Config for an iteration's first minibatch, θ = θ_old: ρ = 1, nothing is clipped, and the gradient "
+               "(Backward) is the plain policy gradient. TRL makes num_ppo_epochs = 4 passes over the batch; verl and OpenRLHF one"),
+    Model("theta", "θ, φ — the policy and critic this update starts from: the given weights, or θ_old and φ_old when theta_init = old",
+          outputs="V", head="phi", role="formula"),
     Model("rm", "reward model — same RNN, one scalar output read at the last real token", outputs=1),
 )
 
 
 def formulas(L: Layout) -> Formulas:
-    """None: every cell of Weights is an input."""
-    return iter(())
+    """θ and φ in use, cell by cell: IF(theta_init = "old", θ_old's cell, the given cell)."""
+    r = Refs(L, SHEET)
+    for (src, old_q, given_q) in (("theta", "old", "given"), ("phi", "phi_old", "phi_given")):
+        for q, idx in model_cells(L, SHEET, src):
+            param = q.partition(".")[2]
+            yield q, idx, f'=IF(theta_init="old",{r(f"{old_q}.{param}", *idx)},{r(f"{given_q}.{param}", *idx)})'

@@ -22,8 +22,8 @@ def _arrays(inputs: Inputs) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for f in fields(inputs):
         v = getattr(inputs, f.name)
-        if isinstance(v, np.ndarray):
-            out[f.name] = v
+        if isinstance(v, (np.ndarray, int)):
+            out[f.name] = np.asarray(v)
         else:
             for g in fields(v):
                 out[f"{f.name}.{g.name}"] = np.asarray(getattr(v, g.name))
@@ -32,9 +32,10 @@ def _arrays(inputs: Inputs) -> dict[str, np.ndarray]:
 
 def test_arrays_cover_every_input() -> None:
     names = set(_arrays(make_inputs(load_config())))
-    weights = {f"{m}.{k}" for m in ("ref", "old", "new", "rm") for k in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")}
-    heads = {f"{m}.{k}" for m in ("value_old", "value_new") for k in ("w_v", "b_v")}
-    assert names == weights | heads | {"prompts", "draws"}
+    weights = {f"{m}.{k}" for m in ("ref", "old", "given", "rm") for k in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")}
+    weights |= {f"{m}.{k}" for m in ("m_theta", "v_theta") for k in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")}
+    heads = {f"{m}.{k}" for m in ("phi_old", "phi_given", "m_phi", "v_phi") for k in ("w_v", "b_v")}
+    assert names == weights | heads | {"prompts", "draws", "opt_step"}
 
 
 @pytest.mark.parametrize(("preset", "seed"), CASES, ids=CASE_IDS)
@@ -66,7 +67,7 @@ def test_shapes(preset: str, seed: int) -> None:
     for w in (x.ref, x.old, x.new):
         assert (w.W_xh.shape, w.W_hh.shape, w.b_h.shape, w.W_hy.shape, w.b_y.shape) == ((H, V), (H, H), (H,), (V, H), (V,))
     assert (x.rm.W_xh.shape, x.rm.W_hy.shape, x.rm.b_y.shape) == ((H, V), (1, H), (1,))
-    assert x.value_old.w_v.shape == x.value_new.w_v.shape == (H,)
+    assert x.phi_old.w_v.shape == x.phi_given.w_v.shape == (H,)
     assert x.prompts.shape == (B, P) and x.draws.shape == (B, T)
     assert np.issubdtype(x.prompts.dtype, np.integer)
 
@@ -83,7 +84,7 @@ def test_rounded_to_four_decimals(preset: str, seed: int) -> None:
 def test_draws_clear_of_every_boundary(preset: str, seed: int) -> None:
     c = load_config(preset=preset, seed=seed)
     x = make_inputs(c)
-    ro = rollout(x.old, x.value_old, x.prompts, x.draws, hyper(c))
+    ro = rollout(x.old, x.phi_old, x.prompts, x.draws, hyper(c))
     lower = ro["lower"]  # (B, T, V): lower[..., 0] = 0, the inner boundaries are lower[..., 1:], the top is 1
     bounds = np.concatenate([lower, np.ones(lower.shape[:-1] + (1,))], axis=-1)
     gap = np.abs(bounds - x.draws[..., None]).min(axis=-1)
@@ -123,7 +124,7 @@ def test_theta_moves_from_theta_old() -> None:
     for name in ("W_xh", "W_hh", "b_h", "W_hy", "b_y"):
         assert not np.array_equal(getattr(x.new, name), getattr(x.old, name)), name
         assert not np.array_equal(getattr(x.old, name), getattr(x.ref, name)), name
-    assert not np.array_equal(x.value_new.w_v, x.value_old.w_v)
+    assert not np.array_equal(x.phi_given.w_v, x.phi_old.w_v)
 
 
 def test_default_small_preset_clips() -> None:

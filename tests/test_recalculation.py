@@ -61,7 +61,7 @@ def edit_inputs(src: Path, dst: Path) -> None:
         wb[sheet].cell(r + 1, c + 1).value = value
 
     # move draw u[0,1] into the middle of another token's interval, so the sampled token flips
-    ro = rollout(inputs.old, inputs.value_old, inputs.prompts, inputs.draws, hyper(config))
+    ro = rollout(inputs.old, inputs.phi_old, inputs.prompts, inputs.draws, hyper(config))
     p, y = ro["p"][0, 1], ro["tokens"][0, 1]
     other = (y + 1) % config.V
     new_draw = float(np.round(ro["lower"][0, 1, other] + p[other] / 2, 4))

@@ -79,7 +79,7 @@ def _close(a: Any, b: Any, tol: float = 1e-12) -> bool:
 @given(configs())
 def test_on_policy_ratio_is_one_and_pg_loss_zero(config: Config) -> None:
     inputs = make_inputs(config)
-    same = dataclasses.replace(inputs, new=inputs.old, value_new=inputs.value_old)
+    same = dataclasses.replace(inputs, given=inputs.old, phi_given=inputs.phi_old)
     q = _run(config, same)
     mask = q["Rollout", "mask"]
     assert np.max(np.abs(q["Ratio", "logp_new"] - q["Rollout", "logp_old"])) <= 1e-12

@@ -114,7 +114,7 @@ def test_stale_cached_value_is_reported(bp: Blueprint, tmp_path: Path) -> None:
 
 def test_input_changed_without_its_dependants_shows_stale_dependants(bp: Blueprint, tmp_path: Path) -> None:
     cells = list(bp.cells)
-    k = next(i for i, c in enumerate(cells) if c.quantity == "new.b_y" and c.idx == (0,))
+    k = next(i for i, c in enumerate(cells) if c.quantity == "given.b_y" and c.idx == (0,))
     cells[k] = dataclasses.replace(cells[k], value=cells[k].value + 1.0)
     found = problems_at(written(bp, tmp_path / "x.xlsx", cells))
     assert ("Ratio", "B16") not in found  # an unrelated cell stays clean

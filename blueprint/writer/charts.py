@@ -39,18 +39,25 @@ def charts(wb: Any, pages: dict[str, Sheet], bp: Blueprint) -> None:
 
     columns("GAE", (("A (raw)", "advantages"), ("Â (whitened)", "adv_whitened")), "Advantages per token: raw A_t and whitened Â_t", "advantage")
 
-    chart = wb.add_chart({"type": "line"})
-    for b in seqs:  # real tokens only: a #N/A cell (after the first EOS) is a gap in the line
-        chart.add_series({"name": f"ρ, seq {b} (real tokens)", "categories": categories, "values": row_ref("Clip", "ratio_real", b),
-                          "marker": {"type": "circle"}})
-    for q, name, line in BAND_LINES:
-        chart.add_series({"name": name, "categories": categories, "values": row_ref("Clip", q, 0), "line": line, "marker": {"type": "none"}})
-    # A #N/A point is a missing one. xlsxwriter writes no dispBlanksAs for "gap" and LibreOffice then plots it
-    # as 0; "span" (connect over missing points) it honours, and as masked tokens only trail the real ones,
-    # there is nothing to connect to: each line ends at its last real token, in LibreOffice and Excel alike.
-    chart.show_blanks_as("span")
-    _finish(chart, "Ratio ρ_t against the clip band", "t", "ρ")
-    _place(pages["Clip"], chart, 1.3, 1.2)
+    def ratios(sheet: str, series: tuple[tuple[str, str, str], ...], title: str) -> None:
+        """ρ on real tokens against the clip band: a #N/A cell (after the first EOS) is a gap in the line."""
+        chart = wb.add_chart({"type": "line"})
+        for b in seqs:
+            for name, at, quantity in series:
+                chart.add_series({"name": f"{name}, seq {b}", "categories": categories, "values": row_ref(at, quantity, b),
+                                  "marker": {"type": "circle" if at == "Clip" else "diamond"}})
+        for q, name, line in BAND_LINES:
+            chart.add_series({"name": name, "categories": categories, "values": row_ref("Clip", q, 0), "line": line, "marker": {"type": "none"}})
+        # A #N/A point is a missing one. xlsxwriter writes no dispBlanksAs for "gap" and LibreOffice then plots it
+        # as 0; "span" (connect over missing points) it honours, and as masked tokens only trail the real ones,
+        # there is nothing to connect to: each line ends at its last real token, in LibreOffice and Excel alike.
+        chart.show_blanks_as("span")
+        _finish(chart, title, "t", "ρ")
+        _place(pages[sheet], chart, 1.3, 1.2)
+
+    ratios("Clip", (("ρ (real tokens)", "Clip", "ratio_real"),), "Ratio ρ_t against the clip band")
+    ratios("After Step", (("ρ before the step", "Clip", "ratio_real"), ("ρ' after it", "After Step", "ratio_real_next")),
+           "Ratio before and after the step, against the clip band")
 
     columns("KL", (("-β·k_t", "non_score_reward"), ("r_t", "rewards")), "Per-token KL penalty and shaped reward", "reward")
 
