@@ -2,7 +2,7 @@
 
     no_grad_t      = max(pg_clipped_t, pg_clipped_lower_t)             (the token sends no policy gradient)
     dpg_dratio_t   = -Â_t·(1 - pg_clipped_t)·(1 - pg_clipped_lower_t)  (∂ of the clipped surrogate, dual clip included)
-    dratio_dlogp_t = ρ_t·m_t·1[c ≤ 0 or |ℓ_t - ℓ_old_t| ≤ c]          (c = logratio_clamp; torch's clamp passes the closed interval)
+    dratio_dlogp_t = ρ_t·m_t·1[c ≤ 0 or |ℓ_t - ℓ_old_t| ≤ c]          (c = logratio_clamp; torch's clamp passes [-c, c])
     dkl_dlogp_t    = (k1: 1;  k2: ℓ - ℓ_ref;  k3: 1 - e^{ℓ_ref - ℓ})·m_t
     g_logp_t       = w_t·(dpg_dratio_t·dratio_dlogp_t + κ·c_KL·dkl_dlogp_t)                  (κ = kl_in_loss)
     g_logits_tv    = g_logp_t·(1[v = y_t] - p_tv)/τ + c_H·w_t·p_tv·(z_tv/τ - lse_t + H_t)/τ  (z/τ - lse = log p)
@@ -63,7 +63,8 @@ def logp_gradient(ratio: np.ndarray, agg_w: np.ndarray, pg_clipped: np.ndarray, 
     dpg_dratio = -adv_whitened * (1.0 - pg_clipped) * (1.0 - pg_clipped_lower)
     c = hp.logratio_clamp
     dratio_dlogp = ratio * mask * ((np.abs(logp_new - logp_old) <= c) if c > 0 else 1.0)
-    dkl_dlogp = {"k1": np.ones_like(logp_new), "k2": logp_new - logp_ref, "k3": 1.0 - np.exp(logp_ref - logp_new)}[hp.kl_loss_estimator] * mask
+    dk = {"k1": np.ones_like(logp_new), "k2": logp_new - logp_ref, "k3": 1.0 - np.exp(logp_ref - logp_new)}  # ∂k/∂ℓ per estimator
+    dkl_dlogp = dk[hp.kl_loss_estimator] * mask
     g_logp = agg_w * (dpg_dratio * dratio_dlogp + kl_in_loss * hp.kl_loss_coef * dkl_dlogp)
     return {"no_grad": no_grad, "dpg_dratio": dpg_dratio, "dratio_dlogp": dratio_dlogp, "dkl_dlogp": dkl_dlogp, "g_logp": g_logp}
 

@@ -30,20 +30,17 @@ def step(theta: RNNWeights, phi: ValueHead, grads: dict[str, np.ndarray], m_thet
     step_t = np.array(opt_step + 1)
     bc1 = np.array(1.0 - hp.adam_beta1**step_t)
     bc2 = np.array(1.0 - hp.adam_beta2**step_t)
-    out: dict[str, dict[str, np.ndarray]] = {k: {} for k in ("g_clip", "m_next", "v_next", "next", "delta")}
-    for names, current, m, v, coef in ((THETA, theta, m_theta, v_theta, grads["grad_clip_coef"]),
-                                       (PHI, phi, m_phi, v_phi, grads["grad_clip_coef_phi"])):
-        for k in names:
-            parts = param_step(np.asarray(getattr(current, k), dtype=float), grads[f"grad.{k}"], coef, np.asarray(getattr(m, k), dtype=float),
-                               np.asarray(getattr(v, k), dtype=float), bc1, bc2, hp)
-            for kind, value in parts.items():
-                out[kind][k] = value
-    nxt = {**{f"theta_next.{k}": out["next"][k] for k in THETA}, **{f"phi_next.{k}": out["next"][k] for k in PHI}}
-    return {"step_t": step_t, "bc1": bc1, "bc2": bc2, **{f"{kind}.{k}": out[kind][k] for kind in ("g_clip", "m_next", "v_next") for k in (*THETA, *PHI)},
-            **nxt, **{f"delta.{k}": out["delta"][k] for k in (*THETA, *PHI)}}
+    state = ({k: (theta, m_theta, v_theta, grads["grad_clip_coef"]) for k in THETA}
+             | {k: (phi, m_phi, v_phi, grads["grad_clip_coef_phi"]) for k in PHI})  # p: (current, m, v, coef)
+    per = {k: param_step(*(np.asarray(getattr(w, k), dtype=float) for w in (current, m, v)), grads[f"grad.{k}"], coef, bc1, bc2, hp)
+           for k, (current, m, v, coef) in state.items()}
+    return {"step_t": step_t, "bc1": bc1, "bc2": bc2,
+            **{f"{kind}.{k}": per[k][kind] for kind in ("g_clip", "m_next", "v_next") for k in per},
+            **{f"{'theta' if k in THETA else 'phi'}_next.{k}": per[k]["next"] for k in per},
+            **{f"delta.{k}": per[k]["delta"] for k in per}}
 
 
-def param_step(theta: np.ndarray, grad: np.ndarray, coef: np.ndarray, m: np.ndarray, v: np.ndarray, bc1: np.ndarray, bc2: np.ndarray,
+def param_step(theta: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarray, coef: np.ndarray, bc1: np.ndarray, bc2: np.ndarray,
                hp: Hyper) -> dict[str, np.ndarray]:
     """One parameter tensor's step (any shape): its clipped gradient, moments, new value and change."""
     g_clip = grad * coef
