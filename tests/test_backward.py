@@ -386,8 +386,7 @@ def test_policy_and_value_gradients_match_the_variants() -> None:
 
 @pytest.mark.parametrize("trunk", ["shared", "detached"])
 def test_after_step_at_the_same_weights_is_the_forward_pass(trunk: str) -> None:
-    """lr tiny enough that θ' = θ bit for bit is not guaranteed, so feed θ itself as θ': every _next quantity is its
-    forward-pass twin and d_total_loss = 0."""
+    """θ itself fed as θ' (and zero deltas): every _next quantity is its forward-pass twin and d_total_loss = 0."""
     case = Case("medium", value_trunk=trunk, ent_coef=0.01, kl_placement="both")
     f = case.forward(case.theta, case.phi)
     bw = case.backward(f)
