@@ -14,6 +14,9 @@ inputs; the hyperparameters `hp` — and returns exactly its sheet's quantities,
     clip        clipped surrogate, clip fraction
     value_loss  clipped value loss, value clip fraction
     total       total loss and the diagnostics people watch, the KL controller
+    backward    ∂total_loss/∂(θ, φ) by hand: the chain rule per token, backpropagation through time, gradient norms and clip
+    step        one optimizer step with torch's semantics (AdamW or SGD, clip_grad_norm_): θ', φ' and their change
+    after_step  θ', φ' on the same rollout: the loss after the step against its first-order prediction Σ grad·delta
     _common     what the stages share (as sheets/_common.py): masked moments, loss aggregation, check cells
     variants    other frameworks' formulas and the analytic gradients, for the tests only: no workbook cell
     pipeline    run(): the stages wired together, keyed (sheet, quantity)
