@@ -115,7 +115,7 @@ class Model:
     """One parameter set, laid out as on Weights: W_xh, b_h, W_hh above W_hy, b_y (`outputs` rows), and a value head w_v,
     b_v below when it has one. Its parameters are quantities `model.param` (`head.w_v`), each a workbook-level name
     `model_param`; inputs on Weights and for the optimizer's state, formulas for θ in use, the gradients and the step.
-    The note, if any, sits on W_xh."""
+    The note and the code, if any, sit on W_xh."""
 
     name: str
     title: str
@@ -123,11 +123,13 @@ class Model:
     head: str | None = None
     note: str | None = None
     role: str = "input"
+    code: str | None = None  # the frameworks' lines beside W_xh (blueprint/quotes.toml), if any
 
     @property
     def qs(self) -> tuple[Q, ...]:
         params = [f"{self.name}.{p}" for p in PARAMS] + ([f"{self.head}.{p}" for p in HEAD] if self.head else [])
-        return tuple(Q(p, p, self.role, named=True, note=self.note if k == 0 else None) for k, p in enumerate(params))
+        return tuple(Q(p, p, self.role, named=True, note=self.note if k == 0 else None, code=self.code if k == 0 else None)
+                     for k, p in enumerate(params))
 
 
 @dataclass(frozen=True)

@@ -325,19 +325,27 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
         adv_whiten="unbiased", reward_whiten="off", logratio_clamp=0.0, eps=0.2, eps_high=0.2, dual_clip=0.0, eps_v=0.2,
         loss_agg="token-mean", vf_coef=0.1, ent_coef=0.0, tau=0.7,
         eos_handling="off",  # missing_eos_penalty defaults to None; the example scripts pass --missing_eos_penalty 1.0
+        value_trunk="detached", max_grad_norm=0.0,  # a value model with its own backbone; the PPO loop clips no gradient
     ),
     "openrlhf": dict(  # OpenRLHF train_ppo_ray: separate critic and optimizer (vf_coef 1 only sums the two losses for display), λ = 1
         kl_placement="reward", kl_estimator="k1", beta=0.01, kl_ctl="fixed", kl_ctl_input="seq-mean", kl_loss_estimator="k1",
         kl_loss_coef=0.01, gamma=1.0, lam=1.0, adv_whiten="population", reward_whiten="off", logratio_clamp=20.0, eps=0.2,
         eps_high=0.2, dual_clip=0.0, eps_v=0.5, loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0, tau=1.0, eos_handling="off",
+        value_trunk="detached", optimizer="adamw", adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-8, weight_decay=0.0, max_grad_norm=1.0,
     ),
     "verl": dict(  # verl ppo_trainer.yaml: no reference KL by default (use_kl_in_reward false), dual clip always on, λ = 1
         kl_placement="none", kl_estimator="k1", beta=0.001, kl_ctl="fixed", kl_ctl_input="seq-mean", kl_target=0.1,
         kl_loss_estimator="k3", kl_loss_coef=0.001, gamma=1.0, lam=1.0, adv_whiten="unbiased", reward_whiten="off",
         logratio_clamp=20.0, eps=0.2, eps_high=0.2, dual_clip=3.0, eps_v=0.5, loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0,
         tau=1.0, eos_handling="off",
+        value_trunk="detached", optimizer="adamw", adam_beta1=0.9, adam_beta2=0.999, weight_decay=0.01, max_grad_norm=1.0,
     ),
 }
+
+
+# Each framework's learning rates (actor / critic), read at the pinned commits (docs/framework_facts.md §13): shown in the
+# conventions table, not applied — they would not visibly move a 3-unit RNN in one step; the workbook's lr is a teaching value.
+FRAMEWORK_LR: dict[str, str] = {"trl": "3e-6 (policy and value)", "openrlhf": "1e-6 / 9e-6", "verl": "1e-6 / 1e-5"}
 
 
 # What a convention's numbers do not say (docs/framework_facts.md quotes each): shown with the conventions table.
@@ -349,6 +357,10 @@ CONVENTION_NOTES: dict[str, tuple[str, ...]] = {
         "The score sits one slot after the last real token when the response is padded, and V is trained there too; the workbook "
         "puts it on the last real token.",
         "The value model is separate from the policy but shares its optimizer and its one loss, pg_loss + vf_coef·vf_loss.",
+        "The value model has its own backbone, so the value loss never reaches the policy's weights (value_trunk = detached); one "
+        "AdamW from transformers' Trainer steps both, and the PPO loop clips no gradient (max_grad_norm = 0). Its betas, eps and "
+        "weight decay are transformers' defaults, not pinned here. learning_rate is 3e-6 (the workbook keeps its teaching lr); "
+        "num_ppo_epochs = 4 passes over each batch.",
     ),
     "openrlhf": (
         "kl_loss_estimator = k1 is OpenRLHF's default (one --algo.kl.estimator serves reward and loss); with KL as a loss it prints "
@@ -358,6 +370,8 @@ CONVENTION_NOTES: dict[str, tuple[str, ...]] = {
         "Every KL estimate is clamped to [-10, 10] and the reward to --reward.clip_range (-10, 10), and whitening divides by "
         "√max(var, 1e-8); the workbook models neither clamp and uses √(var + whiten_eps).",
         "KL is fixed unless --algo.kl.target is set.",
+        "Actor and critic each have their own DeepSpeed AdamW, betas (0.9, 0.95), each clipped to norm 1.0 (DeepSpeed's "
+        "gradient_clipping); actor lr 1e-6, critic lr 9e-6 (the workbook keeps one teaching lr). One epoch over each batch.",
     ),
     "verl": (
         "No KL to θ_ref by default (use_kl_in_reward false, use_kl_loss false); kl_ctrl.type is fixed, and when adaptive it is "
@@ -366,6 +380,9 @@ CONVENTION_NOTES: dict[str, tuple[str, ...]] = {
         "total_loss with vf_coef = 1 is a sum for display.",
         "k3 clamps its log-ratio to ±20 and its value to ±10; masked means add 1e-8 to their denominators (not modelled: "
         "differences ≤ 1e-8).",
+        "Actor and critic each have their own torch.optim.AdamW (weight_decay 0.01; eps not passed: torch's default), each "
+        "clipped to norm 1.0 (actor.grad_clip, critic.grad_clip) and a step with a non-finite norm skipped; actor lr 1e-6, "
+        "critic lr 1e-5 (the workbook keeps one teaching lr). One epoch over each batch.",
     ),
 }
 

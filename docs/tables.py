@@ -13,13 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 from blueprint import quotes
-from blueprint.config import ALLOWED, CONVENTION_NOTES, CONVENTIONS, HYPERPARAMETERS, MEANING, PRESETS, SWITCHES, Config, load_config
+from blueprint.config import ALLOWED, CONVENTION_NOTES, CONVENTIONS, FRAMEWORK_LR, HYPERPARAMETERS, MEANING, PRESETS, SWITCHES, Config, load_config
 from blueprint.inputs import make_inputs
 from blueprint.layout import SHEETS, Dims, build_layout
 from blueprint.workbook import build
 from sheets import CODED, NAMED
 
-SWITCH_KEYS = (*SWITCHES, "kl_target", "beta", "kl_loss_coef", "lam", "eps", "eps_high", "dual_clip", "eps_v", "vf_coef", "logratio_clamp", "tau")
+# The conventions table's rows: every text switch, then every number some convention sets, in Config's order.
+SWITCH_KEYS = (*SWITCHES, *(k for k in HYPERPARAMETERS if k not in SWITCHES and any(k in c for c in CONVENTIONS.values())))
 
 
 def presets_table() -> str:
@@ -59,16 +60,23 @@ def named_ranges_list() -> str:
     """The workbook-level names (declared `named` in sheets/*.py), grouped by what they point at."""
     dims = Dims(B=2, P=3, T=4, V=5, H=6)  # distinct sizes, so a shape spells its axes
     letter, layout = {n: axis for axis, n in vars(dims).items()}, build_layout(dims)
-    groups: dict[str, list[str]] = {"hyper": [], "config": [], "token": [], "other": []}
+    groups: dict[str, list[str]] = {"hyper": [], "config": [], "token": [], "other": [], "params": []}
     for name, (sheet, quantity) in NAMED.items():
         shape = layout.block(sheet, quantity).shape
+        if "." in quantity:  # a parameter set's: listed once per set, by its prefix
+            prefix = f"`{quantity.partition('.')[0]}_`"
+            groups["params"] += [] if prefix in groups["params"] else [prefix]
+            continue
         kind = "hyper" if name in HYPERPARAMETERS else "config" if sheet == "Config" else "token" if shape == (dims.B, dims.T) else "other"
         groups[kind].append(f"`{name}`" + (f" ({'×'.join(letter[n] for n in shape)})" if kind == "other" and shape else ""))
     return "\n".join([
         f"- hyperparameters and switches (single Config cells): {', '.join(groups['hyper'])};",
         f"- other Config cells (`vocab` is a row of V): {', '.join(groups['config'])};",
         f"- per-token B×T blocks (row = sequence, column = response position): {', '.join(groups['token'])};",
-        f"- others (scalars unless a shape is given): {', '.join(groups['other'])}.",
+        f"- others (scalars unless a shape is given): {', '.join(groups['other'])};",
+        "- parameter sets, each parameter shaped as on Weights (`W_xh` H×V, `b_h` H, `W_hh` H×H, `W_hy` V×H or 1×H for the reward "
+        "model, `b_y` V or 1, a value head's `w_v` H and `b_v` a single cell), named prefix + parameter (`theta_W_xh`, "
+        f"`phi_w_v`, `grad_W_hh`): {', '.join(groups['params'])}.",
     ])
 
 
@@ -78,6 +86,7 @@ def conventions_table() -> str:
     for key in SWITCH_KEYS:
         row = [f"`{key}`", str(getattr(default, key))] + [str(CONVENTIONS[n].get(key, getattr(default, key))) for n in CONVENTIONS]
         lines.append("| " + " | ".join(row) + " |")
+    lines.append("| `lr` (the framework's; not applied) | " + " | ".join([str(default.lr), *(FRAMEWORK_LR[n] for n in CONVENTIONS)]) + " |")
     return "\n".join(lines)
 
 

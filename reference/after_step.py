@@ -3,7 +3,6 @@
     x, h, logits, zmax, exp, sumexp, lse, p = θ' teacher-forced on prompt + response (as Ratio's unroll)
     logp_next_t         = z'_t[y_t]/τ - logsumexp(z'_t/τ);   token_entropy_next_t = H'_t
     logratio_next_t     = clamp(logp_next_t - ℓ_old_t, ±c)·m_t;   ratio_next_t = exp(logratio_next_t)
-    ratio_real_next_t   = ratio_next_t where m_t = 1, else #N/A   (the chart's points)
     pg_losses_next_t    = Clip's pg_losses with ratio_next and the same Â;   pg_clipped_next_t = 1[L2 > L1]
     pg_clipfrac_next    = Σ pg_clipped_next·m / Σ m;   pg_loss_next = agg(pg_losses_next)
     values_next_t       = w'_v·h_v + b'_v,   h_v = θ''s h (shared) or Ratio's h (detached: φ's features are θ's states)
@@ -42,7 +41,6 @@ def after_step(theta_next: RNNWeights, phi_next: ValueHead, prompts: np.ndarray,
     logp_next = token_logprob(unroll["logits"], unroll["lse"], tokens, hp.tau)
     token_entropy_next = entropy(unroll["logits"], unroll["p"], unroll["lse"], hp.tau)
     ir = importance_ratio(logp_next, logp_old, mask, hp)
-    ratio_real_next = np.where(mask == 1, ir["ratio"].astype(object), "#N/A").astype(object)
     cl = clip(adv_whitened, ir["ratio"], mask, hp)
     h_v = unroll["h"] if hp.value_trunk == "shared" else h_ratio
     values_next = value(phi_next, h_v[:, -mask.shape[1] :])  # (B, T)
@@ -55,7 +53,7 @@ def after_step(theta_next: RNNWeights, phi_next: ValueHead, prompts: np.ndarray,
     d_total_loss = total_loss_next - total_loss
     d_total_loss_pred = sum((grads[f"grad.{k}"] * deltas[f"delta.{k}"]).sum() for k in (*THETA, *PHI))
     return {**unroll, "logp_next": logp_next, "token_entropy_next": token_entropy_next, "logratio_next": ir["logratio"],
-            "ratio_next": ir["ratio"], "ratio_real_next": ratio_real_next, "pg_losses_next": cl["pg_losses"],
+            "ratio_next": ir["ratio"], "pg_losses_next": cl["pg_losses"],
             "pg_clipped_next": cl["pg_clipped"], "pg_clipfrac_next": cl["pg_clipfrac"],
             "pg_next_seq_sum": cl["pg_seq_sum"], "pg_next_seq_mean": cl["pg_seq_mean"], "pg_loss_next": cl["pg_loss"],
             "values_next": values_next, "vf_losses_next": vl["vf_losses"], "vf_next_seq_sum": vl["vf_seq_sum"],

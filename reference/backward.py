@@ -5,6 +5,7 @@
     dratio_dlogp_t = ρ_t·m_t·1[c ≤ 0 or |ℓ_t - ℓ_old_t| ≤ c]          (c = logratio_clamp; torch's clamp passes [-c, c])
     dkl_dlogp_t    = (k1: 1;  k2: ℓ - ℓ_ref;  k3: 1 - e^{ℓ_ref - ℓ})·m_t
     g_logp_t       = w_t·(dpg_dratio_t·dratio_dlogp_t + κ·c_KL·dkl_dlogp_t)                  (κ = kl_in_loss)
+    v_id_v         = v                                                (the token ids the one-hot and W_xh's SUMIF compare with)
     g_logits_tv    = g_logp_t·(1[v = y_t] - p_tv)/τ + c_H·w_t·p_tv·(z_tv/τ - lse_t + H_t)/τ  (z/τ - lse = log p)
     g_values_t     = c_v·w_t·(V_t - R_t)·(1 - vf_clipped_t)           (the ½ of vf_loss cancels the square's 2)
     dh_j           = [j ≥ P-1]·(W_hyᵀ·g_logits_t + shared·w_v·g_values_t) + [j < N-1]·W_hhᵀ·da_{j+1}   (t = j-P+1)
@@ -13,7 +14,7 @@
     grad.W_hy      = Σ_{b,t} g_logits_bt ⊗ h_b,P-1+t;   grad.b_y = Σ_{b,t} g_logits_bt
     grad.w_v       = Σ_{b,t} g_values_bt·h_b,P-1+t;     grad.b_v = Σ_{b,t} g_values_bt
     grad_norm_theta = √(Σ θ grad²);  grad_norm_phi = √(Σ φ grad²);  grad_norm = √(grad_norm_theta² + grad_norm_phi²)
-    grad_clip_coef = 1 if max_grad_norm = 0 else min(1, max_grad_norm/(n + 1e-6))   (torch clip_grad_norm_)
+    grad_clip_coef = 1 if max_grad_norm = 0 else min(1, max_grad_norm/(n + grad_norm_eps))   (torch clip_grad_norm_: 1e-6)
                      n = grad_norm (shared: one optimizer, one clip) or grad_norm_theta (detached: θ clipped alone)
     grad_clip_coef_phi = the same with n = grad_norm (shared) or grad_norm_phi (detached)
 
@@ -51,7 +52,7 @@ def backward(theta: RNNWeights, phi: ValueHead, x: np.ndarray, h: np.ndarray, p:
     shared = float(hp.value_trunk == "shared")
     dh, da = through_time(theta, h, g_logits @ theta.W_hy + shared * g_values[..., None] * phi.w_v)
     grads = weight_gradients(x, h, da, g_logits, g_values, V)
-    return {**g_tok, "W_hy_T": theta.W_hy.T, "W_hh_T": theta.W_hh.T, "x": x, "h": h, "g_logits": g_logits, "g_values": g_values,
+    return {**g_tok, "v_id": np.arange(V), "W_hy_T": theta.W_hy.T, "W_hh_T": theta.W_hh.T, "x": x, "h": h, "g_logits": g_logits, "g_values": g_values,
             "dh": dh, "da": da, **grads, **clip_coefs(grads, hp)}
 
 
@@ -104,7 +105,7 @@ def clip_coefs(grads: dict[str, np.ndarray], hp: Hyper) -> dict[str, np.ndarray]
     shared = hp.value_trunk == "shared"
 
     def coef(n: np.ndarray) -> np.ndarray:
-        return np.array(1.0 if hp.max_grad_norm == 0 else min(1.0, hp.max_grad_norm / (n + 1e-6)))
+        return np.array(1.0 if hp.max_grad_norm == 0 else min(1.0, hp.max_grad_norm / (n + hp.grad_norm_eps)))
 
     return {"grad_norm_theta": np.array(grad_norm_theta), "grad_norm_phi": np.array(grad_norm_phi), "grad_norm": np.array(grad_norm),
             "grad_clip_coef": coef(grad_norm if shared else grad_norm_theta),

@@ -58,7 +58,7 @@ BLOCKS = (
             Column(Q("da", "δa_j = δh_j·(1 - h_j²) — through tanh"), "H")),
            reads="N", first_pred=lambda d: d.P - 1),
     Model("grad", "∇ — the gradients of total_loss, shaped as on Weights: θ's five, φ's head (the sums over sequences and positions)",
-          outputs="V", head="grad", role="formula",
+          outputs="V", head="grad", role="formula", code="backward",
           note="# Gradient ↳ ∂W_xh[:, v] = Σ_{x_j = v} δa_j;  ∂W_hh = Σ δa_j ⊗ h_{j-1};  ∂b_h = Σ δa;  ∂W_hy = Σ ∂z ⊗ h;  "
                "∂b_y = Σ ∂z;  ∂w_v = Σ ∂V·h;  ∂b_v = Σ ∂V ↳ what one backward pass leaves in .grad"),
     Scalars(
@@ -66,7 +66,7 @@ BLOCKS = (
         Q("grad_norm_phi", "‖∇φ‖ = √(Σ of φ's gradients²)"),
         Q("grad_norm", "‖∇‖ = √(‖∇θ‖² + ‖∇φ‖²) — the joint norm", "key", named=True),
         Q("grad_clip_coef", "θ's coef = min(1, max_grad_norm/(‖g‖ + 1e-6)); ‖g‖ joint (shared) or ‖∇θ‖ (detached); 1 if off", "key",
-          named=True, note="# Clip ↳ torch clip_grad_norm_: scale every gradient of one optimizer by max_norm/(norm + 1e-6) "
+          named=True, code="grad_clip_coef", note="# Clip ↳ torch clip_grad_norm_: scale every gradient of one optimizer by max_norm/(norm + 1e-6) "
                            "when that is below 1 ↳ one optimizer over policy and value clips them together (TRL); a "
                            "separate critic is clipped on its own (OpenRLHF, verl)"),
         Q("grad_clip_coef_phi", "φ's coef: the same, with ‖g‖ joint (shared) or ‖∇φ‖ (detached)"),

@@ -37,7 +37,7 @@ BLOCKS = (
     Model("m_next", "m' = β1·m + (1 - β1)·g̃ — (adamw; sgd keeps m)", outputs="V", head="m_next", role="formula"),
     Model("v_next", "v' = β2·v + (1 - β2)·g̃² — (adamw; sgd keeps v)", outputs="V", head="v_next", role="formula"),
     Model("theta_next", "θ', φ' — the new weights: θ·(1 - lr·wd) - (lr/bc1)·m'/(√v'/√bc2 + ε) (adamw); θ - lr·(g̃ + wd·θ) (sgd)",
-          outputs="V", head="phi_next", role="formula",
+          outputs="V", head="phi_next", role="formula", code="theta_next",
           note="# Step ↳ AdamW: decay the weight first (decoupled), then move by lr·m̂/(√v̂ + ε). On the first step m̂ = g̃ "
                "and v̂ = g̃², so every weight moves by ≈ lr·sign(g̃) ↳ the default lr is a teaching value that visibly "
                "moves ρ; the frameworks use 1e-6 … 1e-5 on billions of weights"),

@@ -37,15 +37,15 @@ from reference.variants import pg_loss_grad_logp, vf_loss_grad_values
 # --- the Inputs fields the lead is renaming (new -> given, value_new -> phi_given, value_old -> phi_old): one line each ---
 
 def given_weights(inputs: Inputs) -> RNNWeights:
-    return inputs.new
+    return inputs.given
 
 
 def phi_given(inputs: Inputs) -> ValueHead:
-    return inputs.value_new
+    return inputs.phi_given
 
 
 def phi_old(inputs: Inputs) -> ValueHead:
-    return inputs.value_old
+    return inputs.phi_old
 
 
 # --- harness ---------------------------------------------------------------------------------------------------------
@@ -402,8 +402,6 @@ def test_after_step_at_the_same_weights_is_the_forward_pass(trunk: str) -> None:
     for k, v in pairs.items():
         np.testing.assert_allclose(a[k], v, rtol=1e-15, atol=1e-16, err_msg=k)
     assert a["d_total_loss"] == pytest.approx(0.0, abs=1e-15) and a["d_total_loss_pred"] == 0.0
-    mask = case["Rollout", "mask"]
-    assert all((r == "#N/A") == (m == 0) for r, m in zip(a["ratio_real_next"].ravel(), mask.ravel()))
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
@@ -428,13 +426,13 @@ def test_keys_and_shapes() -> None:
     st_ = case.step(bw)
     a = case.after_step(f, bw, st_)
     ps = (*THETA, *PHI)
-    assert list(bw) == ["no_grad", "dpg_dratio", "dratio_dlogp", "dkl_dlogp", "g_logp", "W_hy_T", "W_hh_T", "x", "h", "g_logits",
+    assert list(bw) == ["no_grad", "dpg_dratio", "dratio_dlogp", "dkl_dlogp", "g_logp", "v_id", "W_hy_T", "W_hh_T", "x", "h", "g_logits",
                         "g_values", "dh", "da", *(f"grad.{k}" for k in ps), "grad_norm_theta", "grad_norm_phi", "grad_norm",
                         "grad_clip_coef", "grad_clip_coef_phi"]
     assert set(st_) == {"step_t", "bc1", "bc2", *(f"{kind}.{k}" for kind in ("g_clip", "m_next", "v_next", "delta") for k in ps),
                         *(f"theta_next.{k}" for k in THETA), "phi_next.w_v", "phi_next.b_v"}
     assert set(a) == {"x", "h", "logits", "zmax", "exp", "sumexp", "lse", "p", "logp_next", "token_entropy_next", "logratio_next",
-                      "ratio_next", "ratio_real_next", "pg_losses_next", "pg_clipped_next", "pg_clipfrac_next", "pg_next_seq_sum",
+                      "ratio_next", "pg_losses_next", "pg_clipped_next", "pg_clipfrac_next", "pg_next_seq_sum",
                       "pg_next_seq_mean", "pg_loss_next", "values_next", "vf_losses_next", "vf_next_seq_sum", "vf_next_seq_mean",
                       "vf_loss_next", "entropy_next_seq_sum", "entropy_next_seq_mean", "entropy_next", "kl_loss_token_next",
                       "kl_next_seq_sum", "kl_next_seq_mean", "kl_loss_next", "total_loss_next", "d_total_loss", "d_total_loss_pred"}
@@ -447,4 +445,4 @@ def test_keys_and_shapes() -> None:
         "step_t": (), "bc1": (), "bc2": (), "theta_next.W_hy": (V, H), "phi_next.b_v": (), "delta.b_v": (), "m_next.w_v": (H,)}
     assert all(np.shape(a[k]) == () for k in ("pg_loss_next", "vf_loss_next", "entropy_next", "kl_loss_next", "total_loss_next",
                                               "d_total_loss", "d_total_loss_pred", "pg_clipfrac_next"))
-    assert a["ratio_real_next"].dtype == object and np.shape(a["values_next"]) == (B, T)
+    assert np.shape(a["values_next"]) == (B, T)

@@ -211,5 +211,6 @@ def test_every_declared_formula_block_has_reference_numbers_and_every_reference_
     assert computed - formula_blocks <= {("Rollout", "draws")}, "reference arrays without a block: " + str(computed - formula_blocks)
     assert formula_blocks == set(expected(config, make_inputs(config))) & formula_blocks
     derived = formula_blocks - computed
-    assert derived == {("Rollout", "token_name"), ("Config", "eos_id"), ("Clip", "ratio_real"), ("Guide", "story"), ("Guide", "piece_now"),
-                       ("Guide", "switch_now"), *((s, "x_name") for s in ("Rollout", "Reward", "KL", "Ratio"))}
+    assert derived == {("Rollout", "token_name"), ("Config", "eos_id"), ("Clip", "ratio_real"), ("After Step", "ratio_real_next"),
+                       ("Guide", "story"), ("Guide", "piece_now"), ("Guide", "switch_now"),
+                       *((s, "x_name") for s in ("Rollout", "Reward", "KL", "Ratio", "After Step"))}

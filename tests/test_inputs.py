@@ -53,8 +53,8 @@ def test_same_seed_same_bits(preset: str, seed: int) -> None:
 def test_different_seeds_differ(preset: str) -> None:
     a, b = _arrays(make_inputs(load_config(preset=preset, seed=1))), _arrays(make_inputs(load_config(preset=preset, seed=2)))
     for name in a:
-        if name == "prompts":  # a few small integers may coincide by chance; the rest cannot
-            continue
+        if name == "prompts" or name.startswith(("m_", "v_", "opt_step")):  # a few small integers may coincide by chance;
+            continue  # the optimizer's state is that of a first step whatever the seed: zero
         assert not np.array_equal(a[name], b[name]), f"{name} is the same for seeds 1 and 2"
     assert b"".join(v.tobytes() for v in a.values()) != b"".join(v.tobytes() for v in b.values())
 
@@ -64,10 +64,10 @@ def test_shapes(preset: str, seed: int) -> None:
     c = load_config(preset=preset, seed=seed)
     x = make_inputs(c)
     H, V, B, P, T = c.H, c.V, c.B, c.P, c.T
-    for w in (x.ref, x.old, x.new):
+    for w in (x.ref, x.old, x.given, x.m_theta, x.v_theta):
         assert (w.W_xh.shape, w.W_hh.shape, w.b_h.shape, w.W_hy.shape, w.b_y.shape) == ((H, V), (H, H), (H,), (V, H), (V,))
     assert (x.rm.W_xh.shape, x.rm.W_hy.shape, x.rm.b_y.shape) == ((H, V), (1, H), (1,))
-    assert x.phi_old.w_v.shape == x.phi_given.w_v.shape == (H,)
+    assert x.phi_old.w_v.shape == x.phi_given.w_v.shape == x.m_phi.w_v.shape == x.v_phi.w_v.shape == (H,)
     assert x.prompts.shape == (B, P) and x.draws.shape == (B, T)
     assert np.issubdtype(x.prompts.dtype, np.integer)
 
@@ -122,9 +122,17 @@ def test_prompts_no_eos_with_eos_first() -> None:
 def test_theta_moves_from_theta_old() -> None:
     x = make_inputs(load_config())
     for name in ("W_xh", "W_hh", "b_h", "W_hy", "b_y"):
-        assert not np.array_equal(getattr(x.new, name), getattr(x.old, name)), name
+        assert not np.array_equal(getattr(x.given, name), getattr(x.old, name)), name
         assert not np.array_equal(getattr(x.old, name), getattr(x.ref, name)), name
     assert not np.array_equal(x.phi_given.w_v, x.phi_old.w_v)
+
+
+def test_optimizer_state_is_a_first_step() -> None:
+    """Zero moments and no step taken: Step's bias corrections are then 1 - β (the first AdamW step)."""
+    x = make_inputs(load_config())
+    assert x.opt_step == 0
+    for state in (x.m_theta, x.v_theta, x.m_phi, x.v_phi):
+        assert all(not np.any(v) for v in vars(state).values())
 
 
 def test_default_small_preset_clips() -> None:
