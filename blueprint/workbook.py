@@ -153,7 +153,7 @@ def refuse_non_finite(config: Config, inputs: Inputs, layout: Layout, q: Quantit
                 raise ConfigError(f"config key '{key}' = {getattr(config, key)!r} makes {where} {value}: every number of the blueprint "
                                   f"must be finite; bring {key} closer to {getattr(base, key)!r}")
     raise ConfigError(f"{where} would be {value}: the weights and hyperparameters overflow a double; "
-                      "use smaller weights on Weights or less extreme values on Config")
+                      "use smaller weights on Weights, a smaller optimizer state on Step or less extreme values on Config")
 
 
 def _reader(arr: Any) -> Callable[[tuple[int, ...]], Any]:

@@ -1,7 +1,8 @@
-"""Render the README's pictures: the Guide, Rollout, GAE and Clip sheets as printed, and the Clip chart.
+"""Render the README's pictures: the Guide, Rollout, GAE, Clip and Backward sheets as printed, and two charts.
 
     pip install -e . pillow        # Pillow crops the PNGs; it is not a dependency of the package
-    python docs/render.py          # writes docs/guide.png, rollout.png, gae.png, clip.png, chart_clip.png
+    python docs/render.py          # writes docs/guide.png, rollout.png, gae.png, clip.png, backward.png, chart_clip.png,
+                                   # chart_after_step.png
 
 Needs LibreOffice (``soffice``) and poppler-utils (``pdftotext``, ``pdftoppm``). A developer
 script, not a test: it generates the small-preset workbook into a temporary folder, prints it to
@@ -9,7 +10,7 @@ PDF with LibreOffice headless (private profile, recalculated: ``blueprint.libreo
 finds each sheet's first page by the title in its A1, renders the pages of its first band of rows
 with pdftoppm (a wide sheet prints at 70-75 % on pages side by side, column A on each: the
 workbook's page breaks say how many), crops the white margins, sets them side by side and saves a
-64-colour PNG. The chart is cut out of the Clip page that holds it along its frame, found by walking
+64-colour PNG. Each chart is cut out of the page that holds it along its frame, found by walking
 out from the chart's title. An optional argument writes the PNGs elsewhere.
 """
 
@@ -48,8 +49,10 @@ from PIL import Image, ImageOps  # noqa: E402 - after the check that it is insta
 PAGE_DPI = 150  # pages print at 70-100 %: 11 pt text comes out ~16-23 px high
 CHART_DPI = 300
 PAGES = {"guide.png": ("Guide", guide.TITLE), "rollout.png": ("Rollout", "Rollout — "), "gae.png": ("GAE", "GAE — "),
-         "clip.png": ("Clip", "Clip — ")}
-CHART_SHEET, CHART_TITLE = "Clip", "Ratio ρ_t against the clip band"  # as blueprint/writer/charts.py names it
+         "clip.png": ("Clip", "Clip — "), "backward.png": ("Backward", "Backward — ")}
+FIRST_PAGE_ONLY = {"backward.png"}  # its per-token grids: the unroll's δh and δa columns print on the pages across
+CHARTS = {"chart_clip.png": ("Clip", "Ratio ρ_t against the clip band"),  # as blueprint/writer/charts.py titles them
+          "chart_after_step.png": ("After Step", "Ratio before and after the step, against the clip band")}
 
 out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
 out_dir.mkdir(parents=True, exist_ok=True)
@@ -96,9 +99,10 @@ def save(im: Image.Image, name: str) -> None:
 # pages of its first band of rows follow it (printed across, then down).
 pages = int(re.search(r"^Pages:\s+(\d+)", run("pdfinfo", pdf), re.MULTILINE).group(1))
 first_lines = {p: run("pdftotext", "-f", p, "-l", p, "-layout", pdf, "-").strip().split("\n")[0].strip() for p in range(1, pages + 1)}
-page_of = {sheet: min(p for p, line in first_lines.items() if line.startswith(title)) for sheet, title in PAGES.values()}
+titles = {**dict(PAGES.values()), **{sheet: f"{sheet} — " for sheet, _ in CHARTS.values()}}
+page_of = {sheet: min(p for p, line in first_lines.items() if line.startswith(title)) for sheet, title in titles.items()}
 for name, (sheet, _) in PAGES.items():
-    save(side_by_side([trim(render(page_of[sheet] + k, PAGE_DPI)) for k in range(across[sheet])]), name)
+    save(side_by_side([trim(render(page_of[sheet] + k, PAGE_DPI)) for k in range(1 if name in FIRST_PAGE_ONLY else across[sheet])]), name)
 
 # The chart: its title's words as pdftotext -bbox places them (points), on a page of the Clip sheet's first
 # band that holds it whole (a chart may also show, cut, at the edge of the page before); then walk out from
@@ -112,11 +116,11 @@ def walk(grey: object, size: tuple[int, int], x: int, y: int, dx: int, dy: int) 
     return None
 
 
-def chart_box(page: int) -> tuple[Image.Image, tuple[int, int, int, int]] | None:
+def chart_box(page: int, title: str) -> tuple[Image.Image, tuple[int, int, int, int]] | None:
     words = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>',
                        run("pdftotext", "-f", page, "-l", page, "-bbox", pdf, "-"))
-    texts, n = [w[3] for w in words], len(CHART_TITLE.split())
-    first = next((k for k in range(len(texts)) if " ".join(texts[k:k + n]) == CHART_TITLE), None)
+    texts, n = [w[3] for w in words], len(title.split())
+    first = next((k for k in range(len(texts)) if " ".join(texts[k:k + n]) == title), None)
     if first is None:
         return None
     scale = CHART_DPI / 72
@@ -128,6 +132,7 @@ def chart_box(page: int) -> tuple[Image.Image, tuple[int, int, int, int]] | None
     return None if None in (left, right, top, bottom) else (image, (left, top, right + 1, bottom + 1))
 
 
-image, box = next(found for page in range(page_of[CHART_SHEET], page_of[CHART_SHEET] + across[CHART_SHEET]) if (found := chart_box(page)))
-save(image.crop(box), "chart_clip.png")
+for name, (sheet, title) in CHARTS.items():
+    image, box = next(found for page in range(page_of[sheet], page_of[sheet] + across[sheet]) if (found := chart_box(page, title)))
+    save(image.crop(box), name)
 shutil.rmtree(tmp)

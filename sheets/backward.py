@@ -43,7 +43,7 @@ BLOCKS = (
     Grid(Q("g_logp", "G_t = ∂L/∂ℓ_t = w_t·(∂pg/∂ρ·∂ρ/∂ℓ + kl_in_loss·c_KL·∂k/∂ℓ)", flags=("no_grad",),
            note="# Upstream ↳ the loss's derivative by each token's log-prob, times its aggregation weight w_t (Clip agg_w) ↳ "
                 "token-mean gives every real token 1/N; the clipped tokens are 0")),
-    Row(Q("v_id", "v — the token ids 0 … V-1 (one-hot and SUMIF compare against them)", "integer"), "V"),
+    Row(Q("v_id", "v — token ids", "integer", note="# Ids ↳ 0 … V-1 ↳ the one-hot (y_t = v) and W_xh's SUMIF compare against them"), "V"),
     Grid(Q("W_hy_T", "W_hyᵀ of θ — row i: what hidden unit i sends to each logit"), rows="H", cols="V", heads=("unit", "vocab")),
     Grid(Q("W_hh_T", "W_hhᵀ of θ — row i: what unit i sends to each unit one position on"), rows="H", cols="H", heads=("unit", "unit")),
     Unroll((Column(rnn.X), Column(Q("h", "h_j of θ (Ratio): tanh's derivative is 1 - h²"), "H"),
@@ -56,7 +56,7 @@ BLOCKS = (
                           "the next position sent back through W_hh ↳ prompt positions get only the second: the loss "
                           "reaches them through time alone"), "H"),
             Column(Q("da", "δa_j = δh_j·(1 - h_j²) — through tanh"), "H")),
-           reads="N", first_pred=lambda d: d.P - 1),
+           reads="N", first_pred=lambda d: d.P - 1, pred_from=lambda d: max(d.T, d.V, d.H + 1) + 1),  # right of the grids above: a page can end there
     Model("grad", "∇ — the gradients of total_loss, shaped as on Weights: θ's five, φ's head (the sums over sequences and positions)",
           outputs="V", head="grad", role="formula", code="backward",
           note="# Gradient ↳ ∂W_xh[:, v] = Σ_{x_j = v} δa_j;  ∂W_hh = Σ δa_j ⊗ h_{j-1};  ∂b_h = Σ δa;  ∂W_hy = Σ ∂z ⊗ h;  "

@@ -17,7 +17,7 @@ SUMMARY = "y_t = MATCH(u_t, lower_t, 1) - 1 on p_t = softmax(z_t/τ);  ℓ_old =
 TAB = "#2E75B6"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
 WHY = "θ_old's numbers are frozen for the whole PPO iteration: ratios, KL and values are measured against them"  # a block's note says this when it has none of its own
 BLOCKS = (
-    Grid(Q("prompts", "x — prompt token ids (input)", "input_int"), cols="P", heads=("seq", "j")),
+    Grid(Q("prompts", "x — prompt token ids (input)", "input_int", named=True), cols="P", heads=("seq", "j")),
     Grid(Q("draws", "u_t — uniform draws for sampling (input)", "input")),
     rnn.policy(sampled=True),
     Grid(Q("tokens", "y_t = MATCH(u_t, lower_t, 1) - 1 — sampled tokens", "integer", named=True,

@@ -126,6 +126,25 @@ def test_libreoffice_follows_edited_switches(small_path: Path, tmp_path: Path) -
     assert report.totals().mapped == len(after.formula_cells())
 
 
+UPDATE_EDITS = {"theta_init": "old", "optimizer": "sgd", "value_trunk": "detached", "max_grad_norm": 0.1, "weight_decay": 0.1}
+
+
+@pytest.mark.parametrize("engine", [pytest.param("libreoffice", marks=pytest.mark.libreoffice), "formulas"])
+def test_engines_follow_the_update_switches(engine: str, small_path: Path, tmp_path: Path) -> None:
+    """Flip theta_init, optimizer and value_trunk in the file (and make clipping bind): θ becomes θ_old, so every ρ is 1
+    and nothing is clipped; the step is SGD's; the whole update re-flows to the reference."""
+    edited = with_config_edits(small_path, UPDATE_EDITS, tmp_path / "update.xlsx")
+    config, inputs, _, _ = read_blueprint(edited)
+    assert all(getattr(config, k) == v for k, v in UPDATE_EDITS.items())
+    after = {(c.sheet, c.quantity, c.idx): c.value for c in build(config, inputs).formula_cells()}
+    assert {v for (_, q, _), v in after.items() if q == "ratio"} == {1.0}
+    assert {v for (_, q, _), v in after.items() if q == "pg_clipped"} == {0.0}
+    assert after["Backward", "grad_clip_coef", ()] < 1 and after["Backward", "grad_clip_coef_phi", ()] < 1
+    report = verify(edited, engine=engine, cache_check=False)  # openpyxl saved it: no cached values
+    assert report.ok, report.text(5)
+    assert report.totals().mapped == len(after)
+
+
 def test_kl_controller_by_hand() -> None:
     """kl_token [[1, 2, 0], [3, 0, 0]] with n = (2, 1): seq-sum KL = mean(3, 3) = 3, seq-mean KL = mean(1.5, 3) = 2.25;
     target 2, horizon 10, B = 2: the errors 0.5 (clipped to 0.2) and 0.125 move β by 1 + err·2/10."""

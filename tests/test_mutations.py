@@ -119,15 +119,18 @@ def mutate(rng: random.Random, bp: Blueprint, inputs: Inputs, kind: str) -> Muta
         # reference value moves must be reported stale; if none moves (e.g. a weight of a token
         # never read, or a draw nudged inside its token's interval), no cell is wrong and the
         # verifier must pass — asserted as such, not skipped.
-        numeric = [k for k, c in enumerate(cells) if c.kind == "input" and c.quantity != "prompts"]
+        # not ids or counts; not Adam's first moments either: m moved alone, with v = 0, takes θ' past what a double holds
+        # (refused in one line: tests/test_verify_bad_files.py, the optimizer state that overflows)
+        numeric = [k for k, c in enumerate(cells) if c.kind == "input" and c.quantity not in ("prompts", "opt_step")
+                   and not c.quantity.startswith(("m_theta.", "m_phi."))]
         k = rng.choice(numeric)
         delta = 0.25 if cells[k].quantity != "draws" else rng.choice([-0.05, 0.05])
         new_value = float(np.clip(cells[k].value + delta, 0.0001, 0.9999)) if cells[k].quantity == "draws" else cells[k].value + delta
         cells[k] = dataclasses.replace(cells[k], value=new_value)
         moved = dependants_that_move(bp, inputs, cells[k])
         return Mutant(kind, cells, moved, f"{cells[k].sheet}!{cells[k].quantity}{list(cells[k].idx)} += {delta}")
-    # rename: a sheet other than the three the inputs live on
-    sheet = rng.choice(["Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total"])
+    # rename: a sheet other than the four the inputs live on
+    sheet = rng.choice(["Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total", "Backward", "After Step"])
     return Mutant(kind, None, {(sheet, "A1")}, f"sheet {sheet} renamed")
 
 

@@ -116,7 +116,7 @@ def chart_refs(path: Path) -> list[set[str]]:
 
 def test_charts_point_at_the_right_ranges(small_path: Path, bp: Blueprint) -> None:
     refs = chart_refs(small_path)
-    assert len(refs) == 4
+    assert len(refs) == 5
     L = bp.layout
 
     def row(sheet: str, quantity: str, b: int) -> str:
@@ -130,6 +130,8 @@ def test_charts_point_at_the_right_ranges(small_path: Path, bp: Blueprint) -> No
         {absolute(row("GAE", "advantages", 0)), absolute(row("GAE", "adv_whitened", 0))},
         {absolute(row("Clip", "ratio_real", 0)), absolute(row("Clip", "band_low", 0)), absolute(row("Clip", "band_high", 0))},
         {absolute(row("KL", "non_score_reward", 0)), absolute(row("KL", "rewards", 0))},
+        {absolute(row("Clip", "ratio_real", 0)), absolute(row("After Step", "ratio_real_next", 0)), absolute(row("Clip", "band_low", 0)),
+         absolute(row("Clip", "band_high", 0))},  # ρ before and after the step, against the same band
     ]
     for want in expected:
         assert any(want <= chart for chart in flat), want

@@ -142,7 +142,7 @@ def test_an_asked_for_na_agrees_and_an_unasked_error_does_not(bp: Blueprint, sma
     recalc = evaluate(cells.file_values, cells.names)
     gaps = [c for c in bp.formula_cells() if c.value == NA]
     real = next(c for c in bp.formula_cells() if c.quantity == "ratio_real" and c.value != NA)
-    assert gaps and {c.quantity for c in gaps} == {"ratio_real"} and {recalc[c.sheet, c.row, c.col] for c in gaps} == {NA}
+    assert gaps and {c.quantity for c in gaps} == {"ratio_real", "ratio_real_next"} and {recalc[c.sheet, c.row, c.col] for c in gaps} == {NA}
     na = Error.errors[NA]
     assert na != NA  # why the verifier compares error values by their text
     recalc.update({(c.sheet, c.row, c.col): na for c in gaps})
@@ -173,7 +173,7 @@ def test_renamed_sheet_is_reported(bp: Blueprint, small_path: Path, tmp_path: Pa
 
 
 def test_junit_fails_a_renamed_sheet_without_formulas(small_path: Path, tmp_path: Path) -> None:
-    """Every problem fails a test case: Weights has no formula cell, yet its renaming is reported in a case of its own."""
+    """Every problem fails a test case: the renamed Weights in a case of its own, and each sheet whose formulas read it."""
     from blueprint.junit import junit_xml
 
     renamed = tmp_path / "renamed.xlsx"
@@ -183,8 +183,8 @@ def test_junit_fails_a_renamed_sheet_without_formulas(small_path: Path, tmp_path
             zout.writestr(info, data.replace(b'name="Weights"', b'name="Params"') if info.filename == "xl/workbook.xml" else data)
     suite = junit_xml(verify(renamed)).getroot()
     failing = {c.get("name"): c.find("failure").text for c in suite.iter("testcase") if c.find("failure") is not None}
-    assert suite.get("tests") == "11"  # the ten sheets with formulas, and Weights for its problem
-    assert failing["Weights"].startswith("Weights!A1: sheet-renamed:")  # its own case, though it has no formula
+    assert suite.get("tests") == str(len(SHEETS))  # every sheet has formulas (Weights: θ and φ in use)
+    assert failing["Weights"].startswith("Weights!A1: sheet-renamed:")  # its own case
     assert set(failing) <= set(SHEETS)  # the sheets whose formulas read Weights fail too, each in its own case
 
 
@@ -193,7 +193,7 @@ def test_cli_json_and_junit(small_path: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(["verify", str(small_path), "--json", "--junit", str(junit)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is True and doc["totals"]["mapped"] == doc["totals"]["formula_cells"] == SMALL_CELLS
-    assert list(doc["sheets"]) == ["Guide", "Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total"]  # not Weights
+    assert list(doc["sheets"]) == list(SHEETS)  # every sheet has formula cells
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == "10" and suite.get("failures") == "0"
     assert [c.get("name") for c in suite.iter("testcase")] == list(doc["sheets"])
@@ -325,7 +325,7 @@ def test_table_says_what_it_compared(small_path: Path, saved_by_openpyxl: dict[s
     clean = table_of(capsys.readouterr().out)
     assert main(["verify", str(saved_by_openpyxl["clean"]), "--junit", str(junit)]) == 1
     saved = table_of(capsys.readouterr().out)
-    assert list(clean) == list(saved) == ["Guide", "Config", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total", "total"]
+    assert list(clean) == list(saved) == [*SHEETS, "total"]
     assert list(clean["total"]) == COLUMNS
     assert [clean["total"][c] for c in COLUMNS[:5]] == [str(SMALL_CELLS)] * 5 and float(clean["total"]["max |error|"]) < 1e-10
     for sheet, row in saved.items():

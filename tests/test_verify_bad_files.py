@@ -212,3 +212,15 @@ def test_a_non_finite_input_is_one_line_exit_2(sheet: str, quantity: str, idx: t
     assert code == 2 and out == "", (out, err)
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert f"{layout.cell(sheet, quantity, *idx)} ({quantity}) holds {float(text)!r}, not a finite number; put a finite number there" in err, err
+
+
+def test_an_optimizer_state_that_overflows_the_step_is_one_line_exit_2(small_path: Path, tmp_path: Path) -> None:
+    """Adam's first moment typed huge (v stays 0): θ' leaves what a double holds; refused naming the first cell that would."""
+    from blueprint.readback import read_blueprint
+
+    layout = read_blueprint(small_path)[2]
+    path = with_number_text(small_path, tmp_path / "state.xlsx", "Step", layout.cell("Step", "m_theta.W_hy", 0, 0).split("!")[-1], "1e300")
+    code, out, err = run_verify(path)
+    assert code == 2 and out == "", (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "'After Step'!" in err and "would be inf" in err and "a smaller optimizer state on Step" in err, err

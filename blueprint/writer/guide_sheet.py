@@ -53,9 +53,10 @@ def write_guide(page: Sheet, bp: Blueprint, command: str) -> None:
     page.text(row, 0, f"Convention: {with_departures(c, 'convention')}", "label")
     page.text(row, 1, "the switches on Config now (flip them there: everything re-flows, these words too)")
     for k, key in enumerate(SWITCHES):
-        cell = live["switch_now", (k,)]
-        page.formula(cell.row, cell.col, cell.formula, cell.value, "plain")
-        page.text(cell.row, 1, HYPERPARAMETERS[key])
+        if ("switch_now", (k,)) in live:  # a blueprint missing a cell (a mutant) is written without it, as any other sheet
+            cell = live["switch_now", (k,)]
+            page.formula(cell.row, cell.col, cell.formula, cell.value, "plain")
+        page.text(L.block("Guide", "switch_now").pos((k,))[0], 1, HYPERPARAMETERS[key])
     row = rows["provenance"] - 1
     page.text(row, 0, "Provenance", "label")
     prov = {"tool": f"rlhf-ppo-blueprint {__version__}", "command": command or "blueprint generate", **{k: str(v) for k, v in as_dict(c).items()},
