@@ -124,6 +124,7 @@ class Model:
     note: str | None = None
     role: str = "input"
     code: str | None = None  # the frameworks' lines beside W_xh (blueprint/quotes.toml), if any
+    stacked: bool = False  # every parameter under the one before, from column B: within the B×T grids' columns on the same sheet
 
     @property
     def qs(self) -> tuple[Q, ...]:

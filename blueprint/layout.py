@@ -263,10 +263,22 @@ class _Stack:
         self.row = top + d.B * (section + 1) - 1
 
     def model(self, m: Model) -> None:
-        """W_xh (H×V), b_h and W_hh (H×H) side by side, W_hy (outputs×H) and b_y under them, then the value head's w_v, b_v."""
+        """W_xh (H×V), b_h and W_hh (H×H) side by side, W_hy (outputs×H) and b_y under them, then the value head's w_v, b_v;
+        stacked, each under the one before from column B (a printed page then never has to cut one to fit a grid beside it)."""
         d = self.layout.dims
         K = size(m.outputs, d)
         W_xh, b_h, W_hh, W_hy, b_y, *head = m.qs
+        if m.stacked:
+            down, across, matrix = ((1,), (0,)), ((0,), (1,)), ((1, 0), (0, 1))  # a bias down a column, w_v along a row
+            cells = [(W_xh, (d.H, d.V), matrix), (b_h, (d.H,), down), (W_hh, (d.H, d.H), matrix), (W_hy, (K, d.H), matrix), (b_y, (K,), down)]
+            cells += [(head[0], (d.H,), across), (head[1], (), ((), ()))] if head else []
+            top = self.row + 2  # the model's title row, then W_xh's label row
+            for q, shape, strides in cells:
+                self._add(q, top, 1, shape, strides, "matrix", (top - 1, 0))
+                end = top + (shape[0] if shape and strides != across else 1)
+                top = end + 2  # a blank row, the next one's label row
+            self.row = end + 1
+            return
         top = self.row + 2
         self._add(W_xh, top, 1, (d.H, d.V), ((1, 0), (0, 1)), "matrix", (top - 1, 0))
         self._add(b_h, top, d.V + 2, (d.H,), ((1,), (0,)), "matrix", (top - 1, d.V + 2))

@@ -58,7 +58,7 @@ BLOCKS = (
             Column(Q("da", "δa_j = δh_j·(1 - h_j²) — through tanh"), "H")),
            reads="N", first_pred=lambda d: d.P - 1, pred_from=lambda d: max(d.T, d.V, d.H + 1) + 1),  # right of the grids above: a page can end there
     Model("grad", "∇ — the gradients of total_loss, shaped as on Weights: θ's five, φ's head (the sums over sequences and positions)",
-          outputs="V", head="grad", role="formula", code="backward",
+          outputs="V", head="grad", role="formula", code="backward", stacked=True,
           note="# Gradient ↳ ∂W_xh[:, v] = Σ_{x_j = v} δa_j;  ∂W_hh = Σ δa_j ⊗ h_{j-1};  ∂b_h = Σ δa;  ∂W_hy = Σ ∂z ⊗ h;  "
                "∂b_y = Σ ∂z;  ∂w_v = Σ ∂V·h;  ∂b_v = Σ ∂V ↳ what one backward pass leaves in .grad"),
     Scalars(

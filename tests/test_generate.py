@@ -73,6 +73,28 @@ def test_names_point_at_the_right_blocks(preset_path: tuple[str, Path]) -> None:
     assert bp.layout.block(*NAMED["score"]).shape == (B,)
 
 
+def test_the_update_names_span_the_shapes_of_weights(preset_path: tuple[str, Path]) -> None:
+    """Every parameter set by prefix + parameter (`theta_W_xh`, `phi_next_b_v`, `grad_W_hh`), each the shape it has on
+    Weights, as the real-update issue names them; the rollout's `prompts` and the batch after the step by name too."""
+    from openpyxl.utils.cell import range_boundaries
+
+    preset, path = preset_path
+    d = blueprint_of(load_config(preset)).layout.dims
+    wb = openpyxl.load_workbook(path, read_only=True)
+    names = {n: dn.attr_text for n, dn in wb.defined_names.items()}
+    shapes = {"W_xh": (d.H, d.V), "W_hh": (d.H, d.H), "b_h": (d.H, 1), "W_hy": (d.V, d.H), "b_y": (d.V, 1), "w_v": (1, d.H), "b_v": (1, 1)}  # rows, columns
+    sets = {"ref": "", "old": "phi_old", "theta": "phi", "grad": "grad", "theta_next": "phi_next", "rm": ""}
+    for model, head in sets.items():
+        for param, (rows, cols) in shapes.items():
+            name = f"{head}_{param}" if param in ("w_v", "b_v") else f"{model}_{param}"
+            if (model == "rm" and param in ("W_hy", "b_y")) or (param in ("w_v", "b_v") and not head):
+                continue
+            c0, r0, c1, r1 = range_boundaries(names[name].split("!")[1].replace("$", ""))
+            assert (r1 - r0 + 1, c1 - c0 + 1) == (rows, cols), (name, names[name])
+    assert {"prompts", "grad_norm", "grad_clip_coef", "logp_next", "ratio_next", "pg_loss_next", "vf_loss_next", "total_loss_next"} <= set(names)
+    assert {"rm_W_hy", "rm_b_y"} <= set(names)
+
+
 def test_formula_cells_carry_reference_values_as_cache(small_path: Path) -> None:
     bp = blueprint_of(load_config("small"))
     wb = openpyxl.load_workbook(small_path, data_only=True, read_only=True)
