@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from blueprint.config import hyper, load_config
 from blueprint.inputs import make_inputs
-from reference import Inputs, run
+from reference import run
 from reference.after_step import after_step
 from reference.backward import PHI, THETA, backward, clip_coefs, logp_gradient
 from reference.clip import clip
@@ -32,20 +32,6 @@ from reference.step import next_weights, step
 from reference.total import total
 from reference.value_loss import value_loss
 from reference.variants import pg_loss_grad_logp, vf_loss_grad_values
-
-
-# --- the Inputs fields the lead is renaming (new -> given, value_new -> phi_given, value_old -> phi_old): one line each ---
-
-def given_weights(inputs: Inputs) -> RNNWeights:
-    return inputs.given
-
-
-def phi_given(inputs: Inputs) -> ValueHead:
-    return inputs.phi_given
-
-
-def phi_old(inputs: Inputs) -> ValueHead:
-    return inputs.phi_old
 
 
 # --- harness ---------------------------------------------------------------------------------------------------------
@@ -59,8 +45,8 @@ class Case:
         self.inputs = make_inputs(config)
         self.q = run(self.inputs, self.hp)
         old = self.hp.theta_init == "old"
-        self.theta = self.inputs.old if old else given_weights(self.inputs)
-        self.phi = phi_old(self.inputs) if old else phi_given(self.inputs)
+        self.theta = self.inputs.old if old else self.inputs.given
+        self.phi = self.inputs.phi_old if old else self.inputs.phi_given
 
     def __getitem__(self, key: tuple[str, str]) -> np.ndarray:
         return self.q[key]
