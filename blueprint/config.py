@@ -203,7 +203,7 @@ class Config:
     # --- how the seeded inputs are drawn ----------------------------------------------------
     init_scale: float = key(1.0, "std of the θ_old and reward-model weights", non_negative(5.0))
     ref_shift: float = key(0.3, "std of θ_old - θ_ref: how far RL has already moved from the SFT model", non_negative(5.0))
-    update_scale: float = key(0.3, "std of θ - θ_old: the simulated PPO update (large enough to clip)", non_negative(5.0))
+    update_scale: float = key(0.3, "std of θ given - θ_old: earlier minibatches' updates, simulated (large enough to clip)", non_negative(5.0))
     eos_bias: float = key(0.5, "added to θ_ref's EOS logit bias (inherited by θ_old, θ): responses end mid-window", non_negative(5.0))
     preset: str = key("small", "the preset the values start from", "a preset name (see Presets)")
     convention: str = key("default", "the framework whose switches are applied over the preset", "default or a convention name (see Conventions)")
