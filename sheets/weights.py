@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from blueprint.layout import Layout
 
 SHEET = "Weights"
-TITLE = "Weights — θ_ref, θ_old, θ, the critics φ_old and φ, and the reward model (inputs: edit them)"
+TITLE = "Weights — θ_ref, θ_old, the given θ and φ, the critic φ_old, the reward model (inputs: edit them); θ and φ in use"
 SUMMARY = "h = tanh(W_xh[:, x] + W_hh·h + b_h);  z = W_hy·h + b_y;  V = w_v·h + b_v.  Rows of W_xh are hidden units, columns tokens."
 TAB = "#BF9000"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
 WHY = "the four models share one architecture and differ only in these numbers"  # a block's note says this when it has none of its own
