@@ -165,6 +165,11 @@ def read_inputs(cells: Cells, layout: Layout, config: Config) -> Inputs:
         raise BlueprintError(f"{cells.path}: Rollout prompts must be token ids 0..{config.V - 1}; found {prompts.tolist()}")
     if not np.all((draws > 0) & (draws < 1)):
         raise BlueprintError(f"{cells.path}: Rollout draws must lie strictly between 0 and 1; found {draws.tolist()}")
+    for (sheet, quantity), v in arrays.items():
+        if quantity.startswith(("v_theta.", "v_phi.")) and np.any(v < 0):
+            where = layout.cell(sheet, quantity, *(int(i) for i in np.argwhere(np.asarray(v) < 0)[0]))
+            raise BlueprintError(f"{cells.path}: {where} ({quantity}) is a second moment, a mean of squares: it must be 0 or more; "
+                                 f"found {np.asarray(v).min()}")
     opt_step = arrays["Step", "opt_step"]
     if not (opt_step == np.round(opt_step) and 0 <= opt_step < 1e9):
         raise BlueprintError(f"{cells.path}: {layout.cell('Step', 'opt_step')} opt_step must be a whole number of steps, 0 or more; found {opt_step}")

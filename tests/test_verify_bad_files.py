@@ -224,3 +224,20 @@ def test_an_optimizer_state_that_overflows_the_step_is_one_line_exit_2(small_pat
     assert code == 2 and out == "", (out, err)
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert "'After Step'!" in err and "would be inf" in err and "a smaller optimizer state on Step" in err, err
+
+
+@pytest.mark.parametrize("quantity, idx, text, says", [
+    ("opt_step", (), "2.5", "opt_step must be a whole number of steps, 0 or more; found 2.5"),
+    ("opt_step", (), "-1", "opt_step must be a whole number of steps, 0 or more; found -1.0"),
+    ("v_theta.W_hh", (0, 1), "-0.5", "(v_theta.W_hh) is a second moment, a mean of squares: it must be 0 or more; found -0.5"),
+])
+def test_an_impossible_optimizer_state_is_one_line_exit_2(quantity: str, idx: tuple, text: str, says: str, small_path: Path,
+                                                         tmp_path: Path) -> None:
+    from blueprint.readback import read_blueprint
+
+    layout = read_blueprint(small_path)[2]
+    where = layout.cell("Step", quantity, *idx)
+    path = with_number_text(small_path, tmp_path / "state.xlsx", "Step", where.split("!")[-1], text)
+    code, out, err = run_verify(path)
+    assert code == 2 and out == "", (out, err)
+    assert err.count("\n") == 1 and where in err and says in err, err
