@@ -136,8 +136,11 @@ class Config:
     adv_whiten: str = key("unbiased", "advantage whitening: unbiased variance (TRL, verl), population (OpenRLHF, OpenAI), off",
                           OneOf(("unbiased", "population", "off")),
         label="unbiased | population | off")
-    whiten_eps: float = key(1e-8, "added to the variance inside the square root when whitening", positive(1.0),
+    whiten_eps: float = key(1e-8, "added to the variance inside the square root when whitening (or its floor: whiten_eps_mode = max)", positive(1.0),
         label="added to the variance when whitening")
+    whiten_eps_mode: str = key("add", "whitening divides by √(var + whiten_eps) (add: TRL, verl) or √max(var, whiten_eps) (max: OpenRLHF's "
+                               "advantages); both whitenings read it", OneOf(("add", "max")),
+        label="whiten_eps: add | max (√(var+eps) or √max(var, eps))")
     # --- losses -----------------------------------------------------------------------------
     logratio_clamp: float = key(0.0, "clamp ℓ_θ - ℓ_old to ±this before exp (OpenRLHF, verl: 20); 0 = off (TRL)", non_negative(100.0),
         label="clamp ℓ_θ - ℓ_old to ±this (0 = off)")
@@ -324,6 +327,7 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
         kl_placement="reward", kl_estimator="k1", beta=0.05, kl_ctl="fixed", kl_ctl_input="seq-sum", gamma=1.0, lam=0.95,
         adv_whiten="unbiased", reward_whiten="off", logratio_clamp=0.0, eps=0.2, eps_high=0.2, dual_clip=0.0, eps_v=0.2,
         loss_agg="token-mean", vf_coef=0.1, ent_coef=0.0, tau=0.7,
+        whiten_eps_mode="add",  # masked_whiten: rsqrt(var + 1e-8)
         eos_handling="off",  # missing_eos_penalty defaults to None; the example scripts pass --missing_eos_penalty 1.0
         value_trunk="detached", max_grad_norm=0.0,  # a value model with its own backbone; the PPO loop clips no gradient
     ),
@@ -331,13 +335,14 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
         kl_placement="reward", kl_estimator="k1", beta=0.01, kl_ctl="fixed", kl_ctl_input="seq-mean", kl_loss_estimator="k1",
         kl_loss_coef=0.01, gamma=1.0, lam=1.0, adv_whiten="population", reward_whiten="off", logratio_clamp=20.0, eps=0.2,
         eps_high=0.2, dual_clip=0.0, eps_v=0.5, loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0, tau=1.0, eos_handling="off",
+        whiten_eps_mode="max",  # the advantages' rstd = var.clamp(min=1e-8).rsqrt() (OpenRLHF whitens no rewards)
         value_trunk="detached", optimizer="adamw", adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-8, weight_decay=0.0, max_grad_norm=1.0,
     ),
     "verl": dict(  # verl ppo_trainer.yaml: no reference KL by default (use_kl_in_reward false), dual clip always on, λ = 1
         kl_placement="none", kl_estimator="k1", beta=0.001, kl_ctl="fixed", kl_ctl_input="seq-mean", kl_target=0.1,
         kl_loss_estimator="k3", kl_loss_coef=0.001, gamma=1.0, lam=1.0, adv_whiten="unbiased", reward_whiten="off",
         logratio_clamp=20.0, eps=0.2, eps_high=0.2, dual_clip=3.0, eps_v=0.5, loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0,
-        tau=1.0, eos_handling="off",
+        tau=1.0, eos_handling="off", whiten_eps_mode="add",  # masked_whiten: rsqrt(var + 1e-8)
         value_trunk="detached", optimizer="adamw", adam_beta1=0.9, adam_beta2=0.999, weight_decay=0.01, max_grad_norm=1.0,
     ),
 }
@@ -367,8 +372,8 @@ CONVENTION_NOTES: dict[str, tuple[str, ...]] = {
         "a recommendation to use k2 or k3 (as a loss, k1's expected gradient is zero).",
         "The critic is a separate model with its own optimizer, initialised from the reward model: total_loss with vf_coef = 1 is a "
         "sum for display; OpenRLHF reports the actor and critic losses apart.",
-        "Every KL estimate is clamped to [-10, 10] and the reward to --reward.clip_range (-10, 10), and whitening divides by "
-        "√max(var, 1e-8); the workbook models neither clamp and uses √(var + whiten_eps).",
+        "Every KL estimate is clamped to [-10, 10] and the reward to --reward.clip_range (-10, 10); the workbook models neither "
+        "clamp. The advantages are whitened by √max(var, 1e-8) (whiten_eps_mode = max); OpenRLHF whitens no rewards.",
         "KL is fixed unless --algo.kl.target is set.",
         "Actor and critic each have their own DeepSpeed AdamW, betas (0.9, 0.95), each clipped to norm 1.0 (DeepSpeed's "
         "gradient_clipping); actor lr 1e-6, critic lr 9e-6 (the workbook keeps one teaching lr). One epoch over each batch.",

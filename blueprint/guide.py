@@ -85,6 +85,8 @@ LEGEND = (
 # what the current switches make of it (live, like the story; "" where no switch touches it).
 ESTIMATOR = {"k1": "k1: unbiased, can be negative per token", "k2": "k2: biased, ≥ 0",
              "k3": "k3: unbiased, ≥ 0, lower variance than k1"}
+# whiten_eps_mode: the whitening's divisor.
+EPS_MODE = By("whiten_eps_mode", {"max": ", √max(var, eps)", "add": ", √(var + eps)"})
 PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
     ("Rollout sampling from θ_old", "y_t ~ softmax(z_t/τ) by inverse CDF on u_t", "Rollout", "tokens", ""),
     ("Token log-prob", "ℓ_t = z_t[y_t]/τ - logsumexp(z_t/τ)", "Rollout", "logp_old", ""),
@@ -100,14 +102,14 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
      By("kl_ctl", {"fixed": "fixed β", "adaptive": ("adaptive, fed ", By("kl_ctl_input", {"seq-sum": "Σ_t k_t", "seq-mean": "mean_t k_t"}))})),
     ("Shaped token reward (KL in the reward)", "r_t = -β·k_t + s·1[t = e]", "KL", "rewards_raw",
      By("kl_placement", {"reward": "on", "loss": "off: r_t = s·1[t = e]", "both": "on", "none": "off: r_t = s·1[t = e]"})),
-    ("Reward whitening (optional)", "r ← (r - μ)/√(σ² + eps) + μ", "KL", "rewards", By("reward_whiten", {"on": "on", "off": "off"})),
+    ("Reward whitening (optional)", "r ← (r - μ)/√(σ² + eps) + μ", "KL", "rewards", By("reward_whiten", {"on": ("on", EPS_MODE), "off": "off"})),
     ("Old values (critic at rollout)", "V_old_t = w_v·h_t + b_v", "Rollout", "values_old", ""),
     ("TD residual", "δ_t = r_t + γV_{t+1} - V_t", "GAE", "delta", ""),
     ("GAE: token-level credit assignment", "A_t = δ_t + γλA_{t+1}", "GAE", "advantages", ""),
     ("Value targets from the old model", "R_t = A_t + V_old_t", "GAE", "returns", ""),
     ("Sequence-level credit assignment", "the score enters only at t = e; γ = λ = 1: A_t = s - βΣ_{k≥t}k_k - V_t", "KL", "rewards", ""),
-    ("Advantage whitening", "Â = (A - μ)/√(var + whiten_eps)", "GAE", "adv_whitened",
-     By("adv_whiten", {"unbiased": "unbiased variance", "population": "population variance", "off": "off: Â = A"})),
+    ("Advantage whitening", "Â = (A - μ)/√(var + eps), or √max(var, eps)", "GAE", "adv_whitened",
+     By("adv_whiten", {"unbiased": ("unbiased variance", EPS_MODE), "population": ("population variance", EPS_MODE), "off": "off: Â = A"})),
     ("Importance ratio, current vs rollout policy", "ρ_t = exp(ℓ_θ_t - ℓ_old_t)", "Ratio", "ratio",
      IfPositive("logratio_clamp", "log-ratio clamped to ±logratio_clamp", "no clamp")),
     ("Clipped surrogate", "L_t = max(-Âρ, -Â·clip(ρ, 1-ε, 1+ε_high))", "Clip", "pg_losses", ""),

@@ -9,7 +9,8 @@
     non_score_reward = -β · kl_in_reward · kl_token       (kl_in_reward: kl_placement is "reward" or "both")
     rewards_raw_t    = non_score_reward_t + s · last_t     (shaped reward, score at the last real token)
     rewards_t        = ((r - μ_r)/√(var_r + eps) + μ_r)·m  if reward_whiten = "on", else rewards_raw
-                       (μ_r, var_r: masked mean and unbiased variance; shift_mean=False as TRL and OpenAI-2019)
+                       (μ_r, var_r: masked mean and unbiased variance; shift_mean=False as TRL and OpenAI-2019;
+                       √max(var_r, eps) when whiten_eps_mode = "max")
 
 The KL here is θ_old vs θ_ref: computed once per batch, no gradient (docs/ppo_math.md §4).
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reference._common import masked_moments
+from reference._common import masked_moments, whiten_std
 from reference.rnn import RNNWeights, teacher_forced, token_logprob
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def shaped_rewards(logp_old: np.ndarray, logp_ref: np.ndarray, mask: np.ndarray,
     non_score_reward = -hp.beta * kl_in_reward * kl_token
     rewards_raw = non_score_reward + score[:, None] * is_last
     reward_mean, reward_dev2, reward_var = masked_moments(rewards_raw, mask, max(mask.sum() - 1.0, 1.0))
-    whitened = ((rewards_raw - reward_mean) / np.sqrt(reward_var + hp.whiten_eps) + reward_mean) * mask
+    whitened = ((rewards_raw - reward_mean) / whiten_std(reward_var, hp) + reward_mean) * mask
     rewards = whitened if hp.reward_whiten == "on" else rewards_raw
     return {**k, "kl_token": kl_token, "non_score_reward": non_score_reward, "rewards_raw": rewards_raw, "reward_mean": reward_mean,
             "reward_dev2": reward_dev2, "reward_var": reward_var, "rewards": rewards}

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars
 from sheets import rnn
-from sheets._common import Formulas, Refs, masked_moments
+from sheets._common import Formulas, Refs, masked_moments, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -32,7 +32,7 @@ BLOCKS = (
     Scalars(Q("reward_mean", "μ_r = Σ r·m / N")),
     Grid(Q("reward_dev2", "(r_t - μ_r)²")),
     Scalars(Q("reward_var", "var_r = Σ (r-μ_r)²·m / max(N - 1, 1)")),
-    Grid(Q("rewards", "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m if reward_whiten = on", named=True, code="rewards")),
+    Grid(Q("rewards", "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m if reward_whiten = on (√max(var_r, eps): whiten_eps_mode = max)", named=True, code="rewards")),
 )
 
 
@@ -54,5 +54,5 @@ def formulas(L: Layout) -> Formulas:
     for b in range(d.B):
         for t in range(d.T):
             raw, mean = r("rewards_raw", b, t), r("reward_mean")
-            whitened = f"(({raw}-{mean})/SQRT({r('reward_var')}+whiten_eps)+{mean})*{r('mask', b, t, sheet='Rollout')}"
+            whitened = f"(({raw}-{mean})/{whiten_std(r('reward_var'))}+{mean})*{r('mask', b, t, sheet='Rollout')}"
             yield "rewards", (b, t), f'=IF(reward_whiten="on",{whitened},{raw})'
