@@ -85,7 +85,8 @@ LEGEND = (
 # what the current switches make of it (live, like the story; "" where no switch touches it).
 ESTIMATOR = {"k1": "k1: unbiased, can be negative per token", "k2": "k2: biased, ≥ 0",
              "k3": "k3: unbiased, ≥ 0, lower variance than k1"}
-# whiten_eps_mode: the whitening's divisor.
+# kl_clamp: where it clamps (OpenRLHF every estimator, verl k3 alone); whiten_eps_mode: the whitening's divisor.
+KL_CLAMP = IfPositive("kl_clamp", ("; clamped to ±kl_clamp", By("kl_clamp_scope", {"k3": " if k3", "all": ""})))
 EPS_MODE = By("whiten_eps_mode", {"max": ", √max(var, eps)", "add": ", √(var + eps)"})
 PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
     ("Rollout sampling from θ_old", "y_t ~ softmax(z_t/τ) by inverse CDF on u_t", "Rollout", "tokens", ""),
@@ -94,10 +95,10 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
     ("θ_ref: the SFT anchor", "ℓ_ref_t, θ_ref teacher-forced on the rollout", "KL", "logp_ref", ""),
     ("Response mask / EOS truncation", "m_t = 1 up to and including the first EOS", "Rollout", "mask", ""),
     ("Reward-model coupling (sequence score)", "s = RM(x, y≤e) at the last real token; missing-EOS handling", "Reward", "score",
-     By("eos_handling", {"subtract": "no EOS: s - missing_eos_penalty", "replace": "no EOS: s := missing_eos_score",
-                         "off": "no EOS: s as it is"})),
+     (By("eos_handling", {"subtract": "no EOS: s - missing_eos_penalty", "replace": "no EOS: s := missing_eos_score",
+                          "off": "no EOS: s as it is"}), IfPositive("score_clip", "; then clamped to ±score_clip"))),
     ("Reference KL, θ_old vs SFT, per token", "k1 = d, k2 = d²/2, k3 = e^-d - 1 + d, d = ℓ_old - ℓ_ref", "KL", "kl_token",
-     By("kl_estimator", ESTIMATOR)),
+     (By("kl_estimator", ESTIMATOR), KL_CLAMP)),
     ("KL coefficient and its controller", "β_next = β(1 + clip(KL/target - 1, ±kl_ctl_clip)·B/horizon) if adaptive", "Total", "beta_next",
      By("kl_ctl", {"fixed": "fixed β", "adaptive": ("adaptive, fed ", By("kl_ctl_input", {"seq-sum": "Σ_t k_t", "seq-mean": "mean_t k_t"}))})),
     ("Shaped token reward (KL in the reward)", "r_t = -β·k_t + s·1[t = e]", "KL", "rewards_raw",
@@ -123,8 +124,8 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
     ("Entropy (bonus or diagnostic)", "H_t = logsumexp(z/τ) - Σ p·z/τ", "Ratio", "token_entropy",
      IfPositive("ent_coef", "a bonus: -ent_coef·H in the actor's loss", "a diagnostic only")),
     ("KL as a loss (alternative to the reward)", "+c_KL·agg(k(ℓ_θ, ℓ_ref))", "Total", "kl_loss",
-     By("kl_placement", {"reward": "off", "loss": ("on, ", By("kl_loss_estimator", ESTIMATOR)), "both": ("on, ", By("kl_loss_estimator", ESTIMATOR)),
-                         "none": "off"})),
+     By("kl_placement", {"reward": "off", "loss": ("on, ", By("kl_loss_estimator", ESTIMATOR), KL_CLAMP),
+                         "both": ("on, ", By("kl_loss_estimator", ESTIMATOR), KL_CLAMP), "none": "off"})),
     ("Actor and critic losses", "L^A = L^PG - c_H·H + c_KL·L^KL;  L = L^A + c_v·L^VF (TRL)", "Total", "total_loss", ""),
     ("Policy KL, current vs previous", "approx_kl = ½⟨(ℓ_θ - ℓ_old)²⟩; ppo_kl = ⟨ℓ_old - ℓ_θ⟩", "Ratio", "approx_kl", ""),
     ("Clip fractions", "⟨1[L2 > L1]⟩; dual clip: ⟨1[Â < 0, max(L1, L2) > -c·Â]⟩", "Clip", "pg_clipfrac",

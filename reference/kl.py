@@ -5,7 +5,8 @@
     k1_t  = d_t                        (TRL/OpenRLHF/verl default; unbiased, can be negative)
     k2_t  = ½ d_t²                     (TRL-legacy "mse", verl "mse"; ≥ 0, biased)
     k3_t  = e^{-d_t} - 1 + d_t         (TRL/OpenRLHF "k3", verl "low_var_kl"; ≥ 0, unbiased)
-    kl_token_t       = k_t · m_t        (the chosen estimator; 0 after EOS, as TRL's INVALID_LOGPROB gives)
+    kl_token_t       = clamp(k_t, ±kl_clamp) · m_t   (the chosen estimator; 0 after EOS, as TRL's INVALID_LOGPROB gives;
+                       clamped when kl_clamp > 0 and kl_clamp_scope is "all" or the estimator is k3)
     non_score_reward = -β · kl_in_reward · kl_token       (kl_in_reward: kl_placement is "reward" or "both")
     rewards_raw_t    = non_score_reward_t + s · last_t     (shaped reward, score at the last real token)
     rewards_t        = ((r - μ_r)/√(var_r + eps) + μ_r)·m  if reward_whiten = "on", else rewards_raw
@@ -40,7 +41,7 @@ def shaped_rewards(logp_old: np.ndarray, logp_ref: np.ndarray, mask: np.ndarray,
                    kl_in_reward: float, hp: Hyper) -> dict[str, np.ndarray]:
     """The KL sheet from the log-probs on (the golden case holds log-probs, not weights): score (B,), the rest (B, T)."""
     k = kl_estimators(logp_old, logp_ref)
-    kl_token = k[hp.kl_estimator] * mask
+    kl_token = kl_clamped(k[hp.kl_estimator], hp.kl_estimator, hp) * mask
     non_score_reward = -hp.beta * kl_in_reward * kl_token
     rewards_raw = non_score_reward + score[:, None] * is_last
     reward_mean, reward_dev2, reward_var = masked_moments(rewards_raw, mask, max(mask.sum() - 1.0, 1.0))
@@ -51,6 +52,22 @@ def shaped_rewards(logp_old: np.ndarray, logp_ref: np.ndarray, mask: np.ndarray,
 
 
 def kl_estimators(logp: np.ndarray, logp_ref: np.ndarray) -> dict[str, np.ndarray]:
-    """k1, k2, k3 of KL(π‖π_ref) per token, side by side (no clamps: TRL's numerics)."""
+    """k1, k2, k3 of KL(π‖π_ref) per token, side by side (unclamped: kl_clamped clamps the chosen one)."""
     d = logp - logp_ref
     return {"k1": d, "k2": 0.5 * d**2, "k3": np.exp(-d) - 1.0 + d}
+
+
+def kl_clamps(estimator: str, hp: Hyper) -> bool:
+    """Whether kl_clamp clamps this estimator: it is > 0 and its scope is all (OpenRLHF) or k3 is the estimator (verl)."""
+    return hp.kl_clamp > 0 and (hp.kl_clamp_scope == "all" or estimator == "k3")
+
+
+def kl_clamped(k: np.ndarray, estimator: str, hp: Hyper) -> np.ndarray:
+    """The chosen estimator, clamped to ±kl_clamp where kl_clamps says (OpenRLHF compute_approx_kl, verl low_var_kl: 10)."""
+    return np.clip(k, -hp.kl_clamp, hp.kl_clamp) if kl_clamps(estimator, hp) else k
+
+
+def kl_estimate(logp: np.ndarray, logp_ref: np.ndarray, estimator: str, hp: Hyper) -> np.ndarray:
+    """One estimator of KL(π‖π_ref) per token, clamped as kl_clamp says (the KL loss, here and after the step)."""
+    return kl_clamped(kl_estimators(logp, logp_ref)[estimator], estimator, hp)
+

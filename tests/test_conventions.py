@@ -91,6 +91,8 @@ switch_values = st.fixed_dictionaries({key: st.sampled_from(values) for key, val
     "dual_clip": st.sampled_from([0.0, 1.5, 3.0]),
     "eps_high": st.sampled_from([0.2, 0.28]),
     "logratio_clamp": st.sampled_from([0.0, 0.05, 20.0]),
+    "kl_clamp": st.sampled_from([0.0, 0.05, 10.0]),  # 0.05 binds on most tokens (kl_clamp_scope, whiten_eps_mode: OneOf, above)
+    "score_clip": st.sampled_from([0.0, 0.1, 10.0]),  # 0.1 binds on most scores
     "lam": st.sampled_from([0.95, 1.0]),
     "tau": st.sampled_from([0.7, 1.0]),
     "ent_coef": st.sampled_from([0.0, 0.01]),
