@@ -86,7 +86,7 @@ LEGEND = (
 ESTIMATOR = {"k1": "k1: unbiased, can be negative per token", "k2": "k2: biased, ≥ 0",
              "k3": "k3: unbiased, ≥ 0, lower variance than k1"}
 # kl_clamp: where it clamps (OpenRLHF every estimator, verl k3 alone); whiten_eps_mode: the whitening's divisor.
-KL_CLAMP = IfPositive("kl_clamp", ("; clamped to ±kl_clamp", By("kl_clamp_scope", {"k3": " if k3", "all": ""})))
+KL_CLAMP = IfPositive("kl_clamp", By("kl_clamp_scope", {"k3": "; k3 alone is clamped to ±kl_clamp", "all": "; clamped to ±kl_clamp"}))
 EPS_MODE = By("whiten_eps_mode", {"max": ", √max(var, eps)", "add": ", √(var + eps)"})
 PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
     ("Rollout sampling from θ_old", "y_t ~ softmax(z_t/τ) by inverse CDF on u_t", "Rollout", "tokens", ""),

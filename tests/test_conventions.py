@@ -111,7 +111,8 @@ def test_random_switch_combinations_verify_clean(tmp_path: Path, switches: dict)
 
 EDITS = {"kl_placement": "both", "kl_estimator": "k3", "kl_loss_estimator": "k2", "adv_whiten": "population",
          "loss_agg": "seq-mean-token-mean", "dual_clip": 1.2, "eos_handling": "replace", "reward_whiten": "on",
-         "logratio_clamp": 0.1, "eps_high": 0.3, "kl_ctl_input": "seq-mean", "kl_target": 0.1}
+         "logratio_clamp": 0.1, "eps_high": 0.3, "kl_ctl_input": "seq-mean", "kl_target": 0.1,
+         "whiten_eps_mode": "max", "kl_clamp": 0.05, "score_clip": 0.1}
 
 
 @pytest.mark.libreoffice
