@@ -115,6 +115,9 @@ class Config:
         label="subtracted from s (eos_handling = subtract)")
     missing_eos_score: float = key(-1.0, "the score given when eos_handling = replace", Range(-MAX_MAGNITUDE, MAX_MAGNITUDE),
         label="the score (eos_handling = replace)")
+    score_clip: float = key(0.0, "s after missing-EOS handling clamped to ±this (OpenRLHF --reward.clip_range (-10, 10)); 0 = off (TRL, verl)",
+                            non_negative(),
+        label="clamp s to ±this (0 = off)")
     kl_placement: str = key("reward", "where KL to θ_ref enters: reward (TRL), loss (verl use_kl_loss), both, none (verl default)",
                             OneOf(("reward", "loss", "both", "none")),
         label="KL to θ_ref in: reward | loss | both | none")
@@ -126,6 +129,12 @@ class Config:
         label="k1 | k2 | k3 — KL(θ‖θ_ref) as a loss")
     kl_loss_coef: float = key(0.001, "weight of the KL loss term (verl kl_loss_coef)", non_negative(),
         label="c_KL — weight of the KL loss")
+    kl_clamp: float = key(0.0, "each per-token KL estimate, in the reward and as a loss, clamped to ±this (OpenRLHF, verl: 10); "
+                          "0 = off (TRL)", non_negative(),
+        label="clamp each KL estimate to ±this (0 = off)")
+    kl_clamp_scope: str = key("all", "the estimators kl_clamp clamps: all (OpenRLHF compute_approx_kl) or k3 alone (verl low_var_kl)",
+                              OneOf(("all", "k3")),
+        label="kl_clamp clamps: all | k3 (estimators)")
     reward_whiten: str = key("off", "on: r ← (r - μ)/√(var + eps) + μ over real tokens (TRL whiten_rewards, OpenAI-2019)", OneOf(("off", "on")),
         label="off | on — whiten rewards, keep their mean")
     # --- advantages -------------------------------------------------------------------------
@@ -136,8 +145,11 @@ class Config:
     adv_whiten: str = key("unbiased", "advantage whitening: unbiased variance (TRL, verl), population (OpenRLHF, OpenAI), off",
                           OneOf(("unbiased", "population", "off")),
         label="unbiased | population | off")
-    whiten_eps: float = key(1e-8, "added to the variance inside the square root when whitening", positive(1.0),
+    whiten_eps: float = key(1e-8, "added to the variance inside the square root when whitening (or its floor: whiten_eps_mode = max)", positive(1.0),
         label="added to the variance when whitening")
+    whiten_eps_mode: str = key("add", "whitening divides by √(var + whiten_eps) (add: TRL, verl) or √max(var, whiten_eps) (max: OpenRLHF's "
+                               "advantages); both whitenings read it", OneOf(("add", "max")),
+        label="whiten_eps: add | max (√(var+eps) or √max(var, eps))")
     # --- losses -----------------------------------------------------------------------------
     logratio_clamp: float = key(0.0, "clamp ℓ_θ - ℓ_old to ±this before exp (OpenRLHF, verl: 20); 0 = off (TRL)", non_negative(100.0),
         label="clamp ℓ_θ - ℓ_old to ±this (0 = off)")
@@ -324,6 +336,7 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
         kl_placement="reward", kl_estimator="k1", beta=0.05, kl_ctl="fixed", kl_ctl_input="seq-sum", gamma=1.0, lam=0.95,
         adv_whiten="unbiased", reward_whiten="off", logratio_clamp=0.0, eps=0.2, eps_high=0.2, dual_clip=0.0, eps_v=0.2,
         loss_agg="token-mean", vf_coef=0.1, ent_coef=0.0, tau=0.7,
+        kl_clamp=0.0, score_clip=0.0, whiten_eps_mode="add",  # no clamp of k_t or s; masked_whiten: rsqrt(var + 1e-8)
         eos_handling="off",  # missing_eos_penalty defaults to None; the example scripts pass --missing_eos_penalty 1.0
         value_trunk="detached", max_grad_norm=0.0,  # a value model with its own backbone; the PPO loop clips no gradient
     ),
@@ -331,6 +344,8 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
         kl_placement="reward", kl_estimator="k1", beta=0.01, kl_ctl="fixed", kl_ctl_input="seq-mean", kl_loss_estimator="k1",
         kl_loss_coef=0.01, gamma=1.0, lam=1.0, adv_whiten="population", reward_whiten="off", logratio_clamp=20.0, eps=0.2,
         eps_high=0.2, dual_clip=0.0, eps_v=0.5, loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0, tau=1.0, eos_handling="off",
+        kl_clamp=10.0, kl_clamp_scope="all", score_clip=10.0,  # compute_approx_kl clamps every estimator; --reward.clip_range
+        whiten_eps_mode="max",  # the advantages' rstd = var.clamp(min=1e-8).rsqrt() (OpenRLHF whitens no rewards)
         value_trunk="detached", optimizer="adamw", adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-8, weight_decay=0.0, max_grad_norm=1.0,
     ),
     "verl": dict(  # verl ppo_trainer.yaml: no reference KL by default (use_kl_in_reward false), dual clip always on, λ = 1
@@ -338,6 +353,7 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
         kl_loss_estimator="k3", kl_loss_coef=0.001, gamma=1.0, lam=1.0, adv_whiten="unbiased", reward_whiten="off",
         logratio_clamp=20.0, eps=0.2, eps_high=0.2, dual_clip=3.0, eps_v=0.5, loss_agg="token-mean", vf_coef=1.0, ent_coef=0.0,
         tau=1.0, eos_handling="off",
+        kl_clamp=10.0, kl_clamp_scope="k3", score_clip=0.0, whiten_eps_mode="add",  # low_var_kl alone is clamped; rsqrt(var + 1e-8)
         value_trunk="detached", optimizer="adamw", adam_beta1=0.9, adam_beta2=0.999, weight_decay=0.01, max_grad_norm=1.0,
     ),
 }
@@ -367,8 +383,9 @@ CONVENTION_NOTES: dict[str, tuple[str, ...]] = {
         "a recommendation to use k2 or k3 (as a loss, k1's expected gradient is zero).",
         "The critic is a separate model with its own optimizer, initialised from the reward model: total_loss with vf_coef = 1 is a "
         "sum for display; OpenRLHF reports the actor and critic losses apart.",
-        "Every KL estimate is clamped to [-10, 10] and the reward to --reward.clip_range (-10, 10), and whitening divides by "
-        "√max(var, 1e-8); the workbook models neither clamp and uses √(var + whiten_eps).",
+        "compute_approx_kl clamps every KL estimate to [-10, 10], in the reward and as a loss (kl_clamp = 10, kl_clamp_scope = all), "
+        "and compute_reward clamps the score to --reward.clip_range (-10, 10) before the KL is added (score_clip = 10); the "
+        "advantages are whitened by √max(var, 1e-8) (whiten_eps_mode = max). OpenRLHF whitens no rewards.",
         "KL is fixed unless --algo.kl.target is set.",
         "Actor and critic each have their own DeepSpeed AdamW, betas (0.9, 0.95), each clipped to norm 1.0 (DeepSpeed's "
         "gradient_clipping); actor lr 1e-6, critic lr 9e-6 (the workbook keeps one teaching lr). One epoch over each batch.",
@@ -378,8 +395,9 @@ CONVENTION_NOTES: dict[str, tuple[str, ...]] = {
         "fed the per-sequence token-mean KL against target_kl 0.1.",
         "The critic is a separate model with its own optimizer, loaded from critic.model.path (not from the reward model): "
         "total_loss with vf_coef = 1 is a sum for display.",
-        "k3 clamps its log-ratio to ±20 and its value to ±10; masked means add 1e-8 to their denominators (not modelled: "
-        "differences ≤ 1e-8).",
+        "low_var_kl (k3) clamps its value to [-10, 10], in the reward and as a loss (kl_clamp = 10, kl_clamp_scope = k3); k1 and "
+        "k2 are not clamped. It first clamps the log-ratio to ±20, which changes nothing after the value clamp (k3 at ±20 is "
+        "19 and e^20 - 21, both above 10). Masked means add 1e-8 to their denominators (not modelled: differences ≤ 1e-8).",
         "Actor and critic each have their own torch.optim.AdamW (weight_decay 0.01; eps not passed: torch's default), each "
         "clipped to norm 1.0 (actor.grad_clip, critic.grad_clip) and a step with a non-finite norm skipped; actor lr 1e-6, "
         "critic lr 1e-5 (the workbook keeps one teaching lr). One epoch over each batch.",

@@ -3,13 +3,19 @@
     next_step(x)_t = x_{t+1}, 0 past the window;   prev_step(x)_t = x_{t-1}, 0 before it
     masked_mean    = Σ x·m / Σ m
     masked_moments = μ = Σ x·m / Σ m;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom
+    whiten_std     = √(var + whiten_eps), or √max(var, whiten_eps) when whiten_eps_mode = "max" (both whitenings)
     aggregate      = per sequence Σ_t x·m and Σ_t x·m / n_b, then the loss_agg switch over them
     check          = "OK" where |residual| ≤ check_tol, else the residual;   softmax_checks = check(Σ_v p_tv - 1)
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from blueprint.config import Hyper
 
 
 def next_step(x: np.ndarray) -> np.ndarray:
@@ -32,6 +38,12 @@ def masked_moments(x: np.ndarray, mask: np.ndarray, denom: float) -> tuple[np.nd
     mean = masked_mean(x, mask)
     dev2 = (x - mean) ** 2
     return mean, dev2, np.array((dev2 * mask).sum() / denom)
+
+
+def whiten_std(var: np.ndarray, hp: Hyper) -> np.ndarray:
+    """The whitening's divisor (sheets/_common.whiten_std): √(var + whiten_eps) (TRL, verl) or √max(var, whiten_eps)
+    (OpenRLHF's advantages: var.clamp(min=1e-8).rsqrt()), by whiten_eps_mode."""
+    return np.sqrt(np.maximum(var, hp.whiten_eps) if hp.whiten_eps_mode == "max" else var + hp.whiten_eps)
 
 
 def aggregate(loss: np.ndarray, mask: np.ndarray, loss_agg: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ import numpy as np
 from reference._common import aggregate
 from reference.backward import PHI, THETA
 from reference.clip import clip
-from reference.kl import kl_estimators
+from reference.kl import kl_estimate
 from reference.ratio import importance_ratio
 from reference.rnn import RNNWeights, ValueHead, entropy, teacher_forced, token_logprob, value
 from reference.value_loss import clipped_value_loss
@@ -46,7 +46,7 @@ def after_step(theta_next: RNNWeights, phi_next: ValueHead, prompts: np.ndarray,
     values_next = value(phi_next, h_v[:, -mask.shape[1] :])  # (B, T)
     vl = clipped_value_loss(values_next, values_old, returns, mask, hp)
     entropy_next_seq_sum, entropy_next_seq_mean, entropy_next = aggregate(token_entropy_next, mask, hp.loss_agg)
-    kl_loss_token_next = kl_estimators(logp_next, logp_ref)[hp.kl_loss_estimator] * mask
+    kl_loss_token_next = kl_estimate(logp_next, logp_ref, hp.kl_loss_estimator, hp) * mask
     kl_next_seq_sum, kl_next_seq_mean, kl_loss_next = aggregate(kl_loss_token_next, mask, hp.loss_agg)
     total_loss_next = (cl["pg_loss"] + hp.vf_coef * vl["vf_loss"] - hp.ent_coef * entropy_next
                        + kl_in_loss * hp.kl_loss_coef * kl_loss_next)

@@ -3,7 +3,7 @@
     no_grad_t      = max(pg_clipped_t, pg_clipped_lower_t)             (the token sends no policy gradient)
     dpg_dratio_t   = -Â_t·(1 - pg_clipped_t)·(1 - pg_clipped_lower_t)  (∂ of the clipped surrogate, dual clip included)
     dratio_dlogp_t = ρ_t·m_t·1[c ≤ 0 or |ℓ_t - ℓ_old_t| ≤ c]          (c = logratio_clamp; torch's clamp passes [-c, c])
-    dkl_dlogp_t    = (k1: 1;  k2: ℓ - ℓ_ref;  k3: 1 - e^{ℓ_ref - ℓ})·m_t
+    dkl_dlogp_t    = (k1: 1;  k2: ℓ - ℓ_ref;  k3: 1 - e^{ℓ_ref - ℓ})·m_t·1[|k_t| ≤ kl_clamp]   (where kl_clamp clamps k: reference.kl)
     g_logp_t       = w_t·(dpg_dratio_t·dratio_dlogp_t + κ·c_KL·dkl_dlogp_t)                  (κ = kl_in_loss)
     v_id_v         = v                                                (the token ids the one-hot and W_xh's SUMIF compare with)
     g_logits_tv    = g_logp_t·(1[v = y_t] - p_tv)/τ + c_H·w_t·p_tv·(z_tv/τ - lse_t + H_t)/τ  (z/τ - lse = log p)
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from reference.kl import kl_clamps, kl_estimators
 from reference.rnn import RNNWeights, ValueHead
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ def logp_gradient(ratio: np.ndarray, agg_w: np.ndarray, pg_clipped: np.ndarray, 
     c = hp.logratio_clamp
     dratio_dlogp = ratio * mask * ((np.abs(logp_new - logp_old) <= c) if c > 0 else 1.0)
     dk = {"k1": np.ones_like(logp_new), "k2": logp_new - logp_ref, "k3": 1.0 - np.exp(logp_ref - logp_new)}  # ∂k/∂ℓ per estimator
-    dkl_dlogp = dk[hp.kl_loss_estimator] * mask
+    est = hp.kl_loss_estimator
+    passes = (np.abs(kl_estimators(logp_new, logp_ref)[est]) <= hp.kl_clamp) if kl_clamps(est, hp) else 1.0  # torch's clamp passes [-c, c]
+    dkl_dlogp = dk[est] * mask * passes
     g_logp = agg_w * (dpg_dratio * dratio_dlogp + kl_in_loss * hp.kl_loss_coef * dkl_dlogp)
     return {"no_grad": no_grad, "dpg_dratio": dpg_dratio, "dratio_dlogp": dratio_dlogp, "dkl_dlogp": dkl_dlogp, "g_logp": g_logp}
 

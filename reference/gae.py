@@ -7,6 +7,7 @@
     μ        = Σ A·m / Σ m
     var      = Σ (A-μ)²·m / max(Σ m - 1, 1)               (unbiased: TRL, verl; one token -> 0, not 0/0)
     Â_t      = (A_t - μ) / sqrt(var + 1e-8) · m_t          (TRL `masked_whiten`, 0 after EOS)
+               (A_t - μ) / sqrt(max(var, 1e-8)) · m_t       whiten_eps_mode = "max" (OpenRLHF's `var.clamp(min=1e-8).rsqrt()`)
     adv_whiten: "unbiased" as above; "population" divides by Σ m (OpenRLHF, OpenAI-2019); "off": Â = A·m
     flipped_t = 1[A_t·Â_t < 0]                             (whitening turned the token's sign: the batch's mean moved it)
     flipfrac = Σ flipped / Σ m
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reference._common import check, masked_mean, masked_moments, next_step
+from reference._common import check, masked_mean, masked_moments, next_step, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
@@ -37,7 +38,7 @@ def gae(rewards: np.ndarray, values_old: np.ndarray, mask: np.ndarray, hp: Hyper
     n = mask.sum()
     denom = n if hp.adv_whiten == "population" else max(n - 1.0, 1.0)  # max(·, 1): one token has var 0, not 0/0
     adv_mean, adv_dev2, adv_var = masked_moments(advantages, mask, denom)
-    whitened = (advantages - adv_mean) / np.sqrt(adv_var + hp.whiten_eps) * mask
+    whitened = (advantages - adv_mean) / whiten_std(adv_var, hp) * mask
     adv_whitened = advantages * mask if hp.adv_whiten == "off" else whitened
     # A sequence that did worse than its critic expected can be pushed up because the rest of the batch did worse still
     # (Â is 0 after EOS, so masked tokens never count).

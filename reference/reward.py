@@ -7,6 +7,7 @@
     s        = out_{P+e}                       if has_eos
              = out_{P+e} - penalty             if no EOS and eos_handling = "subtract"  (TRL `missing_eos_penalty`)
              = missing_eos_score               if no EOS and eos_handling = "replace"   (N+ / OpenAI-2019: -1)
+    s        ← clamp(s, ±score_clip)   if score_clip > 0       (OpenRLHF compute_reward: --reward.clip_range (-10, 10))
     last_t   = m_t - m_{t+1}   (m_T = 0)                       (one-hot of e: where the score lands)
 
 The score is read where OpenRLHF (`eos_indices`) and verl (`valid_response_length - 1`) put it;
@@ -44,6 +45,7 @@ def reward(rm: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, is_eos: np.n
     score_raw = rm_out[np.arange(len(x)), P + last_idx.astype(int)]
     penalty = hp.missing_eos_penalty if hp.eos_handling == "subtract" else 0.0
     replaced = np.where(has_eos == 1, score_raw, hp.missing_eos_score)
-    score = replaced if hp.eos_handling == "replace" else score_raw - penalty * (1.0 - has_eos)
+    score_eos = replaced if hp.eos_handling == "replace" else score_raw - penalty * (1.0 - has_eos)
+    score = np.clip(score_eos, -hp.score_clip, hp.score_clip) if hp.score_clip > 0 else score_eos
     return {"x": x, "h": h, "rm_out": rm_out, "n_real": n_real, "last_idx": last_idx, "has_eos": has_eos, "score_raw": score_raw,
-            "score": score, "is_last": last_token(mask)}
+            "score_eos": score_eos, "score": score, "is_last": last_token(mask)}

@@ -1,7 +1,8 @@
 """Stage `Total`: the loss PPO descends, and the numbers people watch while it trains.
 
     entropy       = agg(H)
-    kl_loss_token = k(ℓ_θ, ℓ_ref)·m,  kl_loss = agg(kl_loss_token)   (KL as a loss: verl use_kl_loss, OpenRLHF use_loss)
+    kl_loss_token = k(ℓ_θ, ℓ_ref)·m,  kl_loss = agg(kl_loss_token)   (KL as a loss: verl use_kl_loss, OpenRLHF use_loss;
+                    k clamped to ±kl_clamp as the reward's, reference.kl.kl_clamped)
     actor_loss  = pg_loss - c_H·entropy + kl_in_loss·c_KL·kl_loss   (OpenRLHF, verl: the actor's own optimizer step)
     critic_loss = vf_loss                                        (OpenRLHF, verl: the critic's own optimizer step)
     total_loss  = actor_loss + c_v·critic_loss                   (TRL: one loss, one optimizer)
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reference._common import aggregate, check
-from reference.kl import kl_estimators
+from reference.kl import kl_estimate
 
 if TYPE_CHECKING:
     from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
@@ -34,7 +35,7 @@ def total(token_entropy: np.ndarray, logp_new: np.ndarray, logp_ref: np.ndarray,
           hp: Hyper) -> dict[str, np.ndarray]:
     """The Total sheet: per-token inputs (B, T), n_real and score (B,), the two losses and kl_in_loss scalars."""
     entropy_seq_sum, entropy_seq_mean, entropy = aggregate(token_entropy, mask, hp.loss_agg)
-    kl_loss_token = kl_estimators(logp_new, logp_ref)[hp.kl_loss_estimator] * mask
+    kl_loss_token = kl_estimate(logp_new, logp_ref, hp.kl_loss_estimator, hp) * mask
     kl_seq_sum, kl_seq_mean, kl_loss = aggregate(kl_loss_token, mask, hp.loss_agg)
     actor_loss = pg_loss - hp.ent_coef * entropy + kl_in_loss * hp.kl_loss_coef * kl_loss
     critic_loss = vf_loss

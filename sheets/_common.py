@@ -81,3 +81,8 @@ def masked_moments(r: Refs, B: int, T: int, x: str, prefix: str, denom: str) -> 
         for t in range(T):
             yield f"{prefix}_dev2", (b, t), f"=({r(x, b, t)}-{r(f'{prefix}_mean')})^2"
     yield f"{prefix}_var", (), f"=SUMPRODUCT({r.range(f'{prefix}_dev2')},{mask})/{denom}"
+
+
+def whiten_std(var: str) -> str:
+    """√(var + whiten_eps), or √max(var, whiten_eps) when whiten_eps_mode = "max" — as reference._common.whiten_std."""
+    return f'SQRT(IF(whiten_eps_mode="max",MAX({var},whiten_eps),{var}+whiten_eps))'

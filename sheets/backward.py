@@ -4,7 +4,7 @@ on Value Loss, top down, one block per equation (docs/update_math.md).
     no_grad      = max(pg_clipped, pg_clipped_lower)
     ∂pg/∂ρ       = -Â·(1 - pg_clipped)·(1 - pg_clipped_lower)
     ∂ρ/∂ℓ        = ρ·m·1[|ℓ - ℓ_old| ≤ logratio_clamp]            (no clamp: always 1)
-    ∂k/∂ℓ        = k1: 1;  k2: ℓ - ℓ_ref;  k3: 1 - exp(ℓ_ref - ℓ)   (·m)
+    ∂k/∂ℓ        = k1: 1;  k2: ℓ - ℓ_ref;  k3: 1 - exp(ℓ_ref - ℓ)   (·m·1[|k| ≤ kl_clamp] where kl_clamp clamps k)
     G_t          = w_t·(∂pg/∂ρ·∂ρ/∂ℓ + kl_in_loss·c_KL·∂k/∂ℓ)
     ∂L/∂z_t      = G_t·(onehot(y_t) - p_t)/τ + c_H·w_t·p_t·(log p_t + H_t)/τ
     ∂L/∂V_t      = c_v·w_t·(V_t - R_t)·(1 - vf_clipped)
@@ -39,7 +39,7 @@ BLOCKS = (
                 "strictly larger, or the dual clip's cap binds ↳ a token pushed past the band in Â's direction stops "
                 "pulling; one past it on the other side keeps its full gradient, which pulls ρ back")),
     Grid(Q("dratio_dlogp", "∂ρ/∂ℓ = ρ_t·m_t·1[|ℓ - ℓ_old| ≤ clamp] — exp's derivative; 0 where the log-ratio clamp holds it")),
-    Grid(Q("dkl_dlogp", "∂k/∂ℓ·m — k1: 1, k2: ℓ - ℓ_ref, k3: 1 - e^(ℓ_ref - ℓ) (kl_loss_estimator)")),
+    Grid(Q("dkl_dlogp", "∂k/∂ℓ·m — k1: 1, k2: ℓ - ℓ_ref, k3: 1 - e^(ℓ_ref - ℓ) (kl_loss_estimator); 0 where kl_clamp binds")),
     Grid(Q("g_logp", "G_t = ∂L/∂ℓ_t = w_t·(∂pg/∂ρ·∂ρ/∂ℓ + kl_in_loss·c_KL·∂k/∂ℓ)", flags=("no_grad",),
            note="# Upstream ↳ the loss's derivative by each token's log-prob, times its aggregation weight w_t (Clip agg_w) ↳ "
                 "token-mean gives every real token 1/N; the clipped tokens are 0")),
@@ -88,7 +88,10 @@ def formulas(L: Layout) -> Formulas:
             diff = f"({r('logp_new', b, t, sheet='Ratio')}-{rollout('logp_old', b, t)})"
             yield "dratio_dlogp", (b, t), f"={r('ratio', b, t, sheet='Ratio')}*{rollout('mask', b, t)}*OR(logratio_clamp<=0,ABS({diff})<=logratio_clamp)"
             dk = f"({r('logp_new', b, t, sheet='Ratio')}-{r('logp_ref', b, t, sheet='KL')})"
-            yield "dkl_dlogp", (b, t), f'=IF(kl_loss_estimator="k2",{dk},IF(kl_loss_estimator="k3",1-EXP(-{dk}),1))*{rollout("mask", b, t)}'
+            k = f'IF(kl_loss_estimator="k2",0.5*{dk}^2,IF(kl_loss_estimator="k3",EXP(-{dk})-1+{dk},{dk}))'
+            passes = f'OR(kl_clamp<=0,AND(kl_clamp_scope="k3",kl_loss_estimator<>"k3"),ABS({k})<=kl_clamp)'
+            yield "dkl_dlogp", (b, t), (f'=IF(kl_loss_estimator="k2",{dk},IF(kl_loss_estimator="k3",1-EXP(-{dk}),1))'
+                                        f'*{rollout("mask", b, t)}*{passes}')
             yield "g_logp", (b, t), (f"={r('agg_w', b, t, sheet='Clip')}*({r('dpg_dratio', b, t)}*{r('dratio_dlogp', b, t)}"
                                      f"+kl_in_loss*kl_loss_coef*{r('dkl_dlogp', b, t)})")
     for v in range(d.V):

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars
-from sheets._common import Formulas, Refs, check, masked_moments
+from sheets._common import Formulas, Refs, check, masked_moments, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
 
 SHEET = "GAE"
 TITLE = "GAE — advantages and value targets from the old critic, then whitening"
-SUMMARY = "δ_t = r_t + γV_{t+1} - V_t;  A_t = δ_t + γλA_{t+1};  R_t = A_t + V_t;  Â = (A - μ)/√(var + 1e-8)·m"
+SUMMARY = "δ_t = r_t + γV_{t+1} - V_t;  A_t = δ_t + γλA_{t+1};  R_t = A_t + V_t;  Â = (A - μ)/√(var + ε)·m (or √max(var, ε))"
 TAB = "#548235"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
 WHY = ("advantages tell each token how much better it did than the critic expected; whitening fixes the step's scale, "
        "whatever the reward model's units")  # a block's note says this when it has none of its own
@@ -28,7 +28,7 @@ BLOCKS = (
     Scalars(Q("adv_mean", "μ = Σ A·m / N")),
     Grid(Q("adv_dev2", "(A_t - μ)²")),
     Scalars(Q("adv_var", "var = Σ (A-μ)²·m / max(N - 1, 1) — unbiased (or / N: population)")),
-    Grid(Q("adv_whitened", "Â_t = (A_t - μ)/√(var + whiten_eps)·m_t (A·m if adv_whiten = off)", named=True, code="adv_whitened", flags=("adv_flipped",),
+    Grid(Q("adv_whitened", "Â_t = (A_t - μ)/√(var + eps)·m_t, √max(var, eps) if whiten_eps_mode = max (A·m if adv_whiten = off)", named=True, code="adv_whitened", flags=("adv_flipped",),
            note="# Whiten ↳ (A - μ)/σ over the batch (adv_whiten) ↳ a scale-free step, whatever the reward model's "
                 "units; it can flip the sign of a whole sequence. Over what: TRL one process's batch, OpenRLHF the "
                 "step's whole rollout batch, verl the whole batch")),
@@ -59,7 +59,7 @@ def formulas(L: Layout) -> Formulas:
     for b in range(d.B):
         for t in range(d.T):
             adv, m = r("advantages", b, t), r("mask", b, t, sheet="Rollout")
-            whitened = f"({adv}-{r('adv_mean')})/SQRT({r('adv_var')}+whiten_eps)"
+            whitened = f"({adv}-{r('adv_mean')})/{whiten_std(r('adv_var'))}"
             yield "adv_whitened", (b, t), f'=IF(adv_whiten="off",{adv},{whitened})*{m}'
     for b in range(d.B):
         for t in range(d.T):

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars
 from sheets import rnn
-from sheets._common import Formulas, Refs, masked_moments
+from sheets._common import Formulas, Refs, masked_moments, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -22,7 +22,7 @@ BLOCKS = (
     Grid(Q("k1", "k1 = ℓ_old - ℓ_ref")),
     Grid(Q("k2", "k2 = ½(ℓ_old - ℓ_ref)²")),
     Grid(Q("k3", "k3 = exp(-(ℓ_old - ℓ_ref)) - 1 + (ℓ_old - ℓ_ref)")),
-    Grid(Q("kl_token", "k_t = chosen estimator (kl_estimator) · m_t", named=True, code="kl_token",
+    Grid(Q("kl_token", "k_t = chosen estimator (kl_estimator), clamped to ±kl_clamp (0 = off; kl_clamp_scope) · m_t", named=True, code="kl_token",
            note="# KL ↳ the chosen estimator of KL(θ_old‖θ_ref) per token, d = ℓ_old - ℓ_ref ↳ k1 = d and k3 = e^-d - 1"
                 " + d are unbiased, k2 = d²/2 is biased; k3 ≥ 0 with lower variance, k1 can be negative per token")),
     Grid(Q("non_score_reward", "-β·kl_in_reward·k_t")),
@@ -32,7 +32,7 @@ BLOCKS = (
     Scalars(Q("reward_mean", "μ_r = Σ r·m / N")),
     Grid(Q("reward_dev2", "(r_t - μ_r)²")),
     Scalars(Q("reward_var", "var_r = Σ (r-μ_r)²·m / max(N - 1, 1)")),
-    Grid(Q("rewards", "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m if reward_whiten = on", named=True, code="rewards")),
+    Grid(Q("rewards", "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m if reward_whiten = on (√max(var_r, eps): whiten_eps_mode = max)", named=True, code="rewards")),
 )
 
 
@@ -47,12 +47,19 @@ def formulas(L: Layout) -> Formulas:
             yield "k2", (b, t), f"=0.5*{k1}^2"
             yield "k3", (b, t), f"=EXP(-{k1})-1+{k1}"
             chosen = f'IF(kl_estimator="k2",{r("k2", b, t)},IF(kl_estimator="k3",{r("k3", b, t)},{k1}))'
-            yield "kl_token", (b, t), f"={chosen}*{r('mask', b, t, sheet='Rollout')}"
+            yield "kl_token", (b, t), f"={kl_clamped(chosen, 'kl_estimator')}*{r('mask', b, t, sheet='Rollout')}"
             yield "non_score_reward", (b, t), f"=-beta*kl_in_reward*{r('kl_token', b, t)}"
             yield "rewards_raw", (b, t), f"={r('non_score_reward', b, t)}+{r('score', b, sheet='Reward')}*{r('is_last', b, t, sheet='Reward')}"
     yield from masked_moments(r, d.B, d.T, "rewards_raw", "reward", "MAX(n_tokens-1,1)")
     for b in range(d.B):
         for t in range(d.T):
             raw, mean = r("rewards_raw", b, t), r("reward_mean")
-            whitened = f"(({raw}-{mean})/SQRT({r('reward_var')}+whiten_eps)+{mean})*{r('mask', b, t, sheet='Rollout')}"
+            whitened = f"(({raw}-{mean})/{whiten_std(r('reward_var'))}+{mean})*{r('mask', b, t, sheet='Rollout')}"
             yield "rewards", (b, t), f'=IF(reward_whiten="on",{whitened},{raw})'
+
+
+def kl_clamped(k: str, estimator: str) -> str:
+    """k clamped to ±kl_clamp when kl_clamp > 0 and kl_clamp_scope is all (OpenRLHF) or the `estimator` switch is k3 (verl):
+    for the reward's KL here and the loss's on Total and After Step (reference.kl.kl_clamped)."""
+    on = f'AND(kl_clamp>0,OR(kl_clamp_scope="all",{estimator}="k3"))'
+    return f"IF({on},MIN(MAX({k},-kl_clamp),kl_clamp),{k})"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 SHEET = "Reward"
 TITLE = "Reward — the reward model reads prompt + response and scores it once"
-SUMMARY = "s = out_{P+e} at the last real token e = Σm - 1; no EOS: subtract the penalty (TRL) or replace s (N+);  last_t = m_t - m_{t+1} places s in the reward"
+SUMMARY = "s = out_{P+e} at the last real token e = Σm - 1; no EOS: subtract the penalty (TRL) or replace s (N+); clamp to ±score_clip;  last_t = m_t - m_{t+1} places s in the reward"
 TAB = "#C55A11"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
 WHY = "the reward model judges whole responses, so PPO must spread one number over many tokens"  # a block's note says this when it has none of its own
 BLOCKS = (
@@ -24,7 +24,8 @@ BLOCKS = (
         Q("last_idx", "e = n - 1", "integer"),
         Q("has_eos", "has_eos = max_t is_eos_t", "integer"),
         Q("score_raw", "out at the last real token"),
-        Q("score", "s after missing-EOS handling (eos_handling)", "key", named=True, code="score",
+        Q("score_eos", "s after missing-EOS handling (eos_handling)"),
+        Q("score", "s clamped to ±score_clip (0 = off)", "key", named=True, code="score",
           note="# Score ↳ RM output at the last real token ↳ one number per response, the whole signal RLHF optimises"),
     ),
     Grid(Q("is_last", "last_t = m_t - m_{t+1} — where the score lands", "integer", code="score_slot",
@@ -46,8 +47,10 @@ def formulas(L: Layout) -> Formulas:
         response = L.span(SHEET, "rm_out", (b, d.P), (b, d.P + d.T - 1), here=SHEET)
         yield "score_raw", (b,), f"=INDEX({response},{r('last_idx', b)}+1,1)"
         raw = r("score_raw", b)
-        yield "score", (b,), (f'=IF({r("has_eos", b)}=1,{raw},IF(eos_handling="replace",missing_eos_score,'
-                              f'{raw}-IF(eos_handling="subtract",missing_eos_penalty,0)))')
+        yield "score_eos", (b,), (f'=IF({r("has_eos", b)}=1,{raw},IF(eos_handling="replace",missing_eos_score,'
+                                  f'{raw}-IF(eos_handling="subtract",missing_eos_penalty,0)))')
+        s = r("score_eos", b)
+        yield "score", (b,), f"=IF(score_clip>0,MIN(MAX({s},-score_clip),score_clip),{s})"
         for t in range(d.T):
             m = lambda k: r("mask", b, k, sheet="Rollout")  # noqa: E731
             yield "is_last", (b, t), f"={m(t)}-{m(t + 1)}" if t + 1 < d.T else f"={m(t)}"

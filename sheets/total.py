@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars, Table
 from sheets._common import Formulas, Refs, aggregate, check
+from sheets.kl import kl_clamped
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -29,7 +30,7 @@ BLOCKS = (
         Q("entropy_seq_mean", "Σ_t H·m / n_b"),
     ),
     Scalars(Q("entropy", "agg(H) — entropy of π_θ", "key", named=True)),
-    Grid(Q("kl_loss_token", "k(ℓ_θ, ℓ_ref)·m — KL(θ‖θ_ref) per token, kl_loss_estimator", code="kl_loss_token",
+    Grid(Q("kl_loss_token", "k(ℓ_θ, ℓ_ref)·m — KL(θ‖θ_ref) per token, kl_loss_estimator, clamped to ±kl_clamp (0 = off)", code="kl_loss_token",
            note="# KL loss ↳ k(ℓ_θ, ℓ_ref) per token ↳ as a loss the estimators' gradients differ (samples from π_θ): "
                 "k1's expected gradient is zero, k2's is ∇KL(θ‖θ_ref), k3's is ∇KL(θ_ref‖θ) (verl's comment in "
                 "core_algos.py). OpenRLHF defaults to k1 and recommends k2 or k3 when KL is a loss")),
@@ -91,7 +92,8 @@ def formulas(L: Layout) -> Formulas:
 
 
 def kl_loss_token(r: Refs, logp: str, b: int, t: int) -> str:
-    """k(ℓ, ℓ_ref)·m for the kl_loss_estimator, d = ℓ - ℓ_ref: k1 = d, k2 = d²/2, k3 = e^-d - 1 + d (θ here, θ' on After Step)."""
+    """k(ℓ, ℓ_ref)·m for the kl_loss_estimator, d = ℓ - ℓ_ref: k1 = d, k2 = d²/2, k3 = e^-d - 1 + d, clamped to ±kl_clamp as
+    the reward's is (θ here, θ' on After Step)."""
     dk = f"({logp}-{r('logp_ref', b, t, sheet='KL')})"
     k = f'IF(kl_loss_estimator="k2",0.5*{dk}^2,IF(kl_loss_estimator="k3",EXP(-{dk})-1+{dk},{dk}))'
-    return f"={k}*{r('mask', b, t, sheet='Rollout')}"
+    return f"={kl_clamped(k, 'kl_loss_estimator')}*{r('mask', b, t, sheet='Rollout')}"

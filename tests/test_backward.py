@@ -26,6 +26,7 @@ from reference import run
 from reference.after_step import after_step
 from reference.backward import PHI, THETA, backward, clip_coefs, logp_gradient
 from reference.clip import clip
+from reference.kl import kl_clamps, kl_estimators
 from reference.ratio import ratio
 from reference.rnn import RNNWeights, ValueHead
 from reference.step import next_weights, step
@@ -87,7 +88,10 @@ class Case:
         mask, c = self["Rollout", "mask"], self.hp.logratio_clamp
         d = f["Ratio"]["logp_new"] - self["Rollout", "logp_old"]
         clamp = (np.abs(d) <= c) * mask if c > 0 else np.zeros_like(mask)
-        return np.stack([f["Clip"]["pg_clipped"], f["Clip"]["pg_clipped_lower"], f["Value Loss"]["vf_clipped"], clamp])
+        est = self.hp.kl_loss_estimator
+        k = kl_estimators(f["Ratio"]["logp_new"], self["KL", "logp_ref"])[est]
+        kl_clamp = (np.abs(k) <= self.hp.kl_clamp) * mask if kl_clamps(est, self.hp) else np.zeros_like(mask)
+        return np.stack([f["Clip"]["pg_clipped"], f["Clip"]["pg_clipped_lower"], f["Value Loss"]["vf_clipped"], clamp, kl_clamp])
 
 
 def params(theta: RNNWeights, phi: ValueHead) -> dict[str, np.ndarray]:
@@ -149,6 +153,8 @@ SWITCHES = dict(
     ent_coef=st.sampled_from([0.0, 0.01, 0.5]),
     dual_clip=st.sampled_from([0.0, 3.0]),
     logratio_clamp=st.sampled_from([0.0, 0.05, 20.0]),
+    kl_clamp=st.sampled_from([0.0, 0.05, 10.0]),  # 0.05 binds on most tokens: their KL gradient is 0
+    kl_clamp_scope=st.sampled_from(["all", "k3"]),
     value_trunk=st.sampled_from(["shared", "detached"]),
     theta_init=st.sampled_from(["given", "old"]),
     tau=st.sampled_from([0.7, 1.0]),

@@ -91,6 +91,8 @@ switch_values = st.fixed_dictionaries({key: st.sampled_from(values) for key, val
     "dual_clip": st.sampled_from([0.0, 1.5, 3.0]),
     "eps_high": st.sampled_from([0.2, 0.28]),
     "logratio_clamp": st.sampled_from([0.0, 0.05, 20.0]),
+    "kl_clamp": st.sampled_from([0.0, 0.05, 10.0]),  # 0.05 binds on most tokens (kl_clamp_scope, whiten_eps_mode: OneOf, above)
+    "score_clip": st.sampled_from([0.0, 0.1, 10.0]),  # 0.1 binds on most scores
     "lam": st.sampled_from([0.95, 1.0]),
     "tau": st.sampled_from([0.7, 1.0]),
     "ent_coef": st.sampled_from([0.0, 0.01]),
@@ -109,7 +111,8 @@ def test_random_switch_combinations_verify_clean(tmp_path: Path, switches: dict)
 
 EDITS = {"kl_placement": "both", "kl_estimator": "k3", "kl_loss_estimator": "k2", "adv_whiten": "population",
          "loss_agg": "seq-mean-token-mean", "dual_clip": 1.2, "eos_handling": "replace", "reward_whiten": "on",
-         "logratio_clamp": 0.1, "eps_high": 0.3, "kl_ctl_input": "seq-mean", "kl_target": 0.1}
+         "logratio_clamp": 0.1, "eps_high": 0.3, "kl_ctl_input": "seq-mean", "kl_target": 0.1,
+         "whiten_eps_mode": "max", "kl_clamp": 0.05, "score_clip": 0.1}
 
 
 @pytest.mark.libreoffice
