@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from blueprint.blocks import PARAMS, Column, Grid, Model, Q, Row, Scalars, Unroll
 from sheets import rnn
 from sheets._common import Formulas, Refs
+from sheets.total import kl_loss_estimate
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -88,7 +89,7 @@ def formulas(L: Layout) -> Formulas:
             diff = f"({r('logp_new', b, t, sheet='Ratio')}-{rollout('logp_old', b, t)})"
             yield "dratio_dlogp", (b, t), f"={r('ratio', b, t, sheet='Ratio')}*{rollout('mask', b, t)}*OR(logratio_clamp<=0,ABS({diff})<=logratio_clamp)"
             dk = f"({r('logp_new', b, t, sheet='Ratio')}-{r('logp_ref', b, t, sheet='KL')})"
-            k = f'IF(kl_loss_estimator="k2",0.5*{dk}^2,IF(kl_loss_estimator="k3",EXP(-{dk})-1+{dk},{dk}))'
+            k = kl_loss_estimate(dk)
             passes = f'OR(kl_clamp<=0,AND(kl_clamp_scope="k3",kl_loss_estimator<>"k3"),ABS({k})<=kl_clamp)'
             yield "dkl_dlogp", (b, t), (f'=IF(kl_loss_estimator="k2",{dk},IF(kl_loss_estimator="k3",1-EXP(-{dk}),1))'
                                         f'*{rollout("mask", b, t)}*{passes}')

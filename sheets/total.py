@@ -94,6 +94,10 @@ def formulas(L: Layout) -> Formulas:
 def kl_loss_token(r: Refs, logp: str, b: int, t: int) -> str:
     """k(ℓ, ℓ_ref)·m for the kl_loss_estimator, d = ℓ - ℓ_ref: k1 = d, k2 = d²/2, k3 = e^-d - 1 + d, clamped to ±kl_clamp as
     the reward's is (θ here, θ' on After Step)."""
-    dk = f"({logp}-{r('logp_ref', b, t, sheet='KL')})"
-    k = f'IF(kl_loss_estimator="k2",0.5*{dk}^2,IF(kl_loss_estimator="k3",EXP(-{dk})-1+{dk},{dk}))'
+    k = kl_loss_estimate(f"({logp}-{r('logp_ref', b, t, sheet='KL')})")
     return f"={kl_clamped(k, 'kl_loss_estimator')}*{r('mask', b, t, sheet='Rollout')}"
+
+
+def kl_loss_estimate(dk: str) -> str:
+    """k1 = d, k2 = d²/2 or k3 = e^-d - 1 + d by kl_loss_estimator, d = ℓ - ℓ_ref (unclamped: Backward asks whether the clamp binds)."""
+    return f'IF(kl_loss_estimator="k2",0.5*{dk}^2,IF(kl_loss_estimator="k3",EXP(-{dk})-1+{dk},{dk}))'
