@@ -162,9 +162,13 @@ class Config:
         label="c — cap -c·Â for Â < 0 (0 = off)")
     eps_v: float = key(0.2, "ε_v: value clip range around V_old (TRL 0.2; OpenRLHF, verl 0.5)", positive(),
         label="ε_v — value clip range")
-    loss_agg: str = key("token-mean", "token-mean, seq-mean-token-mean (GRPO paper), seq-mean-token-sum (Dr. GRPO)",
-                        OneOf(("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")),
-        label="token-mean | seq-mean-token-mean | seq-mean-token-sum")
+    loss_agg: str = key("token-mean", "token-mean, seq-mean-token-mean (GRPO paper), seq-mean-token-sum, seq-mean-token-sum-norm "
+                        "(verl, Dr. GRPO: Σ over every sequence's tokens / loss_scale_factor)",
+                        OneOf(("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")),
+        label="token-mean | seq-mean-token-mean | seq-mean-token-sum | seq-mean-token-sum-norm")
+    loss_scale_factor: float = key(0.0, "seq-mean-token-sum-norm's divisor, a constant length; 0 = the response window T (verl's "
+                                   "default, loss_mask.shape[-1])", non_negative(),
+        label="seq-mean-token-sum-norm divides by this (0 = T)")
     vf_coef: float = key(0.1, "c_v: weight of the value loss in the total loss (TRL)", non_negative(),
         label="c_v — value-loss weight")
     ent_coef: float = key(0.0, "c_H: entropy bonus weight (TRL: 0, entropy is a diagnostic only)", non_negative(),

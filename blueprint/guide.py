@@ -116,9 +116,11 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
     ("Clipped surrogate", "L_t = max(-Âρ, -Â·clip(ρ, 1-ε, 1+ε_high))", "Clip", "pg_losses", ""),
     ("Dual clip", "Â < 0: L_t ← min(L_t, -c·Â)", "Clip", "pg_losses", IfPositive("dual_clip", "on, c = dual_clip", "off")),
     ("The clipped token sends no gradient", "∂L/∂ρ_t = -Â_t·1[L1 ≥ L2]: 0 where the clipped branch wins", "Backward", "dpg_dratio", ""),
-    ("Policy-loss aggregation", "token-mean, seq-mean-token-mean or seq-mean-token-sum", "Clip", "pg_loss",
+    ("Policy-loss aggregation", "token-mean, seq-mean-token-mean, seq-mean-token-sum or seq-mean-token-sum-norm", "Clip", "pg_loss",
      By("loss_agg", {"token-mean": "token-mean: long responses weigh more", "seq-mean-token-mean": "seq-mean-token-mean: every response "
-                     "weighs the same", "seq-mean-token-sum": "seq-mean-token-sum: the sum over tokens, then the mean over responses"})),
+                     "weighs the same", "seq-mean-token-sum": "seq-mean-token-sum: the sum over tokens, then the mean over responses",
+                     "seq-mean-token-sum-norm": "seq-mean-token-sum-norm: the sum over every response's tokens, over a constant "
+                                                "length (loss_scale_factor, else T)"})),
     ("Current value prediction and clipping", "V_clip = clip(V_θ, V_old ± ε_v)", "Value Loss", "values_clipped", ""),
     ("Value loss", "L^VF = ½ agg(max((V_θ - R)², (V_clip - R)²))", "Value Loss", "vf_loss", ""),
     ("Entropy (bonus or diagnostic)", "H_t = logsumexp(z/τ) - Σ p·z/τ", "Ratio", "token_entropy",

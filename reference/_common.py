@@ -46,11 +46,12 @@ def whiten_std(var: np.ndarray, hp: Hyper) -> np.ndarray:
     return np.sqrt(np.maximum(var, hp.whiten_eps) if hp.whiten_eps_mode == "max" else var + hp.whiten_eps)
 
 
-def aggregate(loss: np.ndarray, mask: np.ndarray, loss_agg: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def aggregate(loss: np.ndarray, mask: np.ndarray, loss_agg: str, loss_scale_factor: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-sequence sums and means (B,) of a masked per-token loss, then the loss_agg switch over them
     (sheets/_common.aggregate: the workbook shows these cells, so every mode is one AVERAGE or SUM away from them).
 
-    token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum
+    token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum;
+    seq-mean-token-sum-norm = Σ_b seq_sum / loss_scale_factor (0: T, verl's loss_mask.shape[-1])
     (verl `agg_loss`, OpenRLHF `aggregate_loss`; docs/ppo_math.md §7.5)."""
     seq_sum = (loss * mask).sum(axis=1)
     seq_mean = seq_sum / mask.sum(axis=1)
@@ -58,7 +59,14 @@ def aggregate(loss: np.ndarray, mask: np.ndarray, loss_agg: str) -> tuple[np.nda
         return seq_sum, seq_mean, np.array(seq_mean.mean())
     if loss_agg == "seq-mean-token-sum":
         return seq_sum, seq_mean, np.array(seq_sum.mean())
+    if loss_agg == "seq-mean-token-sum-norm":
+        return seq_sum, seq_mean, np.array(seq_sum.sum() / agg_norm(mask, loss_scale_factor))
     return seq_sum, seq_mean, np.array(seq_sum.sum() / mask.sum())
+
+
+def agg_norm(mask: np.ndarray, loss_scale_factor: float) -> float:
+    """seq-mean-token-sum-norm's divisor: loss_scale_factor, or the response window T when it is 0 (verl's default)."""
+    return loss_scale_factor if loss_scale_factor > 0 else float(mask.shape[-1])
 
 
 def check(x: np.ndarray | float, tol: float) -> np.ndarray:

@@ -45,9 +45,9 @@ def after_step(theta_next: RNNWeights, phi_next: ValueHead, prompts: np.ndarray,
     h_v = unroll["h"] if hp.value_trunk == "shared" else h_ratio
     values_next = value(phi_next, h_v[:, -mask.shape[1] :])  # (B, T)
     vl = clipped_value_loss(values_next, values_old, returns, mask, hp)
-    entropy_next_seq_sum, entropy_next_seq_mean, entropy_next = aggregate(token_entropy_next, mask, hp.loss_agg)
+    entropy_next_seq_sum, entropy_next_seq_mean, entropy_next = aggregate(token_entropy_next, mask, hp.loss_agg, hp.loss_scale_factor)
     kl_loss_token_next = kl_estimate(logp_next, logp_ref, hp.kl_loss_estimator, hp) * mask
-    kl_next_seq_sum, kl_next_seq_mean, kl_loss_next = aggregate(kl_loss_token_next, mask, hp.loss_agg)
+    kl_next_seq_sum, kl_next_seq_mean, kl_loss_next = aggregate(kl_loss_token_next, mask, hp.loss_agg, hp.loss_scale_factor)
     total_loss_next = (cl["pg_loss"] + hp.vf_coef * vl["vf_loss"] - hp.ent_coef * entropy_next
                        + kl_in_loss * hp.kl_loss_coef * kl_loss_next)
     d_total_loss = total_loss_next - total_loss

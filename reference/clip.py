@@ -9,7 +9,8 @@
                                                    (dual clip: verl always c=3, OpenRLHF opt-in, TRL none)
     clipped_t  = 1[L2_t > L1_t]                     (the clipped branch wins: no gradient through ρ)
     clipped_lower_t = 1[c > 0, Â_t < 0, max(L1, L2) > -c·Â_t]   (the dual clip binds: no gradient either; verl)
-    w_t        = m_t/N, m_t/(B·n_b) or m_t/B       (token-mean, seq-mean-token-mean, seq-mean-token-sum: agg(x) = Σ w·x)
+    w_t        = m_t/N, m_t/(B·n_b), m_t/B or m_t/F (token-mean, seq-mean-token-mean, seq-mean-token-sum, seq-mean-token-sum-norm
+                                                   with F = loss_scale_factor or T: agg(x) = Σ w·x)
     pg_loss    = agg(pg_losses)                    (token-mean Σ L·m / Σ m, or a seq-mean mode)
     pg_clipfrac = Σ clipped·m / Σ m;  pg_clipfrac_lower = Σ clipped_lower·m / Σ m
     pg_agg_check = check(Σ w·pg_losses - pg_loss)  (the weights the backward pass multiplies by, held to the loss)
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reference._common import aggregate, check, masked_mean
+from reference._common import agg_norm, aggregate, check, masked_mean
 
 if TYPE_CHECKING:
     from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
@@ -41,8 +42,9 @@ def clip(adv_whitened: np.ndarray, ratio: np.ndarray, mask: np.ndarray, hp: Hype
     pg_clipped = (pg_losses2 > pg_losses1).astype(float)
     pg_clipped_lower = ((adv_whitened < 0) & (pg_losses_max > -c * adv_whitened)).astype(float) if c else np.zeros_like(pg_losses1)
     B, n_b = mask.shape[0], mask.sum(axis=1, keepdims=True)
-    agg_w = {"token-mean": mask / mask.sum(), "seq-mean-token-mean": mask / (B * n_b), "seq-mean-token-sum": mask / B}[hp.loss_agg]
-    pg_seq_sum, pg_seq_mean, pg_loss = aggregate(pg_losses, mask, hp.loss_agg)
+    agg_w = {"token-mean": mask / mask.sum(), "seq-mean-token-mean": mask / (B * n_b), "seq-mean-token-sum": mask / B,
+             "seq-mean-token-sum-norm": mask / agg_norm(mask, hp.loss_scale_factor)}[hp.loss_agg]
+    pg_seq_sum, pg_seq_mean, pg_loss = aggregate(pg_losses, mask, hp.loss_agg, hp.loss_scale_factor)
     pg_clipfrac = masked_mean(pg_clipped, mask)
     pg_clipfrac_lower = masked_mean(pg_clipped_lower, mask)
     pg_agg_check = check((agg_w * pg_losses).sum() - pg_loss, hp.check_tol)

@@ -34,9 +34,9 @@ def total(token_entropy: np.ndarray, logp_new: np.ndarray, logp_ref: np.ndarray,
           mask: np.ndarray, n_real: np.ndarray, score: np.ndarray, pg_loss: float, vf_loss: float, kl_in_loss: float,
           hp: Hyper) -> dict[str, np.ndarray]:
     """The Total sheet: per-token inputs (B, T), n_real and score (B,), the two losses and kl_in_loss scalars."""
-    entropy_seq_sum, entropy_seq_mean, entropy = aggregate(token_entropy, mask, hp.loss_agg)
+    entropy_seq_sum, entropy_seq_mean, entropy = aggregate(token_entropy, mask, hp.loss_agg, hp.loss_scale_factor)
     kl_loss_token = kl_estimate(logp_new, logp_ref, hp.kl_loss_estimator, hp) * mask
-    kl_seq_sum, kl_seq_mean, kl_loss = aggregate(kl_loss_token, mask, hp.loss_agg)
+    kl_seq_sum, kl_seq_mean, kl_loss = aggregate(kl_loss_token, mask, hp.loss_agg, hp.loss_scale_factor)
     actor_loss = pg_loss - hp.ent_coef * entropy + kl_in_loss * hp.kl_loss_coef * kl_loss
     critic_loss = vf_loss
     # = actor_loss + c_v·critic_loss as the sheet adds it; summed in TRL's order here, which can differ in the last bit

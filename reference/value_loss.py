@@ -37,7 +37,7 @@ def clipped_value_loss(values_new: np.ndarray, values_old: np.ndarray, returns: 
     vf_losses2 = (values_clipped - returns) ** 2
     vf_losses = np.maximum(vf_losses1, vf_losses2)
     vf_clipped = (vf_losses2 > vf_losses1).astype(float)
-    vf_seq_sum, vf_seq_mean, vf_agg = aggregate(vf_losses, mask, hp.loss_agg)
+    vf_seq_sum, vf_seq_mean, vf_agg = aggregate(vf_losses, mask, hp.loss_agg, hp.loss_scale_factor)
     vf_loss = 0.5 * vf_agg
     vf_clipfrac = masked_mean(vf_clipped, mask)
     return {"values_clipped": values_clipped, "vf_losses1": vf_losses1, "vf_losses2": vf_losses2, "vf_losses": vf_losses,

@@ -51,11 +51,6 @@ def whiten_verl(x: np.ndarray, mask: np.ndarray, eps: float = 1e-8) -> np.ndarra
     return (x - mean) / np.sqrt(var + eps) * mask
 
 
-def seq_mean_token_sum_norm(loss: np.ndarray, mask: np.ndarray, scale: float) -> float:
-    """verl `agg_loss` "seq-mean-token-sum-norm": Σ L·m / loss_scale_factor (docs/ppo_math.md §7.5)."""
-    return float((loss * mask).sum() / scale)
-
-
 def approx_kl_k3(logratio: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """CleanRL `approx_kl = mean((ρ - 1) - log ρ)`."""
     return (((np.exp(logratio) - 1.0) - logratio) * mask).sum() / mask.sum()

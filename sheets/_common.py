@@ -46,14 +46,21 @@ def model_cells(L: Layout, sheet: str, name: str) -> Iterator[tuple[str, tuple[i
 def aggregate(r: Refs, loss: str, prefix: str, name: str, B: int, sheet: str | None = None, scale: str = "") -> Formulas:
     """Per-sequence sums and means of a masked per-token loss, then `name` = scale·(the loss_agg switch over them).
 
-    token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum
+    token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum;
+    seq-mean-token-sum-norm = Σ_b seq_sum / loss_scale_factor (0: T)
     """
     for b in range(B):
         yield f"{prefix}_seq_sum", (b,), f"=SUMPRODUCT({r.range(loss, b, sheet=sheet)},{r.range('mask', b, sheet='Rollout')})"
         yield f"{prefix}_seq_mean", (b,), f"={r(f'{prefix}_seq_sum', b)}/{r('n_real', b, sheet='Reward')}"
     sums, means = r.range(f"{prefix}_seq_sum"), r.range(f"{prefix}_seq_mean")
-    switch = f'IF(loss_agg="seq-mean-token-mean",AVERAGE({means}),IF(loss_agg="seq-mean-token-sum",AVERAGE({sums}),SUM({sums})/n_tokens))'
+    switch = (f'IF(loss_agg="seq-mean-token-mean",AVERAGE({means}),IF(loss_agg="seq-mean-token-sum",AVERAGE({sums}),'
+              f'IF(loss_agg="seq-mean-token-sum-norm",SUM({sums})/{agg_norm(r)},SUM({sums})/n_tokens)))')
     yield name, (), f"={scale}{switch}"
+
+
+def agg_norm(r: Refs) -> str:
+    """seq-mean-token-sum-norm's divisor: loss_scale_factor, or the response window T (Config) when it is 0 (verl's default)."""
+    return f"IF(loss_scale_factor>0,loss_scale_factor,{r.L.a1('Config', 'T', here=r.here, absolute=True)})"
 
 
 def masked_mean(r: Refs, x: str) -> str:

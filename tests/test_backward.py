@@ -146,7 +146,7 @@ def check_finite_differences(case: Case) -> tuple[int, int]:
 
 
 SWITCHES = dict(
-    loss_agg=st.sampled_from(["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"]),
+    loss_agg=st.sampled_from(["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"]),
     kl_placement=st.sampled_from(["loss", "both", "reward", "none"]),
     kl_loss_estimator=st.sampled_from(["k1", "k2", "k3"]),
     kl_loss_coef=st.sampled_from([0.001, 0.5]),  # 0.5: a KL gradient well above the tolerance
@@ -339,7 +339,7 @@ def test_clip_then_step_end_to_end() -> None:
 
 # --- 3. the first minibatch: θ = θ_old ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("loss_agg", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"])
+@pytest.mark.parametrize("loss_agg", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"])
 @pytest.mark.parametrize("preset, kl_placement, kl_loss_estimator, dual_clip, logratio_clamp", [
     ("small", "reward", "k3", 0.0, 0.0), ("medium", "loss", "k2", 3.0, 0.05), ("medium", "both", "k1", 3.0, 20.0)])
 def test_theta_old_is_the_plain_policy_gradient(preset: str, loss_agg: str, kl_placement: str, kl_loss_estimator: str,

@@ -54,6 +54,10 @@ def test_switch_functions_reproduce_the_golden_variants() -> None:
     assert float(aggregate(L, m, "token-mean")[2]) == pytest.approx(agg["token-mean (TRL, verl default, OpenRLHF token_level_loss=True)"])
     assert float(aggregate(L, m, "seq-mean-token-mean")[2]) == pytest.approx(agg["seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)"], abs=1e-7)
     assert float(aggregate(L, m, "seq-mean-token-sum")[2]) == pytest.approx(agg["seq-mean-token-sum (verl, Dr.GRPO style)"])
+    # seq-mean-token-sum-norm: the sequences' sums 1+2+3 = 6 and 4 over a constant length: (6 + 4)/3 = 10/3 (T = 3 here)
+    # or /5 with loss_scale_factor = 5 (verl's agg_loss: torch.sum(seq_losses) / loss_scale_factor)
+    assert float(aggregate(L, m, "seq-mean-token-sum-norm")[2]) == pytest.approx(10 / 3, abs=1e-15)
+    assert float(aggregate(L, m, "seq-mean-token-sum-norm", 5.0)[2]) == pytest.approx(2.0, abs=1e-15)
     ctl = GOLDEN["kl_controller_demo"]
     assert adaptive_kl(0.15, 9.0, 6.0, 10000.0, 512, 0.2) == pytest.approx(ctl["beta_next(beta=0.15, kl=9.0, target=6, horizon=10000, n=512)"], abs=1e-6)
 

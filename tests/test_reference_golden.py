@@ -40,7 +40,6 @@ from reference.variants import (
     log_softmax,
     pg_loss_grad_logp,
     score_after_eos,
-    seq_mean_token_sum_norm,
     vf_loss_grad_values,
     whiten_openrlhf,
     whiten_verl,
@@ -277,7 +276,7 @@ AGG_MAP: dict[str, Callable[[], Any]] = {
     "seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)":
         lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-mean")[2],
     "seq-mean-token-sum (verl, Dr.GRPO style)": lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-sum")[2],
-    "seq-mean-token-sum-norm (verl, loss_scale_factor=3)": lambda: seq_mean_token_sum_norm(AGG_LOSS, AGG_MASK, 3),
+    "seq-mean-token-sum-norm (verl, loss_scale_factor=3)": lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-sum-norm", 3.0)[2],
 }
 
 KL_CTL_MAP: dict[str, Callable[[], Any]] = {
