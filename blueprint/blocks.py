@@ -126,9 +126,13 @@ class Model:
     code: str | None = None  # the frameworks' lines beside W_xh (blueprint/quotes.toml), if any
     stacked: bool = False  # every parameter under the one before, from column B: within the B×T grids' columns on the same sheet
 
+    def param(self, p: str) -> str:
+        """The quantity of one parameter: `theta.W_xh` for θ's five, `phi.w_v` (the head's name) for the value head's two."""
+        return f"{self.name if p in PARAMS else self.head}.{p}"
+
     @property
     def qs(self) -> tuple[Q, ...]:
-        params = [f"{self.name}.{p}" for p in PARAMS] + ([f"{self.head}.{p}" for p in HEAD] if self.head else [])
+        params = [self.param(p) for p in PARAMS + (HEAD if self.head else ())]
         return tuple(Q(p, p, self.role, named=True, note=self.note if k == 0 else None, code=self.code if k == 0 else None)
                      for k, p in enumerate(params))
 

@@ -36,13 +36,6 @@ class Refs:
         return self.L.range("Config", "vocab", here=self.here, absolute=True)
 
 
-def model_cells(L: Layout, sheet: str, name: str) -> Iterator[tuple[str, tuple[int, ...]]]:
-    """(quantity, index) of every cell of one parameter set's parameters on a sheet: `theta.W_xh`, …, or a head's `phi.w_v`, `phi.b_v`."""
-    for b in L.sheet_blocks(sheet):
-        if b.quantity.partition(".")[0] == name:
-            yield from ((b.quantity, idx) for idx in b.positions)
-
-
 def aggregate(r: Refs, loss: str, prefix: str, name: str, B: int, sheet: str | None = None, scale: str = "") -> Formulas:
     """Per-sequence sums and means of a masked per-token loss, then `name` = scale·(the loss_agg switch over them).
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from blueprint.blocks import PARAMS, Model, Q, Scalars
+import sheets
+from blueprint.blocks import HEAD, PARAMS, Model, Q, Scalars
 from sheets._common import Formulas, Refs
 
 if TYPE_CHECKING:
@@ -45,25 +46,22 @@ BLOCKS = (
 )
 
 
-def _name(model: str, head: str, param: str) -> str:
-    """The quantity of one parameter in a parameter set: θ's five under the model's name, φ's two under its head's."""
-    return f"{model if param in PARAMS else head}.{param}"
-
-
 def formulas(L: Layout) -> Formulas:
     r = Refs(L, SHEET)
     yield "step_t", (), f"={r('opt_step')}+1"
     yield "bc1", (), f"=1-adam_beta1^{r('step_t')}"
     yield "bc2", (), f"=1-adam_beta2^{r('step_t')}"
     bc1, bc2 = r("bc1"), r("bc2")
-    for param in (*PARAMS, "w_v", "b_v"):
+    for param in PARAMS + HEAD:
         coef = r("grad_clip_coef" if param in PARAMS else "grad_clip_coef_phi", sheet="Backward")
-        for idx in L.block(SHEET, _name("g_clip", "g_clip", param)).positions:
-            at = lambda model, head, sheet=SHEET: r(_name(model, head, param), *idx, sheet=sheet)  # noqa: E731
-            theta, g, m, v = at("theta", "phi", "Weights"), at("g_clip", "g_clip"), at("m_next", "m_next"), at("v_next", "v_next")
-            yield _name("g_clip", "g_clip", param), idx, f"={at('grad', 'grad', 'Backward')}*{coef}"
-            yield _name("m_next", "m_next", param), idx, f'=IF(optimizer="adamw",adam_beta1*{at("m_theta", "m_phi")}+(1-adam_beta1)*{g},{at("m_theta", "m_phi")})'
-            yield _name("v_next", "v_next", param), idx, f'=IF(optimizer="adamw",adam_beta2*{at("v_theta", "v_phi")}+(1-adam_beta2)*{g}^2,{at("v_theta", "v_phi")})'
+        q = {model: sheets.MODELS[model].param(param) for model in ("theta", "grad", "m_theta", "v_theta", "g_clip", "m_next", "v_next",
+                                                                    "theta_next", "delta")}
+        for idx in L.block(SHEET, q["g_clip"]).positions:
+            at = lambda model, sheet=SHEET: r(q[model], *idx, sheet=sheet)  # noqa: E731
+            theta, g, m, v = at("theta", "Weights"), at("g_clip"), at("m_next"), at("v_next")
+            yield q["g_clip"], idx, f"={at('grad', 'Backward')}*{coef}"
+            yield q["m_next"], idx, f'=IF(optimizer="adamw",adam_beta1*{at("m_theta")}+(1-adam_beta1)*{g},{at("m_theta")})'
+            yield q["v_next"], idx, f'=IF(optimizer="adamw",adam_beta2*{at("v_theta")}+(1-adam_beta2)*{g}^2,{at("v_theta")})'
             adamw = f"{theta}*(1-lr*weight_decay)-(lr/{bc1})*{m}/(SQRT({v})/SQRT({bc2})+adam_eps)"
-            yield _name("theta_next", "phi_next", param), idx, f'=IF(optimizer="adamw",{adamw},{theta}-lr*({g}+weight_decay*{theta}))'
-            yield _name("delta", "delta", param), idx, f"={at('theta_next', 'phi_next')}-{theta}"
+            yield q["theta_next"], idx, f'=IF(optimizer="adamw",{adamw},{theta}-lr*({g}+weight_decay*{theta}))'
+            yield q["delta"], idx, f"={at('theta_next')}-{theta}"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from blueprint.blocks import Model
-from sheets._common import Formulas, Refs, model_cells
+import sheets
+from blueprint.blocks import HEAD, PARAMS, Model
+from sheets._common import Formulas, Refs
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -38,7 +39,7 @@ BLOCKS = (
 def formulas(L: Layout) -> Formulas:
     """θ and φ in use, cell by cell: IF(theta_init = "old", θ_old's cell, the given cell)."""
     r = Refs(L, SHEET)
-    for (src, old_q, given_q) in (("theta", "old", "given"), ("phi", "phi_old", "phi_given")):
-        for q, idx in model_cells(L, SHEET, src):
-            param = q.partition(".")[2]
-            yield q, idx, f'=IF(theta_init="old",{r(f"{old_q}.{param}", *idx)},{r(f"{given_q}.{param}", *idx)})'
+    in_use, old, given = (sheets.MODELS[name] for name in ("theta", "old", "given"))
+    for param in PARAMS + HEAD:
+        for idx in L.block(SHEET, in_use.param(param)).positions:
+            yield in_use.param(param), idx, f'=IF(theta_init="old",{r(old.param(param), *idx)},{r(given.param(param), *idx)})'
