@@ -17,6 +17,7 @@ from sheets._common import Formulas, Refs, aggregate, masked_mean
 from sheets.clip import dual_clipped, surrogates
 from sheets.ratio import logratio
 from sheets.total import kl_loss_token
+from sheets.value_loss import clipped_value
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -80,7 +81,7 @@ def formulas(L: Layout) -> Formulas:
             h_new, h_old = r.range("h", b, d.P - 1 + t), r.range("h", b, d.P - 1 + t, sheet="Ratio")
             yield "values_next", (b, t), f'=IF(value_trunk="shared",SUMPRODUCT({w_v},{h_new}),SUMPRODUCT({w_v},{h_old}))+{b_v}'
             V, V_old, R = r("values_next", b, t), r("values_old", b, t, sheet="Rollout"), r("returns", b, t, sheet="GAE")
-            yield "vf_losses_next", (b, t), f"=MAX(({V}-{R})^2,(MIN(MAX({V},{V_old}-eps_v),{V_old}+eps_v)-{R})^2)"
+            yield "vf_losses_next", (b, t), f"=MAX(({V}-{R})^2,({clipped_value(V, V_old)}-{R})^2)"
             yield "kl_loss_token_next", (b, t), kl_loss_token(r, r("logp_next", b, t), b, t)
     yield from aggregate(r, "pg_losses_next", "pg_next", "pg_loss_next", d.B)
     yield from aggregate(r, "vf_losses_next", "vf_next", "vf_loss_next", d.B, scale="0.5*")

@@ -64,7 +64,7 @@ def formulas(L: Layout) -> Formulas:
             adv, rho = r("adv_whitened", b, t, sheet="GAE"), r("ratio", b, t, sheet="Ratio")
             yield "ratio_real", (b, t), f"=IF({r('mask', b, t, sheet='Rollout')}=1,{rho},NA())"
             yield "pg_losses1", (b, t), f"=-{adv}*{rho}"
-            yield "ratio_clipped", (b, t), f"=MIN(MAX({rho},1-eps),1+eps_high)"
+            yield "ratio_clipped", (b, t), f"={clipped_ratio(rho)}"
             yield "pg_losses2", (b, t), f"=-{adv}*{r('ratio_clipped', b, t)}"
             yield "pg_losses_max", (b, t), f"=MAX({r('pg_losses1', b, t)},{r('pg_losses2', b, t)})"
             yield "pg_losses", (b, t), "=" + dual_clipped(adv, r("pg_losses_max", b, t))
@@ -81,7 +81,12 @@ def formulas(L: Layout) -> Formulas:
 
 def surrogates(adv: str, rho: str) -> tuple[str, str]:
     """L1 = -Â·ρ and L2 = -Â·clip(ρ, 1-ε, 1+ε_high), as expressions (After Step writes them into one cell)."""
-    return f"-{adv}*{rho}", f"-{adv}*MIN(MAX({rho},1-eps),1+eps_high)"
+    return f"-{adv}*{rho}", f"-{adv}*{clipped_ratio(rho)}"
+
+
+def clipped_ratio(rho: str) -> str:
+    """clip(ρ, 1-ε, 1+ε_high): the clip band, for θ here and for θ' on After Step."""
+    return f"MIN(MAX({rho},1-eps),1+eps_high)"
 
 
 def dual_clipped(adv: str, top: str) -> str:

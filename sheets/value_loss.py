@@ -41,10 +41,15 @@ def formulas(L: Layout) -> Formulas:
             v, v_old, ret = r("values_new", b, t), r("values_old", b, t, sheet="Rollout"), r("returns", b, t, sheet="GAE")
             h_row = r.range("h", b, d.P - 1 + t, sheet="Ratio")
             yield "values_new", (b, t), f"=SUMPRODUCT({r.w_row('phi.w_v')},{h_row})+{r.w('phi.b_v')}"
-            yield "values_clipped", (b, t), f"=MIN(MAX({v},{v_old}-eps_v),{v_old}+eps_v)"
+            yield "values_clipped", (b, t), f"={clipped_value(v, v_old)}"
             yield "vf_losses1", (b, t), f"=({v}-{ret})^2"
             yield "vf_losses2", (b, t), f"=({r('values_clipped', b, t)}-{ret})^2"
             yield "vf_losses", (b, t), f"=MAX({r('vf_losses1', b, t)},{r('vf_losses2', b, t)})"
             yield "vf_clipped", (b, t), f"=({r('vf_losses2', b, t)}>{r('vf_losses1', b, t)})*1"
     yield from aggregate(r, "vf_losses", "vf", "vf_loss", d.B, scale="0.5*")
     yield "vf_clipfrac", (), masked_mean(r, "vf_clipped")
+
+
+def clipped_value(v: str, v_old: str) -> str:
+    """clip(V, V_old - ε_v, V_old + ε_v): for φ here and for φ' on After Step."""
+    return f"MIN(MAX({v},{v_old}-eps_v),{v_old}+eps_v)"
