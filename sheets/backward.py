@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from blueprint.blocks import PARAMS, Column, Grid, Model, Q, Row, Scalars, Unroll
 from sheets import rnn
 from sheets._common import Formulas, Refs
+from sheets.kl import kl_clamp_on
 from sheets.total import kl_loss_estimate
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def formulas(L: Layout) -> Formulas:
             yield "dratio_dlogp", (b, t), f"={r('ratio', b, t, sheet='Ratio')}*{rollout('mask', b, t)}*OR(logratio_clamp<=0,ABS({diff})<=logratio_clamp)"
             dk = f"({r('logp_new', b, t, sheet='Ratio')}-{r('logp_ref', b, t, sheet='KL')})"
             k = kl_loss_estimate(dk)
-            passes = f'OR(kl_clamp<=0,AND(kl_clamp_scope="k3",kl_loss_estimator<>"k3"),ABS({k})<=kl_clamp)'
+            passes = f"OR(NOT({kl_clamp_on('kl_loss_estimator')}),ABS({k})<=kl_clamp)"
             yield "dkl_dlogp", (b, t), (f'=IF(kl_loss_estimator="k2",{dk},IF(kl_loss_estimator="k3",1-EXP(-{dk}),1))'
                                         f'*{rollout("mask", b, t)}*{passes}')
             yield "g_logp", (b, t), (f"={r('agg_w', b, t, sheet='Clip')}*({r('dpg_dratio', b, t)}*{r('dratio_dlogp', b, t)}"

@@ -61,5 +61,10 @@ def formulas(L: Layout) -> Formulas:
 def kl_clamped(k: str, estimator: str) -> str:
     """k clamped to ±kl_clamp when kl_clamp > 0 and kl_clamp_scope is all (OpenRLHF) or the `estimator` switch is k3 (verl):
     for the reward's KL here and the loss's on Total and After Step (reference.kl.kl_clamped)."""
-    on = f'AND(kl_clamp>0,OR(kl_clamp_scope="all",{estimator}="k3"))'
-    return f"IF({on},MIN(MAX({k},-kl_clamp),kl_clamp),{k})"
+    return f"IF({kl_clamp_on(estimator)},MIN(MAX({k},-kl_clamp),kl_clamp),{k})"
+
+
+def kl_clamp_on(estimator: str) -> str:
+    """Whether kl_clamp clamps the estimator the switch `estimator` names: kl_clamp > 0 and its scope is all or that is k3
+    (reference.kl.kl_clamps); Backward stops the KL gradient where it binds."""
+    return f'AND(kl_clamp>0,OR(kl_clamp_scope="all",{estimator}="k3"))'
