@@ -61,7 +61,7 @@ def expected(config: Config, inputs: Inputs) -> Quantities:
     with np.errstate(all="ignore"):
         q = run(inputs, hyper(config))
     vocab = np.array(config.vocab, dtype=object)
-    for sheet in ("Rollout", "Reward", "KL", "Ratio", "After Step"):
+    for sheet in {sheet for sheet, declared in sheets.every_quantity() if declared.name == "x_name"}:  # every unroll that names its tokens
         q[sheet, "x_name"] = vocab[q[sheet, "x"]]
     q["Rollout", "token_name"] = vocab[q["Rollout", "tokens"]]
     q["Config", "eos_id"] = np.array(config.eos_id)
