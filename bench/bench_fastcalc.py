@@ -44,7 +44,6 @@ def child_fast(path: str) -> dict:
 def child_stock(path: str) -> dict:
     from blueprint.engine import formulas_values
     from blueprint.readback import load_cells
-    from blueprint.workbook import NA
 
     sheets = load_cells(Path(path)).sheets
     t0 = time.perf_counter()

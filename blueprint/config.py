@@ -103,6 +103,8 @@ class Config:
     H: int = key(3, "H: hidden units of every RNN (θ_ref, θ_old, θ, reward model)", Range(1, 32))
     vocab: tuple[str, ...] = key(("a", "b", "c", "d", "<eos>"), "the V named tokens, one of them EOS", f"2-64 tokens, each {TOKEN_RULE}")
     eos: str = key("<eos>", "name of the end-of-sequence token", "one of the vocab tokens")
+    group_size: int = key(1, "G: responses sampled for each prompt, B = prompts × G; the seeded prompts repeat G times and Rollout's "
+                          "group column numbers them (the critic-free estimators compare the responses within a group)", Range(1, 64))
     seed: int = key(0, "seeds weights, prompts and uniform draws; same seed, same bits", Range(0, 2**32, hi_open=True))
     # --- sampling and log-probs -------------------------------------------------------------
     tau: float = key(1.0, "τ: temperature; sampling and every log-prob use z/τ (TRL-new, OpenRLHF, verl)", positive(1e3),
@@ -150,6 +152,16 @@ class Config:
     whiten_eps_mode: str = key("add", "whitening divides by √(var + whiten_eps) (add: TRL, verl) or √max(var, whiten_eps) (max: OpenRLHF's "
                                "advantages); both whitenings read it", OneOf(("add", "max")),
         label="whiten_eps: add | max (√(var+eps) or √max(var, eps))")
+    advantage_estimator: str = key("gae", "the advantage Clip uses: gae (PPO, with the critic), or critic-free over each prompt's group: grpo "
+                                   "(s - mean)/(std + eps), dr_grpo s - mean, rloo s - mean of the others, reinforce_pp the whitened "
+                                   "return of the shaped reward, reinforce_pp_baseline the same after the group mean",
+                                   OneOf(("gae", "grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline")),
+        label="advantage: gae | grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline")
+    grpo_eps: float = key(1e-6, "added to the group's std in grpo (verl epsilon 1e-6; OpenRLHF 1e-9)", positive(1.0),
+        label="added to the group std (grpo)")
+    dynamic_sampling: str = key("off", "on: groups whose responses all score the same carry no signal and are dropped from every loss "
+                                "(DAPO's filter_groups); off: they stay, with advantage 0 under grpo", OneOf(("off", "on")),
+        label="drop no-signal groups (DAPO): off | on")
     # --- losses -----------------------------------------------------------------------------
     logratio_clamp: float = key(0.0, "clamp ℓ_θ - ℓ_old to ±this before exp (OpenRLHF, verl: 20); 0 = off (TRL)", non_negative(100.0),
         label="clamp ℓ_θ - ℓ_old to ±this (0 = off)")
@@ -316,6 +328,8 @@ def _check_values(c: Config) -> None:
         _refuse("eos", c.eos, f"must be one of the vocab tokens {list(c.vocab)}")
     if c.convention not in ("default", *CONVENTIONS):
         _refuse("convention", c.convention, f"must be one of default, {', '.join(CONVENTIONS)}")
+    if c.B % c.group_size:
+        _refuse("group_size", c.group_size, f"B = {c.B} sequences must be a whole number of groups (B = prompts × group_size)")
     if c.preset not in PRESETS:
         _refuse("preset", c.preset, f"must be one of {', '.join(PRESETS)}")
 
@@ -363,9 +377,28 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# The critic-free recipes (docs/framework_facts.md §14): verl's conventions with its example scripts' estimator settings
+# (examples/grpo_trainer/run_qwen2-7b.sh, rloo_trainer/run_qwen2-7b.sh, reinforce_plus_plus_trainer/run_qwen2-7b_math_rf.sh),
+# Dr. GRPO's from verl's docs/algo/grpo.md and DAPO's from verl's tests/special_e2e/run_dapo.sh and docs/algo/dapo.md.
+# The recipes sample 4-8 responses per prompt; group_size 2 divides every preset's B.
+_GRPO = dict(CONVENTIONS["verl"], advantage_estimator="grpo", group_size=2, grpo_eps=1e-6, kl_placement="loss", kl_loss_estimator="k3",
+             kl_loss_coef=0.001, loss_agg="token-mean", ent_coef=0.0)
+CONVENTIONS.update({
+    "grpo": _GRPO,  # use_kl_loss, low_var_kl 0.001, no KL in the reward; compute_grpo_outcome_advantage's epsilon 1e-6
+    "dr_grpo": dict(_GRPO, advantage_estimator="dr_grpo", kl_placement="none",  # norm_adv_by_std_in_grpo=False, use_kl_loss=False
+                    loss_agg="seq-mean-token-sum-norm", loss_scale_factor=0.0),
+    "rloo": dict(CONVENTIONS["verl"], advantage_estimator="rloo", group_size=2, kl_placement="reward", kl_estimator="k1",
+                 beta=0.001, kl_ctl="fixed"),  # use_kl_in_reward, kl_penalty kl, kl_coef 0.001, no KL loss
+    "reinforce_pp": dict(CONVENTIONS["verl"], advantage_estimator="reinforce_pp", group_size=2, kl_placement="reward",
+                         kl_estimator="k1", beta=0.001, kl_ctl="fixed", gamma=1.0, adv_whiten="unbiased", whiten_eps_mode="add"),
+    "dapo": dict(_GRPO, kl_placement="none", kl_loss_coef=0.0, eps=0.2, eps_high=0.28, dynamic_sampling="on"),  # clip-higher, no KL
+})
+
+
 # Each framework's learning rates (actor / critic), read at the pinned commits (docs/framework_facts.md §13): shown in the
 # conventions table, not applied — they would not visibly move a 3-unit RNN in one step; the workbook's lr is a teaching value.
-FRAMEWORK_LR: dict[str, str] = {"trl": "3e-6 (policy and value)", "openrlhf": "1e-6 / 9e-6", "verl": "1e-6 / 1e-5"}
+FRAMEWORK_LR: dict[str, str] = {"trl": "3e-6 (policy and value)", "openrlhf": "1e-6 / 9e-6", "verl": "1e-6 / 1e-5", "grpo": "1e-6",
+                                 "dr_grpo": "1e-6 (the grpo script's)", "rloo": "1e-6", "reinforce_pp": "3e-6", "dapo": "1e-6"}
 
 
 # What a convention's numbers do not say (docs/framework_facts.md quotes each): shown with the conventions table.
@@ -405,6 +438,42 @@ CONVENTION_NOTES: dict[str, tuple[str, ...]] = {
         "Actor and critic each have their own torch.optim.AdamW (weight_decay 0.01; eps not passed: torch's default), each "
         "clipped to norm 1.0 (actor.grad_clip, critic.grad_clip) and a step with a non-finite norm skipped; actor lr 1e-6, "
         "critic lr 1e-5 (the workbook keeps one teaching lr). One epoch over each batch.",
+    ),
+    "grpo": (
+        "verl's examples/grpo_trainer/run_qwen2-7b.sh: KL to θ_ref as a k3 loss (low_var_kl, 0.001), none in the reward, "
+        "5 responses per prompt (the workbook samples group_size 2, which every preset's B divides). The outcome s is the "
+        "summed token-level reward; a group of one gets mean 0 and std 1.",
+        "OpenRLHF's group_norm adds 1e-9 to the std, normalises the score before the per-token KL is added, and clamps the "
+        "normalised value to ±10; TRL's GRPOTrainer adds 1e-4, keeps β = 0 by default (k3 in the loss when β > 0) and "
+        "aggregates with loss_type dapo.",
+        "No critic: Value Loss is unused, Total has no value term, Step moves no φ.",
+    ),
+    "dr_grpo": (
+        "verl's docs/algo/grpo.md: norm_adv_by_std_in_grpo = False, loss_agg_mode seq-mean-token-sum-norm, use_kl_loss = "
+        "False; the rest as grpo. TRL's counterpart is scale_rewards = none with loss_type dr_grpo (÷ B·max_completion_length).",
+    ),
+    "rloo": (
+        "verl's examples/rloo_trainer/run_qwen2-7b.sh: KL in the reward (kl_penalty kl, fixed coefficient 0.001), no KL loss, "
+        "5 responses per prompt. verl writes the baseline as s·n/(n-1) - mean·n/(n-1), equal to s - (Σ_g s - s)/(n-1); a "
+        "group of one keeps its score.",
+        "TRL's RLOOTrainer also subtracts β (0.05) times the summed k1 KL from the reward; OpenRLHF's rloo puts the KL per "
+        "token after the baseline and returns the sum from t on (γ forced to 1).",
+    ),
+    "reinforce_pp": (
+        "verl's examples/reinforce_plus_plus_trainer/run_qwen2-7b_math_rf.sh: KL in the reward (use_kl_in_reward), no KL "
+        "loss, 8 responses per prompt; the return is reset after EOS and whitened by masked_whiten (unbiased, rsqrt(var + "
+        "1e-8)). OpenRLHF's reinforce whitens by the population variance clamped at 1e-8 (adv_whiten = population, "
+        "whiten_eps_mode = max).",
+        "reinforce_pp_baseline (a switch value, not a convention): the workbook subtracts the group mean score at the last "
+        "real token, then returns and whitens, as OpenRLHF's reinforce_baseline; verl's subtracts it from the summed score and "
+        "whitens that, with no return (the same when KL is not in the reward and γ = 1).",
+    ),
+    "dapo": (
+        "verl's tests/special_e2e/run_dapo.sh and docs/algo/dapo.md: grpo advantages, clip-higher ε 0.2 / 0.28, no KL in the "
+        "reward or the loss, token-mean, 4 responses per prompt, filter_groups on. The filter drops groups whose responses "
+        "all score the same (docs/algo/dapo.md); its code lives in verl's recipe/ submodule, not in the pinned tree.",
+        "The workbook drops such groups from every loss (dynamic_sampling = on) instead of sampling more; DAPO's overlong "
+        "penalty is not modelled. OpenRLHF's dynamic filtering keeps a group only if min_r < mean score < max_r (0, 1).",
     ),
 }
 

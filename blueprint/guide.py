@@ -44,32 +44,50 @@ STORY: tuple[Parts, ...] = (
                          "none": "The reward is the score alone, on the last real token: no KL to θ_ref is charged (verl's default)."})),
     ("4. GAE — the old critic turns the rewards into per-token advantages A (how much better than it expected) and value targets "
      "R = A + V_old; a response cut at T without EOS is treated as finished (nothing is bootstrapped after the cut); ", WHITENING),
-    ("5. Ratio — the current policy θ re-reads the tokens; ρ = π_θ/π_θ_old says how much more or less likely each sampled token has "
+    ("5. Advantage — ", By("advantage_estimator", {
+        "gae": "PPO takes GAE's Â: a learned critic is the baseline. The critic-free estimators (advantage_estimator) take the other "
+               "responses to the same prompt instead (Rollout's group column).",
+        "grpo": "GRPO has no critic: each response's outcome s (its summed reward) is compared with the others to the same prompt, "
+                "Â = (s - mean_g)/(std_g + ε), the same on all its tokens. The group mean is the baseline a critic would have "
+                "learned; dividing by the std gives every prompt a step of the same size.",
+        "dr_grpo": "Dr. GRPO: GRPO's Â = s - mean_g without dividing by the std, which made prompts the model nearly always (or "
+                   "never) solves weigh as much as hard ones; seq-mean-token-sum-norm removes the length bias as well.",
+        "rloo": "RLOO has no critic: the baseline is the mean of the other responses to the same prompt, s - (Σ_g s - s)/(G - 1), "
+                "so no response is its own baseline.",
+        "reinforce_pp": "REINFORCE++ has no critic and no group: each token's return, the discounted sum of the shaped reward "
+                        "from there on, whitened over the batch.",
+        "reinforce_pp_baseline": "REINFORCE++ with a baseline: the group's mean score is taken off at the last real token, then "
+                                 "each token's return is whitened over the batch."}),
+     By("dynamic_sampling", {"on": " Groups whose responses all score the same teach nothing (s = mean_g) and leave every loss (DAPO).",
+                             "off": ""})),
+    ("6. Ratio — the current policy θ re-reads the tokens; ρ = π_θ/π_θ_old says how much more or less likely each sampled token has "
      "become. ", By("theta_init", {"given": "Here θ is given: θ_old plus seeded noise, standing in for earlier minibatches' steps "
                                              "(Weights; set theta_init = old for the first minibatch).",
                                     "old": "Here θ = θ_old, an iteration's first minibatch: ρ = 1 on every token and nothing is clipped."}),
      IfPositive("logratio_clamp", " ℓ_θ - ℓ_old is clamped to ±logratio_clamp before exp (OpenRLHF, verl: 20).")),
-    ("6. Clip — the surrogate raises ρ where Â > 0 and lowers it where Â < 0. Clipping removes the incentive to push ρ past 1+ε_high "
+    ("7. Clip — the surrogate raises ρ where Â > 0 and lowers it where Â < 0. Clipping removes the incentive to push ρ past 1+ε_high "
      "when Â > 0 or below 1-ε when Â < 0: those tokens (flagged) send no gradient. Outside the band on the other side the unclipped "
      "term wins and its full gradient pulls ρ back: clipping removes the incentive, it does not bound the step.",
      IfPositive("dual_clip", " With dual clip, a token with Â < 0 and ρ > dual_clip sends no gradient either (pg_clipfrac_lower).")),
-    ("7. Value Loss — the critic φ is regressed on the returns built from the old critic, its prediction clipped to V_old ± ε_v "
+    ("8. Value Loss — the critic φ is regressed on the returns built from the old critic, its prediction clipped to V_old ± ε_v "
      "pessimistically. Its value head reads the policy's hidden state; ",
      By("value_trunk", {"shared": "the value loss trains that trunk too (TRL-legacy's value head on the policy).",
                         "detached": "the value loss trains the head alone, as a separate critic whose own trunk is not modelled."}),
      " TRL-new has a separate value model under the policy's optimizer, OpenRLHF and verl a separate critic with its own optimizer "
-     "(OpenRLHF initialises it from the reward model, verl from critic.model.path)."),
-    ("8. Total — TRL descends one loss, actor loss + vf_coef·value loss, in one optimizer step; OpenRLHF and verl step the actor on "
+     "(OpenRLHF initialises it from the reward model, verl from critic.model.path).",
+     By("advantage_estimator", {"gae": "", **{e: " The estimator is critic-free: none of this enters the loss or the step."
+                                               for e in ("grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline")}})),
+    ("9. Total — TRL descends one loss, actor loss + vf_coef·value loss, in one optimizer step; OpenRLHF and verl step the actor on "
      "its loss and the critic on the value loss, so their total_loss is a sum for display. ", CONTROLLER),
-    ("9. Backward — the loss's gradient flows back down the same cells: to each token's log-prob (zero where the clipped branch "
+    ("10. Backward — the loss's gradient flows back down the same cells: to each token's log-prob (zero where the clipped branch "
      "or the dual clip is active), through the softmax to the logits, right to left through time to every weight. ",
      By("value_trunk", {"shared": "One norm over θ and φ together clips them (one optimizer).",
                         "detached": "θ and φ are each clipped by their own norm (two optimizers)."})),
-    ("10. Step — ", By("optimizer", {"adamw": "AdamW decays the weights, updates its moments m and v and moves each weight by "
+    ("11. Step — ", By("optimizer", {"adamw": "AdamW decays the weights, updates its moments m and v and moves each weight by "
                                               "lr·m̂/(√v̂ + ε): on the first step about lr in the direction of its gradient's sign.",
                                      "sgd": "SGD moves each weight by lr times its gradient (plus weight_decay·θ)."}),
      " lr is a teaching value; the frameworks use 1e-6 … 1e-5."),
-    ("11. After Step — θ' re-reads the same rollout, as PPO's next epoch over the batch would: ρ' moves, some tokens reach the "
+    ("12. After Step — θ' re-reads the same rollout, as PPO's next epoch over the batch would: ρ' moves, some tokens reach the "
      "clip band's edge and stop sending gradient, and the loss changes by about gᵀ·Δθ."),
 )
 
@@ -111,6 +129,16 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
     ("Sequence-level credit assignment", "the score enters only at t = e; γ = λ = 1: A_t = s - βΣ_{k≥t}k_k - V_t", "KL", "rewards", ""),
     ("Advantage whitening", "Â = (A - μ)/√(var + eps), or √max(var, eps)", "GAE", "adv_whitened",
      By("adv_whiten", {"unbiased": ("unbiased variance", EPS_MODE), "population": ("population variance", EPS_MODE), "off": "off: Â = A"})),
+    ("Group of responses to one prompt", "g_b: G responses per prompt, B = prompts × G", "Rollout", "group", ""),
+    ("Critic-free advantage: a group baseline", "grpo (s - μ_g)/(σ_g + ε); dr_grpo s - μ_g; rloo s - mean of the others", "Advantage",
+     "adv_seq", By("advantage_estimator", {"gae": "not in use: GAE", "grpo": "grpo", "dr_grpo": "dr_grpo: no std", "rloo": "rloo",
+                                           "reinforce_pp": "not in use: reinforce_pp", "reinforce_pp_baseline": "not in use: the group "
+                                           "mean only, at the last token"})),
+    ("REINFORCE++ return", "ret_t = r_t + γ·ret_{t+1}, whitened over the batch", "Advantage", "ret",
+     By("advantage_estimator", {"reinforce_pp": "in use", "reinforce_pp_baseline": "in use, after the group mean",
+                                **{e: "not in use" for e in ("gae", "grpo", "dr_grpo", "rloo")}})),
+    ("Dynamic sampling (DAPO)", "a group whose scores are all equal has no signal", "Advantage", "no_signal",
+     By("dynamic_sampling", {"on": "on: such groups leave every loss", "off": "off: flagged, kept"})),
     ("Importance ratio, current vs rollout policy", "ρ_t = exp(ℓ_θ_t - ℓ_old_t)", "Ratio", "ratio",
      IfPositive("logratio_clamp", "log-ratio clamped to ±logratio_clamp", "no clamp")),
     ("Clipped surrogate", "L_t = max(-Âρ, -Â·clip(ρ, 1-ε, 1+ε_high))", "Clip", "pg_losses", ""),

@@ -29,8 +29,8 @@ def _shift(rng: np.random.Generator, w: RNNWeights, scale: float) -> RNNWeights:
 
 
 def make_inputs(config: Config) -> Inputs:
-    """θ_ref, θ_old = θ_ref + drift, θ given = θ_old + update, φ_old, φ given, reward model, prompts, draws; the optimizer
-    state of a first step (zero moments)."""
+    """θ_ref, θ_old = θ_ref + drift, θ given = θ_old + update, φ_old, φ given, reward model, B/G prompts each repeated for
+    its G responses (group_size) with their group ids, draws; the optimizer state of a first step (zero moments)."""
     c = config
     rng = np.random.default_rng(c.seed)
     H, V, B, P = c.H, c.V, c.B, c.P
@@ -44,11 +44,12 @@ def make_inputs(config: Config) -> Inputs:
     phi_old = ValueHead(w_v, b_v)
     phi_given = ValueHead(np.round(w_v + rng.normal(0.0, c.update_scale, H), DECIMALS), round(b_v + float(rng.normal(0.0, c.update_scale)), DECIMALS))
     non_eos = np.array([v for v in range(V) if v != c.eos_id])
-    prompts = rng.choice(non_eos, size=(B, P))
+    group = np.repeat(np.arange(B // c.group_size), c.group_size)  # G responses to each prompt, side by side
+    prompts = rng.choice(non_eos, size=(B // c.group_size, P))[group]
     draws = _draws_off_boundaries(rng, old, phi_old, prompts, c)
     zeros = RNNWeights(**{k: np.zeros_like(v) for k, v in vars(old).items()})
     zero_head = ValueHead(np.zeros(H), 0.0)
-    return Inputs(ref=ref, old=old, given=given, rm=rm, phi_old=phi_old, phi_given=phi_given, prompts=prompts, draws=draws,
+    return Inputs(ref=ref, old=old, given=given, rm=rm, phi_old=phi_old, phi_given=phi_given, prompts=prompts, group=group, draws=draws,
                   m_theta=zeros, m_phi=zero_head, v_theta=zeros, v_phi=zero_head, opt_step=0)
 
 

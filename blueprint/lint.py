@@ -20,7 +20,7 @@ from blueprint import a1 as A1
 
 ALLOWED_FUNCTIONS = frozenset({
     "EXP", "LN", "TANH", "SQRT", "ABS", "MIN", "MAX", "IF", "AND", "OR", "SUM",
-    "SUMPRODUCT", "INDEX", "MATCH", "AVERAGE", "CHOOSE", "MEDIAN", "NOT", "NA", "SUMIF", "SUMSQ",
+    "SUMPRODUCT", "INDEX", "MATCH", "AVERAGE", "CHOOSE", "MEDIAN", "NOT", "NA", "SUMIF", "SUMSQ", "COUNTIF", "COUNTIFS",
 })
 """Classic functions all three engines implement alike. Anything else is either missing
 from ``formulas`` (silent #NAME?), missing from LibreOffice (LET/LAMBDA: #NAME?/Err:509),
@@ -34,6 +34,7 @@ input cell (Config, Weights, ...) where the user can see and change it."""
 RANGE_FUNCTIONS: dict[str, frozenset[int] | None] = {
     "SUM": None, "SUMPRODUCT": None, "AVERAGE": None, "MIN": None, "MAX": None,
     "MEDIAN": None, "INDEX": frozenset({0}), "MATCH": frozenset({1}), "SUMSQ": None, "SUMIF": frozenset({0, 2}),
+    "COUNTIF": frozenset({0}), "COUNTIFS": frozenset({0, 2}),
 }
 """Functions that may take a literal range, and at which argument positions (None: any).
 Everywhere else a range means array arithmetic in ``formulas`` but implicit intersection

@@ -158,11 +158,16 @@ def read_config(cells: Cells) -> tuple[Config, Layout]:
 
 
 def read_inputs(cells: Cells, layout: Layout, config: Config) -> Inputs:
-    """Weights, prompts and draws from the yellow input cells."""
+    """Weights, prompts, groups, draws and the optimizer state from the yellow input cells."""
     arrays = {(b.sheet, b.quantity): _array(cells, layout, b.sheet, b.quantity) for b in layout.blocks.values() if b.kind == "input"}
     prompts, draws = arrays["Rollout", "prompts"], arrays["Rollout", "draws"]
     if not np.all((prompts == np.round(prompts)) & (prompts >= 0) & (prompts < config.V)):
         raise BlueprintError(f"{cells.path}: Rollout prompts must be token ids 0..{config.V - 1}; found {prompts.tolist()}")
+    group = arrays["Rollout", "group"]
+    for b, g in enumerate(group):
+        if not (g == round(g) and 0 <= g < 1e9):
+            raise BlueprintError(f"{cells.path}: {layout.cell('Rollout', 'group', b)} (group) names the prompt a response answers: it "
+                                 f"must be a whole number, 0 or more; found {g}")
     if not np.all((draws > 0) & (draws < 1)):
         raise BlueprintError(f"{cells.path}: Rollout draws must lie strictly between 0 and 1; found {draws.tolist()}")
     for (sheet, quantity), v in arrays.items():

@@ -73,7 +73,8 @@ def expected(config: Config, inputs: Inputs) -> Quantities:
 
 def constants(config: Config, inputs: Inputs) -> Quantities:
     """Input and config cells' values, keyed like the layout's input blocks (inverse: `inputs_from`)."""
-    c: Quantities = {("Rollout", "prompts"): inputs.prompts, ("Rollout", "draws"): inputs.draws, ("Step", "opt_step"): np.array(inputs.opt_step)}
+    c: Quantities = {("Rollout", "prompts"): inputs.prompts, ("Rollout", "group"): inputs.group, ("Rollout", "draws"): inputs.draws,
+                     ("Step", "opt_step"): np.array(inputs.opt_step)}
     for sheet, m in sheets.INPUT_MODELS:
         for name, arr in vars(getattr(inputs, m.name)).items():
             c[sheet, f"{m.name}.{name}"] = arr
@@ -96,7 +97,7 @@ def inputs_from(arrays: Quantities) -> Inputs:
     models = {m.name: RNNWeights(**{p: w(sheet, f"{m.name}.{p}") for p in RNNWeights.__dataclass_fields__}) for sheet, m in sheets.INPUT_MODELS}
     heads = {m.head: ValueHead(w(sheet, f"{m.head}.w_v"), float(w(sheet, f"{m.head}.b_v"))) for sheet, m in sheets.INPUT_MODELS if m.head}
     return Inputs(**models, **heads, prompts=np.asarray(arrays["Rollout", "prompts"]).astype(int),
-                  draws=np.asarray(arrays["Rollout", "draws"], dtype=float), opt_step=int(arrays["Step", "opt_step"]))
+                  group=np.asarray(arrays["Rollout", "group"]).astype(int), draws=np.asarray(arrays["Rollout", "draws"], dtype=float), opt_step=int(arrays["Step", "opt_step"]))
 
 
 def build(config: Config, inputs: Inputs) -> Blueprint:

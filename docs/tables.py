@@ -13,14 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 from blueprint import quotes
-from blueprint.config import ALLOWED, CONVENTION_NOTES, CONVENTIONS, FRAMEWORK_LR, HYPERPARAMETERS, MEANING, PRESETS, SWITCHES, Config, load_config
+from blueprint.config import ALLOWED, CONVENTION_NOTES, CONVENTIONS, FIELD_NAMES, FRAMEWORK_LR, HYPERPARAMETERS, MEANING, PRESETS, SWITCHES, Config, load_config
 from blueprint.inputs import make_inputs
 from blueprint.layout import SHEETS, Dims, build_layout
 from blueprint.workbook import build
 from sheets import CODED, NAMED
 
 # The conventions table's rows: every text switch, then every number some convention sets, in Config's order.
-SWITCH_KEYS = (*SWITCHES, *(k for k in HYPERPARAMETERS if k not in SWITCHES and any(k in c for c in CONVENTIONS.values())))
+SWITCH_KEYS = (*SWITCHES, *(k for k in FIELD_NAMES if k not in SWITCHES and any(k in c for c in CONVENTIONS.values())))
 
 
 def presets_table() -> str:

@@ -4,7 +4,7 @@
     masked_mean    = Σ x·m / Σ m
     masked_moments = μ = Σ x·m / Σ m;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom
     whiten_std     = √(var + whiten_eps), or √max(var, whiten_eps) when whiten_eps_mode = "max" (both whitenings)
-    aggregate      = per sequence Σ_t x·m and Σ_t x·m / n_b, then the loss_agg switch over them
+    aggregate      = per sequence keep_b·Σ_t x·m and that / n_b, then the loss_agg switch over them;  agg_weights: w with agg(x) = Σ w·x
     check          = "OK" where |residual| ≤ check_tol, else the residual;   softmax_checks = check(Σ_v p_tv - 1)
 """
 
@@ -46,22 +46,45 @@ def whiten_std(var: np.ndarray, hp: Hyper) -> np.ndarray:
     return np.sqrt(np.maximum(var, hp.whiten_eps) if hp.whiten_eps_mode == "max" else var + hp.whiten_eps)
 
 
-def aggregate(loss: np.ndarray, mask: np.ndarray, loss_agg: str, loss_scale_factor: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-sequence sums and means (B,) of a masked per-token loss, then the loss_agg switch over them
-    (sheets/_common.aggregate: the workbook shows these cells, so every mode is one AVERAGE or SUM away from them).
+def aggregate(loss: np.ndarray, mask: np.ndarray, hp: Hyper, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-sequence sums and means (B,) of a masked per-token loss, each weighed by keep_b (0 for a group DAPO drops),
+    then the loss_agg switch over them (sheets/_common.aggregate: the workbook shows these cells, so every mode is
+    one SUM away from them).
 
-    token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum;
+    token-mean = Σ_b seq_sum / N_kept;  seq-mean-token-mean = Σ_b seq_mean / B_kept;  seq-mean-token-sum = Σ_b seq_sum / B_kept;
     seq-mean-token-sum-norm = Σ_b seq_sum / loss_scale_factor (0: T, verl's loss_mask.shape[-1])
-    (verl `agg_loss`, OpenRLHF `aggregate_loss`; docs/ppo_math.md §7.5)."""
-    seq_sum = (loss * mask).sum(axis=1)
+    (verl `agg_loss`, OpenRLHF `aggregate_loss`; docs/ppo_math.md §7.5). N_kept and B_kept are at least 1: a batch
+    whose every group is dropped has every loss 0. keep None: every sequence counts."""
+    keep = kept(mask, keep)
+    seq_sum = (loss * mask).sum(axis=1) * keep
     seq_mean = seq_sum / mask.sum(axis=1)
-    if loss_agg == "seq-mean-token-mean":
-        return seq_sum, seq_mean, np.array(seq_mean.mean())
-    if loss_agg == "seq-mean-token-sum":
-        return seq_sum, seq_mean, np.array(seq_sum.mean())
-    if loss_agg == "seq-mean-token-sum-norm":
-        return seq_sum, seq_mean, np.array(seq_sum.sum() / agg_norm(mask, loss_scale_factor))
-    return seq_sum, seq_mean, np.array(seq_sum.sum() / mask.sum())
+    n_seqs, n_tokens = loss_counts(mask, keep)
+    if hp.loss_agg == "seq-mean-token-mean":
+        return seq_sum, seq_mean, np.array(seq_mean.sum() / n_seqs)
+    if hp.loss_agg == "seq-mean-token-sum":
+        return seq_sum, seq_mean, np.array(seq_sum.sum() / n_seqs)
+    if hp.loss_agg == "seq-mean-token-sum-norm":
+        return seq_sum, seq_mean, np.array(seq_sum.sum() / agg_norm(mask, hp.loss_scale_factor))
+    return seq_sum, seq_mean, np.array(seq_sum.sum() / n_tokens)
+
+
+def agg_weights(mask: np.ndarray, hp: Hyper, keep: np.ndarray | None = None) -> np.ndarray:
+    """w_t with aggregate(x) = Σ w·x (B, T): what the backward pass multiplies each token's derivative by."""
+    keep = kept(mask, keep)
+    n_seqs, n_tokens = loss_counts(mask, keep)
+    m = mask * keep[:, None]
+    return {"token-mean": m / n_tokens, "seq-mean-token-mean": m / (n_seqs * mask.sum(axis=1, keepdims=True)),
+            "seq-mean-token-sum": m / n_seqs, "seq-mean-token-sum-norm": m / agg_norm(mask, hp.loss_scale_factor)}[hp.loss_agg]
+
+
+def kept(mask: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """keep_b (B,), every sequence when None (no group dropped: reference.advantage's keep)."""
+    return np.ones(mask.shape[0]) if keep is None else keep
+
+
+def loss_counts(mask: np.ndarray, keep: np.ndarray) -> tuple[float, float]:
+    """The sequences and the real tokens the losses average over: those kept, at least 1 (reference.advantage's n_loss_*)."""
+    return max(float(keep.sum()), 1.0), max(float((keep * mask.sum(axis=1)).sum()), 1.0)
 
 
 def agg_norm(mask: np.ndarray, loss_scale_factor: float) -> float:

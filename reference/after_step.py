@@ -9,7 +9,7 @@
     vf_losses_next_t    = Value Loss's vf_losses with values_next and the same R, V_old;   vf_loss_next = ½ agg(vf_losses_next)
     entropy_next        = agg(token_entropy_next)
     kl_loss_token_next_t = k(logp_next_t, ℓ_ref_t)·m_t;   kl_loss_next = agg(kl_loss_token_next)
-    total_loss_next     = pg_loss_next + c_v·vf_loss_next - c_H·entropy_next + κ·c_KL·kl_loss_next
+    total_loss_next     = pg_loss_next + c_v·use_critic·vf_loss_next - c_H·entropy_next + κ·c_KL·kl_loss_next
     d_total_loss        = total_loss_next - total_loss;   d_total_loss_pred = Σ_p Σ grad.<p>·delta.<p>   (all seven parameters)
 """
 
@@ -32,23 +32,23 @@ if TYPE_CHECKING:
 
 
 def after_step(theta_next: RNNWeights, phi_next: ValueHead, prompts: np.ndarray, tokens: np.ndarray, mask: np.ndarray,
-               logp_old: np.ndarray, logp_ref: np.ndarray, adv_whitened: np.ndarray, returns: np.ndarray, values_old: np.ndarray,
+               logp_old: np.ndarray, logp_ref: np.ndarray, adv: np.ndarray, returns: np.ndarray, values_old: np.ndarray,
                h_ratio: np.ndarray, total_loss: float, grads: dict[str, np.ndarray], deltas: dict[str, np.ndarray], kl_in_loss: float,
-               hp: Hyper) -> dict[str, np.ndarray]:
+               hp: Hyper, use_critic: float = 1.0, keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The After Step sheet: θ' (Step's theta_next.*), φ' (phi_next.*); h_ratio (B, N, H) Ratio's h; grads and deltas the
     Backward and Step sheets (grad.<p>, delta.<p>); total_loss the Total sheet's."""
     unroll = teacher_forced(theta_next, prompts, tokens, hp.tau, probs=True)
     logp_next = token_logprob(unroll["logits"], unroll["lse"], tokens, hp.tau)
     token_entropy_next = entropy(unroll["logits"], unroll["p"], unroll["lse"], hp.tau)
     ir = importance_ratio(logp_next, logp_old, mask, hp)
-    cl = clip(adv_whitened, ir["ratio"], mask, hp)
+    cl = clip(adv, ir["ratio"], mask, hp, keep)
     h_v = unroll["h"] if hp.value_trunk == "shared" else h_ratio
     values_next = value(phi_next, h_v[:, -mask.shape[1] :])  # (B, T)
-    vl = clipped_value_loss(values_next, values_old, returns, mask, hp)
-    entropy_next_seq_sum, entropy_next_seq_mean, entropy_next = aggregate(token_entropy_next, mask, hp.loss_agg, hp.loss_scale_factor)
+    vl = clipped_value_loss(values_next, values_old, returns, mask, hp, keep)
+    entropy_next_seq_sum, entropy_next_seq_mean, entropy_next = aggregate(token_entropy_next, mask, hp, keep)
     kl_loss_token_next = kl_estimate(logp_next, logp_ref, hp.kl_loss_estimator, hp) * mask
-    kl_next_seq_sum, kl_next_seq_mean, kl_loss_next = aggregate(kl_loss_token_next, mask, hp.loss_agg, hp.loss_scale_factor)
-    total_loss_next = (cl["pg_loss"] + hp.vf_coef * vl["vf_loss"] - hp.ent_coef * entropy_next
+    kl_next_seq_sum, kl_next_seq_mean, kl_loss_next = aggregate(kl_loss_token_next, mask, hp, keep)
+    total_loss_next = (cl["pg_loss"] + hp.vf_coef * use_critic * vl["vf_loss"] - hp.ent_coef * entropy_next
                        + kl_in_loss * hp.kl_loss_coef * kl_loss_next)
     d_total_loss = total_loss_next - total_loss
     d_total_loss_pred = sum((grads[f"grad.{k}"] * deltas[f"delta.{k}"]).sum() for k in (*THETA, *PHI))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reference.advantage import advantage
 from reference.after_step import after_step
 from reference.backward import backward
 from reference.clip import clip
@@ -44,6 +45,7 @@ class Inputs:
     phi_old: ValueHead  # φ_old, the critic at rollout time
     phi_given: ValueHead  # φ when theta_init = given
     prompts: np.ndarray  # (B, P) token ids
+    group: np.ndarray  # (B,) the prompt each response answers: responses with the same id form a group (G per prompt)
     draws: np.ndarray  # (B, T) uniform draws for inverse-CDF sampling
     m_theta: RNNWeights  # the optimizer's state before this step: Adam's first moments of θ …
     m_phi: ValueHead  # … and of φ
@@ -53,7 +55,7 @@ class Inputs:
 
 
 def run(inputs: Inputs, hp: Hyper) -> Quantities:
-    """Config → Rollout → Reward → KL → GAE → Ratio → Clip → Value Loss → Total → Backward → Step → After Step."""
+    """Config → Rollout → Reward → KL → GAE → Advantage → Ratio → Clip → Value Loss → Total → Backward → Step → After Step."""
     q: Quantities = {}
 
     def put(sheet: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -69,16 +71,18 @@ def run(inputs: Inputs, hp: Hyper) -> Quantities:
     rw = put("Reward", reward(inputs.rm, inputs.prompts, tokens, ro["is_eos"], mask, hp))
     kl_ = put("KL", kl(inputs.ref, inputs.prompts, tokens, ro["logp_old"], mask, rw["score"], rw["is_last"], cf["kl_in_reward"], hp))
     ga = put("GAE", gae(kl_["rewards"], ro["values_old"], mask, hp))
+    ad = put("Advantage", advantage(kl_["rewards"], rw["is_last"], mask, inputs.group, ga["adv_whitened"], hp))
+    adv, keep, use_critic = ad["adv"], ad["keep"], cf["use_critic"]
     ra = put("Ratio", ratio(theta, inputs.prompts, tokens, ro["logp_old"], mask, hp))
-    cl = put("Clip", clip(ga["adv_whitened"], ra["ratio"], mask, hp))
-    vl = put("Value Loss", value_loss(phi, ra["h"], ro["values_old"], ga["returns"], mask, hp))
+    cl = put("Clip", clip(adv, ra["ratio"], mask, hp, keep))
+    vl = put("Value Loss", value_loss(phi, ra["h"], ro["values_old"], ga["returns"], mask, hp, keep))
     to = put("Total", total(ra["token_entropy"], ra["logp_new"], kl_["logp_ref"], kl_["kl_token"], kl_["non_score_reward"], mask, rw["n_real"],
-                            rw["score"], cl["pg_loss"], vl["vf_loss"], cf["kl_in_loss"], hp))
+                            rw["score"], cl["pg_loss"], vl["vf_loss"], cf["kl_in_loss"], hp, use_critic, keep))
     bw = put("Backward", backward(theta, phi, ra["x"], ra["h"], ra["p"], ra["logits"], ra["lse"], ra["token_entropy"], ra["logp_new"],
                                   ra["ratio"], cl["agg_w"], cl["pg_clipped"], cl["pg_clipped_lower"], vl["values_new"], vl["vf_clipped"],
-                                  ga["adv_whitened"], ga["returns"], tokens, mask, ro["logp_old"], kl_["logp_ref"], cf["kl_in_loss"], hp))
-    st = put("Step", step(theta, phi, bw, inputs.m_theta, inputs.m_phi, inputs.v_theta, inputs.v_phi, inputs.opt_step, hp))
+                                  adv, ga["returns"], tokens, mask, ro["logp_old"], kl_["logp_ref"], cf["kl_in_loss"], hp, use_critic))
+    st = put("Step", step(theta, phi, bw, inputs.m_theta, inputs.m_phi, inputs.v_theta, inputs.v_phi, inputs.opt_step, hp, use_critic))
     theta_next, phi_next = next_weights(st)
-    put("After Step", after_step(theta_next, phi_next, inputs.prompts, tokens, mask, ro["logp_old"], kl_["logp_ref"], ga["adv_whitened"],
-                                 ga["returns"], ro["values_old"], ra["h"], to["total_loss"], bw, st, cf["kl_in_loss"], hp))
+    put("After Step", after_step(theta_next, phi_next, inputs.prompts, tokens, mask, ro["logp_old"], kl_["logp_ref"], adv,
+                                 ga["returns"], ro["values_old"], ra["h"], to["total_loss"], bw, st, cf["kl_in_loss"], hp, use_critic, keep))
     return q

@@ -7,6 +7,7 @@
     vf_clipped = 1[vf_losses2 > vf_losses1]
     vf_loss    = ½ agg(vf_losses)                      (token-mean ½ Σ vf_losses·m / Σ m, or a seq-mean mode)
     vf_clipfrac = Σ vf_clipped·m / Σ m
+    critic_status = in use (advantage_estimator = gae) or unused (a critic-free estimator: Total adds no value term)
 """
 
 from __future__ import annotations
@@ -22,22 +23,30 @@ if TYPE_CHECKING:
     from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
+CRITIC_STATUS = ("in use", "unused")  # the label says when; Total and Step show what it changes
+
+
+def critic_status(hp: Hyper) -> np.ndarray:
+    """The sheet's first line: whether the critic plays any part (Config's use_critic)."""
+    return np.array(CRITIC_STATUS[hp.advantage_estimator != "gae"], dtype=object)
+
+
 def value_loss(value_new: ValueHead, h: np.ndarray, values_old: np.ndarray, returns: np.ndarray, mask: np.ndarray,
-               hp: Hyper) -> dict[str, np.ndarray]:
+               hp: Hyper, keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The Value Loss sheet: φ on θ's hidden states h (B, N, H), whose last T predict y_0..y_{T-1}; the rest (B, T)."""
     values_new = value(value_new, h[:, -mask.shape[1] :])
-    return {"values_new": values_new, **clipped_value_loss(values_new, values_old, returns, mask, hp)}
+    return {"critic_status": critic_status(hp), "values_new": values_new, **clipped_value_loss(values_new, values_old, returns, mask, hp, keep)}
 
 
 def clipped_value_loss(values_new: np.ndarray, values_old: np.ndarray, returns: np.ndarray, mask: np.ndarray,
-                       hp: Hyper) -> dict[str, np.ndarray]:
+                       hp: Hyper, keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The Value Loss sheet from V_θ on (the golden case holds values, not weights): clipped losses and half their aggregate."""
     values_clipped = np.minimum(np.maximum(values_new, values_old - hp.eps_v), values_old + hp.eps_v)
     vf_losses1 = (values_new - returns) ** 2
     vf_losses2 = (values_clipped - returns) ** 2
     vf_losses = np.maximum(vf_losses1, vf_losses2)
     vf_clipped = (vf_losses2 > vf_losses1).astype(float)
-    vf_seq_sum, vf_seq_mean, vf_agg = aggregate(vf_losses, mask, hp.loss_agg, hp.loss_scale_factor)
+    vf_seq_sum, vf_seq_mean, vf_agg = aggregate(vf_losses, mask, hp, keep)
     vf_loss = 0.5 * vf_agg
     vf_clipfrac = masked_mean(vf_clipped, mask)
     return {"values_clipped": values_clipped, "vf_losses1": vf_losses1, "vf_losses2": vf_losses2, "vf_losses": vf_losses,

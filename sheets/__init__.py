@@ -5,7 +5,8 @@ The layout, the writer's styles and notes, the workbook's names and the README's
 from these declarations.
 
     config  ↔ reference.config      rollout ↔ reference.rollout   reward ↔ reference.reward
-    kl      ↔ reference.kl          gae     ↔ reference.gae       ratio  ↔ reference.ratio
+    kl      ↔ reference.kl          gae     ↔ reference.gae       advantage ↔ reference.advantage
+    ratio   ↔ reference.ratio
     clip    ↔ reference.clip        value_loss ↔ reference.value_loss                     total ↔ reference.total
     backward ↔ reference.backward   step ↔ reference.step          after_step ↔ reference.after_step
     rnn: the RNN unroll shared by Rollout, Reward, KL and Ratio (reference.rnn)
@@ -15,10 +16,10 @@ from these declarations.
 from typing import Iterator
 
 from blueprint.blocks import Model, Q, quantities
-from sheets import after_step, backward, clip, config, gae, guide, kl, ratio, reward, rollout, step, total, value_loss, weights
+from sheets import advantage, after_step, backward, clip, config, gae, guide, kl, ratio, reward, rollout, step, total, value_loss, weights
 
 # The sheets in workbook order, each with `SHEET`, `TITLE`, `SUMMARY`, `TAB`, `BLOCKS` (blueprint.blocks) and `formulas(layout)`.
-MODULES = (guide, config, weights, rollout, reward, kl, gae, ratio, clip, value_loss, total, backward, step, after_step)
+MODULES = (guide, config, weights, rollout, reward, kl, gae, advantage, ratio, clip, value_loss, total, backward, step, after_step)
 
 
 def declared(sheet: str) -> dict[str, Q]:

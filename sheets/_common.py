@@ -37,18 +37,28 @@ class Refs:
 
 
 def aggregate(r: Refs, loss: str, prefix: str, name: str, B: int, sheet: str | None = None, scale: str = "") -> Formulas:
-    """Per-sequence sums and means of a masked per-token loss, then `name` = scale·(the loss_agg switch over them).
+    """Per-sequence sums (weighed by Advantage's keep: 0 for a group DAPO drops) and means of a masked per-token loss, then
+    `name` = scale·(the loss_agg switch over them).
 
-    token-mean = Σ_b seq_sum / N;  seq-mean-token-mean = mean_b seq_mean;  seq-mean-token-sum = mean_b seq_sum;
+    token-mean = Σ_b seq_sum / N_kept;  seq-mean-token-mean = Σ_b seq_mean / B_kept;  seq-mean-token-sum = Σ_b seq_sum / B_kept;
     seq-mean-token-sum-norm = Σ_b seq_sum / loss_scale_factor (0: T)
     """
     for b in range(B):
-        yield f"{prefix}_seq_sum", (b,), f"=SUMPRODUCT({r.range(loss, b, sheet=sheet)},{r.range('mask', b, sheet='Rollout')})"
+        keep = r("keep", b, sheet="Advantage")
+        yield f"{prefix}_seq_sum", (b,), f"=SUMPRODUCT({r.range(loss, b, sheet=sheet)},{r.range('mask', b, sheet='Rollout')})*{keep}"
         yield f"{prefix}_seq_mean", (b,), f"={r(f'{prefix}_seq_sum', b)}/{r('n_real', b, sheet='Reward')}"
     sums, means = r.range(f"{prefix}_seq_sum"), r.range(f"{prefix}_seq_mean")
-    switch = (f'IF(loss_agg="seq-mean-token-mean",AVERAGE({means}),IF(loss_agg="seq-mean-token-sum",AVERAGE({sums}),'
-              f'IF(loss_agg="seq-mean-token-sum-norm",SUM({sums})/{agg_norm(r)},SUM({sums})/n_tokens)))')
+    switch = (f'IF(loss_agg="seq-mean-token-mean",SUM({means})/n_loss_seqs,IF(loss_agg="seq-mean-token-sum",SUM({sums})/n_loss_seqs,'
+              f'IF(loss_agg="seq-mean-token-sum-norm",SUM({sums})/{agg_norm(r)},SUM({sums})/n_loss_tokens)))')
     yield name, (), f"={scale}{switch}"
+
+
+def agg_weight(r: Refs, b: int, t: int) -> str:
+    """w_t with agg(x) = Σ w·x: keep_b·m_t over N_kept, B_kept·n_b, B_kept or the constant length, by loss_agg."""
+    m = f"{r('mask', b, t, sheet='Rollout')}*{r('keep', b, sheet='Advantage')}"
+    n_b = r("n_real", b, sheet="Reward")
+    return (f'=IF(loss_agg="seq-mean-token-mean",{m}/(n_loss_seqs*{n_b}),IF(loss_agg="seq-mean-token-sum",{m}/n_loss_seqs,'
+            f'IF(loss_agg="seq-mean-token-sum-norm",{m}/{agg_norm(r)},{m}/n_loss_tokens)))')
 
 
 def agg_norm(r: Refs) -> str:
@@ -81,6 +91,9 @@ def masked_moments(r: Refs, B: int, T: int, x: str, prefix: str, denom: str) -> 
         for t in range(T):
             yield f"{prefix}_dev2", (b, t), f"=({r(x, b, t)}-{r(f'{prefix}_mean')})^2"
     yield f"{prefix}_var", (), f"=SUMPRODUCT({r.range(f'{prefix}_dev2')},{mask})/{denom}"
+
+
+WHITEN_DENOM = 'IF(adv_whiten="population",n_tokens,MAX(n_tokens-1,1))'  # the variance's denominator: N, or N - 1 but at least 1
 
 
 def whiten_std(var: str) -> str:

@@ -53,7 +53,7 @@ BLOCKS = (
         Q("vf_loss_next", "L^VF' = ½ agg(vf_losses')", "key", named=True),
         Q("entropy_next", "agg(H')"),
         Q("kl_loss_next", "agg(k')"),
-        Q("total_loss_next", "L' = L^PG' + c_v·L^VF' - c_H·H' + kl_in_loss·c_KL·L^KL'", "key", named=True),
+        Q("total_loss_next", "L' = L^PG' + c_v·use_critic·L^VF' - c_H·H' + kl_in_loss·c_KL·L^KL'", "key", named=True),
         Q("d_total_loss", "ΔL = L' - L — what the step did to the loss", "key",
           note="# Change ↳ the loss after the step minus before, on the same batch ↳ beside it the first-order prediction "
                "gᵀ·Δθ: close for a small step, apart where the step is large or crosses a clip edge"),
@@ -67,7 +67,7 @@ def formulas(L: Layout) -> Formulas:
     yield from rnn.unroll(r, d, "theta_next", rnn.read_rollout(r, d), d.N, d.P - 1, probs=True, weights="Step")
     for b in range(d.B):
         for t in range(d.T):
-            m, adv = r("mask", b, t, sheet="Rollout"), r("adv_whitened", b, t, sheet="GAE")
+            m, adv = r("mask", b, t, sheet="Rollout"), r("adv", b, t, sheet="Advantage")
             yield "logp_next", (b, t), rnn.token_logprob(r, b, t)
             yield "token_entropy_next", (b, t), rnn.entropy(r, b, t)
             yield "logratio_next", (b, t), logratio(r, r("logp_next", b, t), b, t)
@@ -88,7 +88,7 @@ def formulas(L: Layout) -> Formulas:
     yield from aggregate(r, "token_entropy_next", "entropy_next", "entropy_next", d.B)
     yield from aggregate(r, "kl_loss_token_next", "kl_next", "kl_loss_next", d.B)
     yield "pg_clipfrac_next", (), masked_mean(r, "pg_clipped_next")
-    yield "total_loss_next", (), (f"={r('pg_loss_next')}+vf_coef*{r('vf_loss_next')}-ent_coef*{r('entropy_next')}"
+    yield "total_loss_next", (), (f"={r('pg_loss_next')}+vf_coef*use_critic*{r('vf_loss_next')}-ent_coef*{r('entropy_next')}"
                                   f"+kl_in_loss*kl_loss_coef*{r('kl_loss_next')}")
     yield "d_total_loss", (), f"={r('total_loss_next')}-{r('total_loss', sheet='Total')}"
     grads = [f"SUMPRODUCT({r.range(f'grad.{p}', sheet='Backward')},{r.range(f'delta.{p}', sheet='Step')})" for p in (*PARAMS, HEAD[0])]

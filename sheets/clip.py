@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars, Table
-from sheets._common import Formulas, Refs, agg_norm, aggregate, check, masked_mean
+from sheets._common import Formulas, Refs, agg_weight, aggregate, check, masked_mean
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -35,7 +35,8 @@ BLOCKS = (
            note="# Dual clip ↳ 1 where Â < 0 and the loss max(L1, L2) exceeds -c·Â, so the cap -c·Â binds ↳ those "
                 "tokens send no gradient either: a ρ far above the band cannot drag a bad token's loss without bound "
                 "(verl logs their share as pg_clipfrac_lower)")),
-    Grid(Q("agg_w", "w_t = m_t/N, m_t/(B·n_b), m_t/B or m_t/F — each token's weight in agg (loss_agg; F = loss_scale_factor or T)",
+    Grid(Q("agg_w", "w_t = k·m_t/N, k·m_t/(B·n_b), k·m_t/B or k·m_t/F — each token's weight in agg (loss_agg; F = loss_scale_factor "
+                    "or T; k = keep, N and B the kept tokens and sequences: Advantage)",
            note="# Weigh ↳ every agg(x) of the workbook is Σ_t w_t·x_t ↳ so the backward pass of an aggregated loss is its "
                 "per-token derivative times w: token-mean gives every real token 1/N (long responses weigh more), "
                 "seq-mean-token-mean gives every response 1/B, split over its n_b tokens")),
@@ -61,7 +62,7 @@ def formulas(L: Layout) -> Formulas:
         yield "band_high", (0, t), "=1+eps_high"
     for b in range(d.B):
         for t in range(d.T):
-            adv, rho = r("adv_whitened", b, t, sheet="GAE"), r("ratio", b, t, sheet="Ratio")
+            adv, rho = r("adv", b, t, sheet="Advantage"), r("ratio", b, t, sheet="Ratio")
             yield "ratio_real", (b, t), f"=IF({r('mask', b, t, sheet='Rollout')}=1,{rho},NA())"
             yield "pg_losses1", (b, t), f"=-{adv}*{rho}"
             yield "ratio_clipped", (b, t), f"={clipped_ratio(rho)}"
@@ -70,9 +71,7 @@ def formulas(L: Layout) -> Formulas:
             yield "pg_losses", (b, t), "=" + dual_clipped(adv, r("pg_losses_max", b, t))
             yield "pg_clipped", (b, t), f"=({r('pg_losses2', b, t)}>{r('pg_losses1', b, t)})*1"
             yield "pg_clipped_lower", (b, t), f"=AND(dual_clip>0,{adv}<0,{r('pg_losses_max', b, t)}>-dual_clip*{adv})*1"
-            m, B, n_b = r("mask", b, t, sheet="Rollout"), r("B", sheet="Config"), r("n_real", b, sheet="Reward")
-            yield "agg_w", (b, t), (f'=IF(loss_agg="seq-mean-token-mean",{m}/({B}*{n_b}),IF(loss_agg="seq-mean-token-sum",{m}/{B},'
-                                    f'IF(loss_agg="seq-mean-token-sum-norm",{m}/{agg_norm(r)},{m}/n_tokens)))')
+            yield "agg_w", (b, t), agg_weight(r, b, t)
     yield from aggregate(r, "pg_losses", "pg", "pg_loss", d.B)
     yield "pg_clipfrac", (), masked_mean(r, "pg_clipped")
     yield "pg_clipfrac_lower", (), masked_mean(r, "pg_clipped_lower")

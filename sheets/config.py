@@ -1,4 +1,4 @@
-"""Worksheet `Config`: dimensions, vocabulary and hyperparameters as named cells; one derived cell."""
+"""Worksheet `Config`: dimensions, vocabulary and hyperparameters as named cells; the switches' derived cells."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ BLOCKS = (
     Scalars(Q("eos_id", "eos_id = MATCH(eos, vocab, 0) - 1", "integer", named=True)),
     Scalars(*(Q(key, label, "config", named=True) for key, label in HYPERPARAMETERS.items())),  # declared in blueprint.config
     Scalars(Q("kl_in_reward", "1 if kl_placement is reward or both", "integer", named=True),
-            Q("kl_in_loss", "1 if kl_placement is loss or both", "integer", named=True)),
+            Q("kl_in_loss", "1 if kl_placement is loss or both", "integer", named=True),
+            Q("use_critic", "1 if advantage_estimator is gae: the critic, its loss and its step play a part", "integer", named=True)),
 )
 
 
@@ -34,3 +35,4 @@ def formulas(L: Layout) -> Formulas:
     yield "eos_id", (), f"=MATCH({r('eos')},{r.range('vocab')},0)-1"
     yield "kl_in_reward", (), '=OR(kl_placement="reward",kl_placement="both")*1'
     yield "kl_in_loss", (), '=OR(kl_placement="loss",kl_placement="both")*1'
+    yield "use_critic", (), '=(advantage_estimator="gae")*1'

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars
-from sheets._common import Formulas, Refs, check, masked_moments, whiten_std
+from sheets._common import WHITEN_DENOM, Formulas, Refs, check, masked_moments, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -54,8 +54,7 @@ def formulas(L: Layout) -> Formulas:
             yield "delta", (b, t), f"={rew}-{r('values', b, t)}" if last else f"={rew}+gamma*{r('values', b, t + 1)}-{r('values', b, t)}"
             yield "advantages", (b, t), f"={r('delta', b, t)}" if last else f"={r('delta', b, t)}+gamma*lam*{r('advantages', b, t + 1)}"
             yield "returns", (b, t), f"={r('advantages', b, t)}+{r('values', b, t)}"
-    denom = 'IF(adv_whiten="population",n_tokens,MAX(n_tokens-1,1))'
-    yield from masked_moments(r, d.B, d.T, "advantages", "adv", denom)
+    yield from masked_moments(r, d.B, d.T, "advantages", "adv", WHITEN_DENOM)
     for b in range(d.B):
         for t in range(d.T):
             adv, m = r("advantages", b, t), r("mask", b, t, sheet="Rollout")
@@ -67,6 +66,6 @@ def formulas(L: Layout) -> Formulas:
     yield "adv_flipfrac", (), f"=SUM({r.range('adv_flipped')})/n_tokens"
     aw = r.range("adv_whitened")
     mean_check = check(f"SUMPRODUCT({aw},{mask})/n_tokens")[1:]
-    std_check = check(f"SQRT(SUMPRODUCT({aw},{aw})/{denom})-1")[1:]
+    std_check = check(f"SQRT(SUMPRODUCT({aw},{aw})/{WHITEN_DENOM})-1")[1:]
     yield "adv_mean_check", (), f'=IF(adv_whiten="off","off",{mean_check})'
     yield "adv_std_check", (), f'=IF(adv_whiten="off","off",{std_check})'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from blueprint.blocks import Grid, Q, Scalars
+from blueprint.blocks import Grid, Q, Scalars, Table
 from sheets import rnn
 from sheets._common import Formulas, Refs, softmax_checks
 
@@ -18,6 +18,10 @@ TAB = "#2E75B6"  # tab colour: its phase (rollout, reward and KL, advantages, lo
 WHY = "θ_old's numbers are frozen for the whole PPO iteration: ratios, KL and values are measured against them"  # a block's note says this when it has none of its own
 BLOCKS = (
     Grid(Q("prompts", "x — prompt token ids (input)", "input_int", named=True), cols="P", heads=("seq", "j")),
+    Table(Q("group", "g — the prompt each response answers (input): G responses per prompt", "input_int", named=True,
+            note="# Group ↳ responses with the same g answer the same prompt (group_size G of them, B = prompts × G) ↳ the "
+                 "critic-free estimators on Advantage compare each response with the rest of its group; PPO with GAE "
+                 "ignores it")),
     Grid(Q("draws", "u_t — uniform draws for sampling (input)", "input")),
     rnn.policy(sampled=True),
     Grid(Q("tokens", "y_t = MATCH(u_t, lower_t, 1) - 1 — sampled tokens", "integer", named=True,

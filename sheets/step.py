@@ -6,6 +6,7 @@
     θ'   = θ·(1 - lr·wd) - (lr/bc1)·m'/(√v'/√bc2 + ε)      (torch.optim.AdamW: decoupled weight decay, then the step)
     θ'   = θ - lr·(g̃ + wd·θ)                              (torch.optim.SGD without momentum: coupled L2)
     Δ    = θ' - θ
+    use_critic = 0 (a critic-free estimator): φ, m_φ and v_φ stay — there is no critic to step
 """
 
 from __future__ import annotations
@@ -60,8 +61,10 @@ def formulas(L: Layout) -> Formulas:
             at = lambda model, sheet=SHEET: r(q[model], *idx, sheet=sheet)  # noqa: E731
             theta, g, m, v = at("theta", "Weights"), at("g_clip"), at("m_next"), at("v_next")
             yield q["g_clip"], idx, f"={at('grad', 'Backward')}*{coef}"
-            yield q["m_next"], idx, f'=IF(optimizer="adamw",adam_beta1*{at("m_theta")}+(1-adam_beta1)*{g},{at("m_theta")})'
-            yield q["v_next"], idx, f'=IF(optimizer="adamw",adam_beta2*{at("v_theta")}+(1-adam_beta2)*{g}^2,{at("v_theta")})'
+            moves = "" if param in PARAMS else "use_critic=1,"  # no critic, no critic step: φ and its moments stay
+            yield q["m_next"], idx, f'=IF(AND({moves}optimizer="adamw"),adam_beta1*{at("m_theta")}+(1-adam_beta1)*{g},{at("m_theta")})'
+            yield q["v_next"], idx, f'=IF(AND({moves}optimizer="adamw"),adam_beta2*{at("v_theta")}+(1-adam_beta2)*{g}^2,{at("v_theta")})'
             adamw = f"{theta}*(1-lr*weight_decay)-(lr/{bc1})*{m}/(SQRT({v})/SQRT({bc2})+adam_eps)"
-            yield q["theta_next"], idx, f'=IF(optimizer="adamw",{adamw},{theta}-lr*({g}+weight_decay*{theta}))'
+            stepped = f'IF(optimizer="adamw",{adamw},{theta}-lr*({g}+weight_decay*{theta}))'
+            yield q["theta_next"], idx, f"={stepped}" if param in PARAMS else f"=IF(use_critic=1,{stepped},{theta})"
             yield q["delta"], idx, f"={at('theta_next')}-{theta}"

@@ -23,7 +23,7 @@ BLOCKS = (
           note="# Total ↳ L = L^A + c_v·L^VF ↳ TRL: one backward pass, one optimizer step. OpenRLHF and verl step "
                "actor_loss and critic_loss with two optimizers: their total is for display, and vf_coef is TRL's"),
         Q("actor_loss", "L^A = pg_loss - ent_coef·entropy + kl_in_loss·kl_loss_coef·kl_loss — the actor's loss", named=True),
-        Q("critic_loss", "L^VF = vf_loss — the critic's loss (its own optimizer in OpenRLHF and verl)", named=True),
+        Q("critic_loss", "L^VF = use_critic·vf_loss — the critic's loss (its own optimizer in OpenRLHF and verl; 0 critic-free)", named=True),
     ),
     Table(
         Q("entropy_seq_sum", "Σ_t H·m"),
@@ -41,7 +41,7 @@ BLOCKS = (
     Scalars(Q("kl_loss", "L^KL = agg(kl_loss_token) — KL as a loss term", "key", named=True)),
     Scalars(
         Q("part_pg", "policy loss  L^PG"),
-        Q("part_vf", "value loss   c_v·L^VF"),
+        Q("part_vf", "value loss   c_v·L^VF (0 without a critic)"),
         Q("part_ent", "entropy bonus  -c_H·H"),
         Q("part_kl", "KL loss  kl_in_loss·c_KL·L^KL"),
         Q("total_check", "check: L = Σ parts", "check"),
@@ -72,14 +72,14 @@ def formulas(L: Layout) -> Formulas:
             yield "kl_loss_token", (b, t), kl_loss_token(r, r("logp_new", b, t, sheet="Ratio"), b, t)
     yield from aggregate(r, "kl_loss_token", "kl", "kl_loss", d.B)
     yield "actor_loss", (), f"={r('pg_loss', sheet='Clip')}-ent_coef*{r('entropy')}+kl_in_loss*kl_loss_coef*{r('kl_loss')}"
-    yield "critic_loss", (), f"={r('vf_loss', sheet='Value Loss')}"
+    yield "critic_loss", (), f"=use_critic*{r('vf_loss', sheet='Value Loss')}"
     yield "total_loss", (), f"={r('actor_loss')}+vf_coef*{r('critic_loss')}"
     yield "kl_sum", (), f"=SUM({r.range('kl_token', sheet='KL')})/{B}"
     yield "non_score_sum", (), f"=SUM({r.range('non_score_reward', sheet='KL')})/{B}"
     yield "score_mean", (), f"=AVERAGE({r.range('score', sheet='Reward')})"
     yield "rlhf_reward", (), f"={r('score_mean')}+{r('non_score_sum')}"
     yield "part_pg", (), f"={r('pg_loss', sheet='Clip')}"
-    yield "part_vf", (), f"=vf_coef*{r('vf_loss', sheet='Value Loss')}"
+    yield "part_vf", (), f"=vf_coef*{r('critic_loss')}"
     yield "part_ent", (), f"=-ent_coef*{r('entropy')}"
     yield "part_kl", (), f"=kl_in_loss*kl_loss_coef*{r('kl_loss')}"
     parts = "+".join(r(p) for p in ("part_pg", "part_vf", "part_ent", "part_kl"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars, Table
+from reference.value_loss import CRITIC_STATUS
 from sheets._common import Formulas, Refs, aggregate, masked_mean
 
 if TYPE_CHECKING:
@@ -16,6 +17,11 @@ SUMMARY = "V_θ = w_v·h^θ + b_v;  Vclip = clip(V_θ, V_old ± ε_v);  vf_losse
 TAB = "#7030A0"  # tab colour: its phase (rollout, reward and KL, advantages, losses)
 WHY = "a better critic gives lower-variance advantages next iteration; clipping stops it from chasing noisy targets"  # a block's note says this when it has none of its own
 BLOCKS = (
+    Scalars(Q("critic_status", "the critic: in use (advantage_estimator = gae), or unused (critic-free: Total adds no value term, "
+                               "Step moves no φ)", "text",
+              note="# Critic ↳ GAE needs a learned critic, trained by this sheet's loss ↳ the critic-free estimators (grpo, "
+                   "rloo, reinforce_pp …) replace it by a group or batch baseline: this sheet is still computed, but Total adds "
+                   "no value term and Step moves no φ")),
     Grid(Q("values_new", "V_θ_t = w_v^φ·h^θ_t + b_v^φ — current critic", named=True)),
     Grid(Q("values_clipped", "clip(V_θ, V_old - ε_v, V_old + ε_v)", code="values_clipped", flags=("vf_clipped",))),
     Grid(Q("vf_losses1", "(V_θ - R)²")),
@@ -36,6 +42,7 @@ BLOCKS = (
 
 def formulas(L: Layout) -> Formulas:
     r, d = Refs(L, SHEET), L.dims
+    yield "critic_status", (), f'=IF(use_critic=1,"{CRITIC_STATUS[0]}","{CRITIC_STATUS[1]}")'
     for b in range(d.B):
         for t in range(d.T):
             v, v_old, ret = r("values_new", b, t), r("values_old", b, t, sheet="Rollout"), r("returns", b, t, sheet="GAE")

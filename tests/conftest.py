@@ -55,9 +55,10 @@ def small_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def with_config_edits(path: Path, edits: dict, out: Path) -> Path:
-    """The workbook at `path` with Config cells typed over, as a user edits them in a spreadsheet, saved to `out`
-    by openpyxl (which keeps no cached values: recalculate before comparing caches)."""
+def with_config_edits(path: Path, edits: dict, out: Path, cells: dict | None = None) -> Path:
+    """The workbook at `path` with Config cells typed over, as a user edits them in a spreadsheet, and any other input
+    cells (`cells`: {(sheet, quantity, index): value}), saved to `out` by openpyxl (which keeps no cached values:
+    recalculate before comparing caches)."""
     import openpyxl
 
     from blueprint.readback import read_blueprint
@@ -67,6 +68,9 @@ def with_config_edits(path: Path, edits: dict, out: Path) -> Path:
     for key, value in edits.items():
         r, c = layout.block("Config", key).pos(())
         wb["Config"].cell(r + 1, c + 1).value = value
+    for (sheet, quantity, idx), value in (cells or {}).items():
+        r, c = layout.block(sheet, quantity).pos(idx)
+        wb[sheet].cell(r + 1, c + 1).value = value
     wb.save(out)
     return out
 

@@ -7,7 +7,8 @@
 4. After Step: θ' = θ gives back the forward pass; a tiny step changes the loss by grad·delta to first order.
 
 The harness takes a rollout from reference.run and recomputes Ratio, Clip, Value Loss and Total itself from (θ, φ),
-so total_loss(θ, φ) can be evaluated at perturbed weights with everything upstream (Â, R, ℓ_old, ℓ_ref, V_old) fixed.
+so total_loss(θ, φ) can be evaluated at perturbed weights with everything upstream (Â, R, ℓ_old, ℓ_ref, V_old, the
+estimator's Â and which groups the losses keep) fixed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from reference.variants import pg_loss_grad_logp, vf_loss_grad_values
 # --- harness ---------------------------------------------------------------------------------------------------------
 
 class Case:
-    """One rollout (Rollout, Reward, KL, GAE from reference.run) and the θ, φ the update starts from (theta_init)."""
+    """One rollout (Rollout, Reward, KL, GAE, Advantage from reference.run) and the θ, φ the update starts from (theta_init)."""
 
     def __init__(self, preset: str = "small", **values: Any) -> None:
         config = load_config(preset, **values)
@@ -56,32 +57,34 @@ class Case:
         """Ratio, Clip, Value Loss, Total at (θ, φ); the value head reads h_value if given (detached), else θ's h."""
         hp, mask = self.hp, self["Rollout", "mask"]
         ra = ratio(theta, self.inputs.prompts, self["Rollout", "tokens"], self["Rollout", "logp_old"], mask, hp)
-        cl = clip(self["GAE", "adv_whitened"], ra["ratio"], mask, hp)
-        vl = value_loss(phi, ra["h"] if h_value is None else h_value, self["Rollout", "values_old"], self["GAE", "returns"], mask, hp)
+        keep = self["Advantage", "keep"]
+        cl = clip(self["Advantage", "adv"], ra["ratio"], mask, hp, keep)
+        vl = value_loss(phi, ra["h"] if h_value is None else h_value, self["Rollout", "values_old"], self["GAE", "returns"], mask, hp, keep)
         to = total(ra["token_entropy"], ra["logp_new"], self["KL", "logp_ref"], self["KL", "kl_token"], self["KL", "non_score_reward"],
-                   mask, self["Reward", "n_real"], self["Reward", "score"], cl["pg_loss"], vl["vf_loss"], self["Config", "kl_in_loss"], hp)
+                   mask, self["Reward", "n_real"], self["Reward", "score"], cl["pg_loss"], vl["vf_loss"], self["Config", "kl_in_loss"], hp,
+                   self["Config", "use_critic"], keep)
         return {"Ratio": ra, "Clip": cl, "Value Loss": vl, "Total": to}
 
     def backward(self, f: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         ra, cl, vl = f["Ratio"], f["Clip"], f["Value Loss"]
         return backward(self.theta, self.phi, ra["x"], ra["h"], ra["p"], ra["logits"], ra["lse"], ra["token_entropy"], ra["logp_new"],
                         ra["ratio"], cl["agg_w"], cl["pg_clipped"], cl["pg_clipped_lower"], vl["values_new"], vl["vf_clipped"],
-                        self["GAE", "adv_whitened"], self["GAE", "returns"], self["Rollout", "tokens"], self["Rollout", "mask"],
-                        self["Rollout", "logp_old"], self["KL", "logp_ref"], self["Config", "kl_in_loss"], self.hp)
+                        self["Advantage", "adv"], self["GAE", "returns"], self["Rollout", "tokens"], self["Rollout", "mask"],
+                        self["Rollout", "logp_old"], self["KL", "logp_ref"], self["Config", "kl_in_loss"], self.hp, self["Config", "use_critic"])
 
     def step(self, bw: dict[str, np.ndarray], hp: Any = None) -> dict[str, np.ndarray]:
         """A step from zero Adam state (opt_step 0)."""
         zero_theta = RNNWeights(**{k: np.zeros_like(getattr(self.theta, k)) for k in THETA})
         zero_phi = ValueHead(np.zeros_like(self.phi.w_v), 0.0)
-        return step(self.theta, self.phi, bw, zero_theta, zero_phi, zero_theta, zero_phi, 0, hp or self.hp)
+        return step(self.theta, self.phi, bw, zero_theta, zero_phi, zero_theta, zero_phi, 0, hp or self.hp, self["Config", "use_critic"])
 
     def after_step(self, f: dict[str, dict[str, np.ndarray]], bw: dict[str, np.ndarray], st_: dict[str, np.ndarray],
                    hp: Any = None) -> dict[str, np.ndarray]:
         theta_next, phi_next = next_weights(st_)
         return after_step(theta_next, phi_next, self.inputs.prompts, self["Rollout", "tokens"], self["Rollout", "mask"],
-                          self["Rollout", "logp_old"], self["KL", "logp_ref"], self["GAE", "adv_whitened"], self["GAE", "returns"],
+                          self["Rollout", "logp_old"], self["KL", "logp_ref"], self["Advantage", "adv"], self["GAE", "returns"],
                           self["Rollout", "values_old"], f["Ratio"]["h"], f["Total"]["total_loss"], bw, st_, self["Config", "kl_in_loss"],
-                          hp or self.hp)
+                          hp or self.hp, self["Config", "use_critic"], self["Advantage", "keep"])
 
     def flags(self, f: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
         """Every 0/1 branch indicator of the loss: a finite difference across a flip measures no derivative."""
@@ -159,12 +162,15 @@ SWITCHES = dict(
     theta_init=st.sampled_from(["given", "old"]),
     tau=st.sampled_from([0.7, 1.0]),
     vf_coef=st.sampled_from([0.1, 1.0]),
+    advantage_estimator=st.sampled_from(["gae", "grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"]),
+    group_size=st.sampled_from([1, 2]),  # B = 2 (small) or 4 (medium): one or two prompts of 2, or B prompts of 1
+    dynamic_sampling=st.sampled_from(["off", "on"]),
     update_scale=st.sampled_from([0.3, 0.6]),  # how far θ is from θ_old: clipping binds in about half the cases either way;
     #   at 1.0, k3 as a loss reaches |L| ~ 1e4 and the finite differences' rounding (ε·|L|/h) swamps the 1e-6 tolerance
 )
 
 
-@settings(max_examples=36, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(preset=st.sampled_from(["small", "medium"]), seed=st.integers(0, 10_000), switches=st.fixed_dictionaries(SWITCHES))
 def test_gradients_match_finite_differences(preset: str, seed: int, switches: dict[str, Any]) -> None:
     checked, skipped = check_finite_differences(Case(preset, seed=seed, **switches))
@@ -189,6 +195,33 @@ def test_finite_differences_default_presets() -> None:
     for preset in ("small", "medium"):
         checked, skipped = check_finite_differences(Case(preset))
         assert skipped == 0 and checked > 0
+
+
+@pytest.mark.parametrize("estimator", ["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"])
+def test_finite_differences_under_each_critic_free_estimator(estimator: str) -> None:
+    """medium, two prompts of 2 responses, KL as a loss: every entry held to FD; no gradient reaches φ, and Step leaves φ
+    and its moments as they were (there is no critic to step)."""
+    case = Case("medium", advantage_estimator=estimator, group_size=2, kl_placement="loss", kl_loss_coef=0.5, ent_coef=0.01)
+    checked, skipped = check_finite_differences(case)
+    assert checked >= 0.8 * (checked + skipped)
+    bw = case.backward(case.forward(case.theta, case.phi))
+    assert not bw["g_values"].any() and not bw["grad.w_v"].any() and float(bw["grad.b_v"]) == 0.0 and float(bw["grad_norm_phi"]) == 0.0
+    st_ = case.step(bw)
+    np.testing.assert_array_equal(st_["phi_next.w_v"], case.phi.w_v)
+    assert float(st_["phi_next.b_v"]) == case.phi.b_v and not st_["delta.w_v"].any() and not st_["m_next.w_v"].any()
+
+
+def test_finite_differences_when_dapo_drops_a_group() -> None:
+    """medium under DAPO's settings with every score clamped to ±0.001: the first prompt's two responses both score 0.001 and
+    are dropped (keep 0); the losses average over the other group's 12 tokens, and FD agrees entry by entry."""
+    case = Case("medium", convention="dapo", score_clip=0.001, ent_coef=0.01)
+    np.testing.assert_array_equal(case["Advantage", "keep"], [0, 0, 1, 1])
+    assert float(case["Advantage", "n_loss_tokens"]) == 12.0
+    f = case.forward(case.theta, case.phi)
+    bw = case.backward(f)
+    assert not bw["g_logp"][:2].any() and bw["g_logp"][2:].any()  # the dropped responses send no gradient at all
+    checked, skipped = check_finite_differences(case)
+    assert skipped == 0 and checked > 0
 
 
 # --- 2. clip_grad_norm_ and the optimizer step, by hand --------------------------------------------------------------

@@ -51,13 +51,14 @@ def test_switch_functions_reproduce_the_golden_variants() -> None:
     assert loss(-1, 1.25, eps_high=0.28) == pytest.approx(demo["A=-1, ratio=1.25: clip eps=(0.2,0.28) loss"])
     agg = GOLDEN["agg_demo"]
     L, m = np.array([[1.0, 2, 3], [4, 9, 9]]), np.array([[1.0, 1, 1], [1, 0, 0]])
-    assert float(aggregate(L, m, "token-mean")[2]) == pytest.approx(agg["token-mean (TRL, verl default, OpenRLHF token_level_loss=True)"])
-    assert float(aggregate(L, m, "seq-mean-token-mean")[2]) == pytest.approx(agg["seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)"], abs=1e-7)
-    assert float(aggregate(L, m, "seq-mean-token-sum")[2]) == pytest.approx(agg["seq-mean-token-sum (verl, Dr.GRPO style)"])
+    agg_of = lambda mode, factor=0.0: float(aggregate(L, m, replace(HP, loss_agg=mode, loss_scale_factor=factor))[2])  # noqa: E731
+    assert agg_of("token-mean") == pytest.approx(agg["token-mean (TRL, verl default, OpenRLHF token_level_loss=True)"])
+    assert agg_of("seq-mean-token-mean") == pytest.approx(agg["seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)"], abs=1e-7)
+    assert agg_of("seq-mean-token-sum") == pytest.approx(agg["seq-mean-token-sum (verl, Dr.GRPO style)"])
     # seq-mean-token-sum-norm: the sequences' sums 1+2+3 = 6 and 4 over a constant length: (6 + 4)/3 = 10/3 (T = 3 here)
     # or /5 with loss_scale_factor = 5 (verl's agg_loss: torch.sum(seq_losses) / loss_scale_factor)
-    assert float(aggregate(L, m, "seq-mean-token-sum-norm")[2]) == pytest.approx(10 / 3, abs=1e-15)
-    assert float(aggregate(L, m, "seq-mean-token-sum-norm", 5.0)[2]) == pytest.approx(2.0, abs=1e-15)
+    assert agg_of("seq-mean-token-sum-norm") == pytest.approx(10 / 3, abs=1e-15)
+    assert agg_of("seq-mean-token-sum-norm", 5.0) == pytest.approx(2.0, abs=1e-15)
     ctl = GOLDEN["kl_controller_demo"]
     assert adaptive_kl(0.15, 9.0, 6.0, 10000.0, 512, 0.2) == pytest.approx(ctl["beta_next(beta=0.15, kl=9.0, target=6, horizon=10000, n=512)"], abs=1e-6)
 
@@ -68,9 +69,12 @@ def test_each_convention_generates_and_verifies_clean(convention: str, tmp_path:
     generate(load_config("small", convention=convention), path)
     report = verify(path)
     assert report.ok, report.text()
-    config, _, _, _ = read_blueprint(path)
+    config, inputs, _, _ = read_blueprint(path)
     for key, value in CONVENTIONS[convention].items():
-        assert getattr(config, key) == value, key
+        if key == "group_size":  # it seeds the inputs; the file holds its result, Rollout's group column
+            assert np.bincount(inputs.group).tolist() == [value] * (config.B // value)
+        else:
+            assert getattr(config, key) == value, key
 
 
 def test_conventions_differ_where_the_frameworks_do() -> None:

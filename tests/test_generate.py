@@ -28,8 +28,8 @@ def preset_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 def test_sheets_in_order(preset_path: tuple[str, Path]) -> None:
     wb = openpyxl.load_workbook(preset_path[1], read_only=True)
-    assert wb.sheetnames == list(SHEETS) == ["Guide", "Config", "Weights", "Rollout", "Reward", "KL", "GAE", "Ratio", "Clip", "Value Loss", "Total",
-                                                  "Backward", "Step", "After Step"]
+    assert wb.sheetnames == list(SHEETS) == ["Guide", "Config", "Weights", "Rollout", "Reward", "KL", "GAE", "Advantage", "Ratio", "Clip",
+                                                  "Value Loss", "Total", "Backward", "Step", "After Step"]
 
 
 def test_every_formula_passes_the_linter(preset_path: tuple[str, Path]) -> None:

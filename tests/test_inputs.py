@@ -35,7 +35,7 @@ def test_arrays_cover_every_input() -> None:
     weights = {f"{m}.{k}" for m in ("ref", "old", "given", "rm") for k in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")}
     weights |= {f"{m}.{k}" for m in ("m_theta", "v_theta") for k in ("W_xh", "W_hh", "b_h", "W_hy", "b_y")}
     heads = {f"{m}.{k}" for m in ("phi_old", "phi_given", "m_phi", "v_phi") for k in ("w_v", "b_v")}
-    assert names == weights | heads | {"prompts", "draws", "opt_step"}
+    assert names == weights | heads | {"prompts", "group", "draws", "opt_step"}
 
 
 @pytest.mark.parametrize(("preset", "seed"), CASES, ids=CASE_IDS)
@@ -53,8 +53,8 @@ def test_same_seed_same_bits(preset: str, seed: int) -> None:
 def test_different_seeds_differ(preset: str) -> None:
     a, b = _arrays(make_inputs(load_config(preset=preset, seed=1))), _arrays(make_inputs(load_config(preset=preset, seed=2)))
     for name in a:
-        if name == "prompts" or name.startswith(("m_", "v_", "opt_step")):  # a few small integers may coincide by chance;
-            continue  # the optimizer's state is that of a first step whatever the seed: zero
+        if name == "prompts" or name.startswith(("m_", "v_", "opt_step", "group")):  # a few small integers may coincide by chance;
+            continue  # the optimizer's state is that of a first step whatever the seed: zero; the groups follow group_size
         assert not np.array_equal(a[name], b[name]), f"{name} is the same for seeds 1 and 2"
     assert b"".join(v.tobytes() for v in a.values()) != b"".join(v.tobytes() for v in b.values())
 
@@ -68,8 +68,8 @@ def test_shapes(preset: str, seed: int) -> None:
         assert (w.W_xh.shape, w.W_hh.shape, w.b_h.shape, w.W_hy.shape, w.b_y.shape) == ((H, V), (H, H), (H,), (V, H), (V,))
     assert (x.rm.W_xh.shape, x.rm.W_hy.shape, x.rm.b_y.shape) == ((H, V), (1, H), (1,))
     assert x.phi_old.w_v.shape == x.phi_given.w_v.shape == x.m_phi.w_v.shape == x.v_phi.w_v.shape == (H,)
-    assert x.prompts.shape == (B, P) and x.draws.shape == (B, T)
-    assert np.issubdtype(x.prompts.dtype, np.integer)
+    assert x.prompts.shape == (B, P) and x.draws.shape == (B, T) and x.group.shape == (B,)
+    assert np.issubdtype(x.prompts.dtype, np.integer) and np.issubdtype(x.group.dtype, np.integer)
 
 
 @pytest.mark.parametrize(("preset", "seed"), CASES, ids=CASE_IDS)

@@ -77,7 +77,7 @@ def test_libreoffice_retells_the_story_when_a_switch_is_flipped(small_path, tmp_
     edited = with_config_edits(small_path, edits, tmp_path / "flipped.xlsx")
     got = recalculated_values(edited)
     story = layout.block("Guide", "story")
-    for step in (1, 2, 7):  # reward (eos_handling), KL (kl_placement), total (kl_ctl)
+    for step in (1, 2, 8):  # reward (eos_handling), KL (kl_placement), total (kl_ctl)
         r, c = story.pos((step,))
         text = got["Guide", f"{get_column_letter(c + 1)}{r + 1}"]
         assert text == render(guide.STORY[step], config.replace(**edits)) != render(guide.STORY[step], config), step

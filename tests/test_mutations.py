@@ -121,7 +121,7 @@ def mutate(rng: random.Random, bp: Blueprint, inputs: Inputs, kind: str) -> Muta
         # verifier must pass — asserted as such, not skipped.
         # not ids or counts; not Adam's first moments either: m moved alone, with v = 0, takes θ' past what a double holds
         # (refused in one line: tests/test_verify_bad_files.py, the optimizer state that overflows)
-        numeric = [k for k, c in enumerate(cells) if c.kind == "input" and c.quantity not in ("prompts", "opt_step")
+        numeric = [k for k, c in enumerate(cells) if c.kind == "input" and c.quantity not in ("prompts", "group", "opt_step")
                    and not c.quantity.startswith(("m_theta.", "m_phi."))]
         k = rng.choice(numeric)
         delta = 0.25 if cells[k].quantity != "draws" else rng.choice([-0.05, 0.05])

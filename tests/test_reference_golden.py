@@ -271,12 +271,18 @@ DUAL_CLIP_MAP: dict[str, Callable[[], Any]] = {
 
 AGG_LOSS = np.array([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0]])
 AGG_MASK = np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+
+
+def agg_hp(loss_agg: str, loss_scale_factor: float = 0.0) -> Hyper:
+    return golden_hyper(loss_agg=loss_agg, loss_scale_factor=loss_scale_factor)
+
+
 AGG_MAP: dict[str, Callable[[], Any]] = {
-    "token-mean (TRL, verl default, OpenRLHF token_level_loss=True)": lambda: aggregate(AGG_LOSS, AGG_MASK, "token-mean")[2],
+    "token-mean (TRL, verl default, OpenRLHF token_level_loss=True)": lambda: aggregate(AGG_LOSS, AGG_MASK, agg_hp("token-mean"))[2],
     "seq-mean-token-mean (OpenRLHF token_level_loss=False, GRPO-paper style)":
-        lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-mean")[2],
-    "seq-mean-token-sum (verl, Dr.GRPO style)": lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-sum")[2],
-    "seq-mean-token-sum-norm (verl, loss_scale_factor=3)": lambda: aggregate(AGG_LOSS, AGG_MASK, "seq-mean-token-sum-norm", 3.0)[2],
+        lambda: aggregate(AGG_LOSS, AGG_MASK, agg_hp("seq-mean-token-mean"))[2],
+    "seq-mean-token-sum (verl, Dr.GRPO style)": lambda: aggregate(AGG_LOSS, AGG_MASK, agg_hp("seq-mean-token-sum"))[2],
+    "seq-mean-token-sum-norm (verl, loss_scale_factor=3)": lambda: aggregate(AGG_LOSS, AGG_MASK, agg_hp("seq-mean-token-sum-norm", 3.0))[2],
 }
 
 KL_CTL_MAP: dict[str, Callable[[], Any]] = {

@@ -64,7 +64,7 @@ def bad_files(tmp: Path, small: Path) -> dict[str, Path]:
                    lambda d: b'<?xml version="1.0"?><!--' + b"x" * 8192 + b"-->" + lol.split(b"?>", 1)[1] + d.split(b"?>", 1)[1])
     files["damaged-cell"] = tmp / "damaged-cell.xlsx"
     rewrite_member(small, files["damaged-cell"], "xl/worksheets/sheet2.xml", lambda d: d.replace(b'r="B5"', b'r="B9"', 1))
-    files["missing-sheet-part"] = tmp / "missing-part.xlsx"  # workbook.xml lists Clip, its part is gone
+    files["missing-sheet-part"] = tmp / "missing-part.xlsx"  # workbook.xml lists Ratio, its part is gone
     with zipfile.ZipFile(small) as zin, zipfile.ZipFile(files["missing-sheet-part"], "w", zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
             if info.filename != "xl/worksheets/sheet9.xml":
@@ -97,7 +97,7 @@ EXPECTED = {
     "xml-external-entity": "ENTITY", "billion-laughs": "ENTITY", "external-formula": "another workbook",
     "external-name": "another workbook", "macro": "macros", "missing": "no such file",
     "late-doctype": "DOCTYPE", "damaged-cell": "cell reference 'B9' in row 5",
-    "missing-sheet-part": "sheet 'Clip': its part xl/worksheets/sheet9.xml is missing from the archive",
+    "missing-sheet-part": "sheet 'Ratio': its part xl/worksheets/sheet9.xml is missing from the archive",
     "unparsable-strings": "cannot read the workbook (ParseError",
     "folder": "is a folder, not a workbook; give the path of the .xlsx",
     "device": "is not a regular file",
@@ -241,3 +241,14 @@ def test_an_impossible_optimizer_state_is_one_line_exit_2(quantity: str, idx: tu
     code, out, err = run_verify(path)
     assert code == 2 and out == "", (out, err)
     assert err.count("\n") == 1 and where in err and says in err, err
+
+
+@pytest.mark.parametrize("text, found", [("1.5", "1.5"), ("-1", "-1.0")])
+def test_a_group_that_names_no_prompt_is_one_line_exit_2(text: str, found: str, small_path: Path, tmp_path: Path) -> None:
+    from blueprint.readback import read_blueprint
+
+    where = read_blueprint(small_path)[2].cell("Rollout", "group", 1)
+    path = with_number_text(small_path, tmp_path / "group.xlsx", "Rollout", where.split("!")[-1], text)
+    code, out, err = run_verify(path)
+    assert code == 2 and out == "", (out, err)
+    assert err.count("\n") == 1 and where in err and f"must be a whole number, 0 or more; found {found}" in err, err
