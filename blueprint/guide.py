@@ -47,9 +47,10 @@ STORY: tuple[Parts, ...] = (
     ("5. Advantage — ", By("advantage_estimator", {
         "gae": "PPO takes GAE's Â: a learned critic is the baseline. The critic-free estimators (advantage_estimator) take the other "
                "responses to the same prompt instead (Rollout's group column).",
-        "grpo": "GRPO has no critic: each response's outcome s (its summed reward) is compared with the others to the same prompt, "
-                "Â = (s - mean_g)/(std_g + ε), the same on all its tokens. The group mean is the baseline a critic would have "
-                "learned; dividing by the std gives every prompt a step of the same size.",
+        "grpo": "GRPO drops the critic, a second network as large as the policy and trained beside it, and samples G responses "
+                "per prompt instead: each response's outcome s (its summed reward) is compared with the others to the same "
+                "prompt, Â = (s - mean_g)/(std_g + ε), the same on all its tokens. The group mean is the baseline a critic would "
+                "have had to learn; dividing by the std gives every prompt a step of the same size.",
         "dr_grpo": "Dr. GRPO: GRPO's Â = s - mean_g without dividing by the std, which made prompts the model nearly always (or "
                    "never) solves weigh as much as hard ones; seq-mean-token-sum-norm removes the length bias as well.",
         "rloo": "RLOO has no critic: the baseline is the mean of the other responses to the same prompt, s - (Σ_g s - s)/(G - 1), "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
+from blueprint.blocks import Grid, Q, Scalars
+
 if TYPE_CHECKING:
     from blueprint.layout import Layout
 
@@ -81,6 +83,15 @@ def softmax_checks(r: Refs, B: int, T: int) -> Formulas:
     for b in range(B):
         for t in range(T):
             yield "p_check", (b, t), check(f"SUM({r.range('p', b, t)})-1")
+
+
+UNBIASED = "max(N - 1, 1) — unbiased (or / N: population)"  # WHITEN_DENOM in words
+
+
+def moments_blocks(prefix: str, x: str, mu: str = "μ", var: str = "var", denom: str = UNBIASED) -> tuple[Scalars, Grid, Scalars]:
+    """The blocks masked_moments fills, under the whitening they serve: μ, (x - μ)² per token, var."""
+    return (Scalars(Q(f"{prefix}_mean", f"{mu} = Σ {x}·m / N")), Grid(Q(f"{prefix}_dev2", f"({x}_t - {mu})²")),
+            Scalars(Q(f"{prefix}_var", f"{var} = Σ ({x}-{mu})²·m / {denom}")))
 
 
 def masked_moments(r: Refs, B: int, T: int, x: str, prefix: str, denom: str) -> Formulas:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars, Table
-from sheets._common import WHITEN_DENOM, Formulas, Refs, masked_moments, whiten_std
+from sheets._common import WHITEN_DENOM, Formulas, Refs, masked_moments, moments_blocks, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -38,7 +38,8 @@ BLOCKS = (
         Q("adv_seq", "Â_b (estimator)", code="adv_seq", flags=("no_signal",),
           note="# Group baseline ↳ grpo (s - μ_g)/(σ_g + ε); dr_grpo s - μ_g; rloo s - (Σ_g s - s)/(n_g - 1) ↳ no critic: "
                "the other responses to the same prompt are the baseline. Dr. GRPO drops the std, which weighs a prompt "
-               "the model nearly always solves (or never) as much as a hard one. A group of one: μ = 0, σ = 1 (verl)"),
+               "the model nearly always solves (or never) as much as a hard one. With G = 2, grpo gives ±1/√2 whatever the two "
+               "scores (unless they tie). A group of one: μ = 0, σ = 1 (verl)"),
     ),
     Table(
         Q("no_signal", "no signal", "integer", code="no_signal",
@@ -54,9 +55,7 @@ BLOCKS = (
     Grid(Q("ret", "ret_t = r_t + γ·ret_{t+1} — REINFORCE++'s return, right to left", code="ret",
            note="# Return ↳ the discounted sum of the shaped reward from t on ↳ REINFORCE++: a token-level return with no "
                 "critic, then whitened over the batch like GAE's advantages")),
-    Scalars(Q("ret_mean", "μ = Σ ret·m / N")),
-    Grid(Q("ret_dev2", "(ret_t - μ)²")),
-    Scalars(Q("ret_var", "var = Σ (ret-μ)²·m / max(N - 1, 1) — unbiased (or / N: population)")),
+    *moments_blocks("ret", "ret"),
     Grid(Q("ret_whitened", "(ret_t - μ)/√(var + eps)·m_t — whitened as GAE's (adv_whiten, whiten_eps_mode)")),
     Grid(Q("adv", "Â_t — what Clip uses: GAE's Â (gae), Â_b·m_t (grpo, dr_grpo, rloo) or the whitened return (reinforce_pp*)",
            named=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from blueprint.blocks import Grid, Q, Scalars
-from sheets._common import WHITEN_DENOM, Formulas, Refs, check, masked_moments, whiten_std
+from sheets._common import WHITEN_DENOM, Formulas, Refs, check, masked_moments, moments_blocks, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -25,9 +25,7 @@ BLOCKS = (
                 "cut at T without EOS is treated as finished: V after the cut is 0, nothing is bootstrapped")),
     Grid(Q("returns", "R_t = A_t + V_t — value targets", named=True, code="returns",
            note="# Targets ↳ R_t = A_t + V_old_t ↳ the critic's regression target comes from the OLD critic")),
-    Scalars(Q("adv_mean", "μ = Σ A·m / N")),
-    Grid(Q("adv_dev2", "(A_t - μ)²")),
-    Scalars(Q("adv_var", "var = Σ (A-μ)²·m / max(N - 1, 1) — unbiased (or / N: population)")),
+    *moments_blocks("adv", "A"),
     Grid(Q("adv_whitened", "Â_t = (A_t - μ)/√(var + eps)·m_t, √max(var, eps) if whiten_eps_mode = max (A·m if adv_whiten = off)", named=True, code="adv_whitened", flags=("adv_flipped",),
            note="# Whiten ↳ (A - μ)/σ over the batch (adv_whiten) ↳ a scale-free step, whatever the reward model's "
                 "units; it can flip the sign of a whole sequence. Over what: TRL one process's batch, OpenRLHF the "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from blueprint.blocks import Grid, Q, Scalars
+from blueprint.blocks import Grid, Q
 from sheets import rnn
-from sheets._common import Formulas, Refs, masked_moments, whiten_std
+from sheets._common import Formulas, Refs, masked_moments, moments_blocks, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.layout import Layout
@@ -29,9 +29,7 @@ BLOCKS = (
     Grid(Q("rewards_raw", "r_t = -β·k_t + s·last_t — shaped reward", code="rewards_raw",
            note="# Shape ↳ -β·k_t on every token when kl_placement puts KL in the reward, + s on the last ↳ the RL "
                 "objective s - βΣ log(π/π_ref), split per token")),
-    Scalars(Q("reward_mean", "μ_r = Σ r·m / N")),
-    Grid(Q("reward_dev2", "(r_t - μ_r)²")),
-    Scalars(Q("reward_var", "var_r = Σ (r-μ_r)²·m / max(N - 1, 1)")),
+    *moments_blocks("reward", "r", "μ_r", "var_r", "max(N - 1, 1)"),
     Grid(Q("rewards", "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m if reward_whiten = on (√max(var_r, eps): whiten_eps_mode = max)", named=True, code="rewards")),
 )
 
