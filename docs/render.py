@@ -1,8 +1,9 @@
-"""Render the README's pictures: the Guide, Rollout, GAE, Clip and Backward sheets as printed, and two charts.
+"""Render the README's pictures: the Guide, Rollout, GAE, Clip and Backward sheets as printed, two charts, and the
+Advantage sheet under the grpo convention.
 
     pip install -e . pillow        # Pillow crops the PNGs; it is not a dependency of the package
     python docs/render.py          # writes docs/guide.png, rollout.png, gae.png, clip.png, backward.png, chart_clip.png,
-                                   # chart_after_step.png
+                                   # chart_after_step.png, advantage.png
 
 Needs LibreOffice (``soffice``) and poppler-utils (``pdftotext``, ``pdftoppm``). A developer
 script, not a test: it generates the small-preset workbook into a temporary folder, prints it to
@@ -50,6 +51,7 @@ PAGE_DPI = 150  # pages print at 70-100 %: 11 pt text comes out ~16-23 px high
 CHART_DPI = 300
 PAGES = {"guide.png": ("Guide", guide.TITLE), "rollout.png": ("Rollout", "Rollout — "), "gae.png": ("GAE", "GAE — "),
          "clip.png": ("Clip", "Clip — "), "backward.png": ("Backward", "Backward — ")}
+GRPO_PAGES = {"advantage.png": ("Advantage", "Advantage — ")}  # printed from the grpo convention's workbook: the estimator in use
 FIRST_PAGE_ONLY = {"backward.png"}  # its per-token grids: the unroll's δh and δa columns print on the pages across
 CHARTS = {"chart_clip.png": ("Clip", "Ratio ρ_t against the clip band"),  # as blueprint/writer/charts.py titles them
           "chart_after_step.png": ("After Step", "Ratio before and after the step, against the clip band")}
@@ -57,10 +59,17 @@ CHARTS = {"chart_clip.png": ("Clip", "Ratio ρ_t against the clip band"),  # as 
 out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
 out_dir.mkdir(parents=True, exist_ok=True)
 tmp = Path(tempfile.mkdtemp(prefix="blueprint-docs-"))
-book, pdf = tmp / "small.xlsx", tmp / "small.pdf"
-generate(load_config("small"), book)
-convert(book, pdf, "pdf", timeout=300)
-across = {ws.title: len(ws.col_breaks.brk) + 1 for ws in openpyxl.load_workbook(book).worksheets}  # pages per band of rows
+
+
+def printed(name: str, convention: str = "default") -> tuple[Path, dict[str, int]]:
+    """The small preset under a convention, printed to PDF by LibreOffice; with each sheet's pages per band of rows."""
+    book, pdf = tmp / f"{name}.xlsx", tmp / f"{name}.pdf"
+    generate(load_config("small", convention=convention), book)
+    convert(book, pdf, "pdf", timeout=300)
+    return pdf, {ws.title: len(ws.col_breaks.brk) + 1 for ws in openpyxl.load_workbook(book).worksheets}
+
+
+pdf, across = printed("small")
 
 
 def run(*cmd: object) -> str:
@@ -97,12 +106,20 @@ def save(im: Image.Image, name: str) -> None:
 # Every sheet prints its title rows on each of its pages and, when it is cut into pages across, column A
 # too, in which the title starts: a sheet starts at the first page whose first line is its title, and the
 # pages of its first band of rows follow it (printed across, then down).
-pages = int(re.search(r"^Pages:\s+(\d+)", run("pdfinfo", pdf), re.MULTILINE).group(1))
-first_lines = {p: run("pdftotext", "-f", p, "-l", p, "-layout", pdf, "-").strip().split("\n")[0].strip() for p in range(1, pages + 1)}
-titles = {**dict(PAGES.values()), **{sheet: f"{sheet} — " for sheet, _ in CHARTS.values()}}
-page_of = {sheet: min(p for p, line in first_lines.items() if line.startswith(title)) for sheet, title in titles.items()}
-for name, (sheet, _) in PAGES.items():
-    save(side_by_side([trim(render(page_of[sheet] + k, PAGE_DPI)) for k in range(1 if name in FIRST_PAGE_ONLY else across[sheet])]), name)
+def first_pages(titles: dict[str, str]) -> dict[str, int]:
+    """The page each sheet starts on: the first whose first line is its title."""
+    pages = int(re.search(r"^Pages:\s+(\d+)", run("pdfinfo", pdf), re.MULTILINE).group(1))
+    first_lines = {p: run("pdftotext", "-f", p, "-l", p, "-layout", pdf, "-").strip().split("\n")[0].strip() for p in range(1, pages + 1)}
+    return {sheet: min(p for p, line in first_lines.items() if line.startswith(title)) for sheet, title in titles.items()}
+
+
+def save_pages(pages: dict[str, tuple[str, str]]) -> None:
+    for name, (sheet, _) in pages.items():
+        save(side_by_side([trim(render(page_of[sheet] + k, PAGE_DPI)) for k in range(1 if name in FIRST_PAGE_ONLY else across[sheet])]), name)
+
+
+page_of = first_pages({**dict(PAGES.values()), **{sheet: f"{sheet} — " for sheet, _ in CHARTS.values()}})
+save_pages(PAGES)
 
 # The chart: its title's words as pdftotext -bbox places them (points), on a page of the Clip sheet's first
 # band that holds it whole (a chart may also show, cut, at the edge of the page before); then walk out from
@@ -135,4 +152,7 @@ def chart_box(page: int, title: str) -> tuple[Image.Image, tuple[int, int, int, 
 for name, (sheet, title) in CHARTS.items():
     image, box = next(found for page in range(page_of[sheet], page_of[sheet] + across[sheet]) if (found := chart_box(page, title)))
     save(image.crop(box), name)
+pdf, across = printed("grpo", "grpo")
+page_of = first_pages(dict(GRPO_PAGES.values()))
+save_pages(GRPO_PAGES)
 shutil.rmtree(tmp)
