@@ -7,6 +7,7 @@ declared beside its formulas, in its sheet's module (blueprint.blocks).
 
 from __future__ import annotations
 
+from blueprint.config import SWITCHES
 from blueprint.livetext import By, IfPositive, Parts
 
 TITLE = "RLHF with PPO — a live blueprint"
@@ -28,6 +29,7 @@ CONTROLLER = By("kl_ctl", {
                  By("kl_ctl_input", {"seq-sum": "the KL summed over each response's tokens (TRL-legacy, OpenAI-2019: target 6).",
                                      "seq-mean": "each response's token-mean KL (verl, OpenRLHF: target 0.1)."})),
 })
+CRITIC_FREE = tuple(e for e in SWITCHES["advantage_estimator"] if e != "gae")  # every estimator with no critic
 STORY: tuple[Parts, ...] = (
     ("1. Rollout — the policy θ_old writes a response to each prompt, one token at a time: softmax of its logits over τ, then an "
      "inverse-CDF draw. Its log-probabilities ℓ_old and its critic's values V_old are kept, frozen for the whole iteration "
@@ -77,7 +79,7 @@ STORY: tuple[Parts, ...] = (
      " TRL-new has a separate value model under the policy's optimizer, OpenRLHF and verl a separate critic with its own optimizer "
      "(OpenRLHF initialises it from the reward model, verl from critic.model.path).",
      By("advantage_estimator", {"gae": "", **{e: " The estimator is critic-free: none of this enters the loss or the step."
-                                               for e in ("grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline")}})),
+                                               for e in CRITIC_FREE}})),
     ("9. Total — TRL descends one loss, actor loss + vf_coef·value loss, in one optimizer step; OpenRLHF and verl step the actor on "
      "its loss and the critic on the value loss, so their total_loss is a sum for display. ", CONTROLLER),
     ("10. Backward — the loss's gradient flows back down the same cells: to each token's log-prob (zero where the clipped branch "

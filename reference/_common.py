@@ -40,6 +40,13 @@ def masked_moments(x: np.ndarray, mask: np.ndarray, denom: float) -> tuple[np.nd
     return mean, dev2, np.array((dev2 * mask).sum() / denom)
 
 
+def whiten_denom(mask: np.ndarray, hp: Hyper) -> float:
+    """The whitening variance's denominator (sheets/_common.WHITEN_DENOM): N (population) or N - 1, at least 1 (one token
+    has variance 0, not 0/0)."""
+    n = float(mask.sum())
+    return n if hp.adv_whiten == "population" else max(n - 1.0, 1.0)
+
+
 def whiten_std(var: np.ndarray, hp: Hyper) -> np.ndarray:
     """The whitening's divisor (sheets/_common.whiten_std): √(var + whiten_eps) (TRL, verl) or √max(var, whiten_eps)
     (OpenRLHF's advantages: var.clamp(min=1e-8).rsqrt()), by whiten_eps_mode."""

@@ -25,14 +25,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reference._common import loss_counts, masked_moments, whiten_std
+from reference._common import loss_counts, masked_moments, whiten_denom, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
-
-CRITIC_FREE = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline")  # every advantage_estimator but gae
-OUTCOME = ("grpo", "dr_grpo", "rloo")  # one advantage per response, broadcast to its real tokens
-
 
 def group_stats(s: np.ndarray, group: np.ndarray) -> dict[str, np.ndarray]:
     """Per response (B,): its group's size, Σ s, mean, (s - mean)², std and how many of the group score exactly s."""
@@ -73,9 +69,7 @@ def advantage(rewards: np.ndarray, is_last: np.ndarray, mask: np.ndarray, group:
     baseline = g["g_mean"] if hp.advantage_estimator == "reinforce_pp_baseline" else np.zeros_like(s)
     rewards_b = rewards - is_last * baseline[:, None]
     ret = discounted_returns(rewards_b, hp.gamma)
-    n = mask.sum()
-    denom = n if hp.adv_whiten == "population" else max(n - 1.0, 1.0)
-    ret_mean, ret_dev2, ret_var = masked_moments(ret, mask, denom)
+    ret_mean, ret_dev2, ret_var = masked_moments(ret, mask, whiten_denom(mask, hp))
     ret_whitened = ret * mask if hp.adv_whiten == "off" else (ret - ret_mean) / whiten_std(ret_var, hp) * mask
     adv = {"gae": adv_gae, "reinforce_pp": ret_whitened, "reinforce_pp_baseline": ret_whitened}.get(hp.advantage_estimator,
                                                                                                        adv_seq[:, None] * mask)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reference._common import check, masked_mean, masked_moments, next_step, whiten_std
+from reference._common import check, masked_mean, masked_moments, next_step, whiten_denom, whiten_std
 
 if TYPE_CHECKING:
     from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
@@ -35,8 +35,7 @@ def gae(rewards: np.ndarray, values_old: np.ndarray, mask: np.ndarray, hp: Hyper
     for t in reversed(range(T)):
         advantages[:, t] = delta[:, t] + (hp.gamma * hp.lam * advantages[:, t + 1] if t + 1 < T else 0.0)
     returns = advantages + values
-    n = mask.sum()
-    denom = n if hp.adv_whiten == "population" else max(n - 1.0, 1.0)  # max(·, 1): one token has var 0, not 0/0
+    n, denom = mask.sum(), whiten_denom(mask, hp)
     adv_mean, adv_dev2, adv_var = masked_moments(advantages, mask, denom)
     whitened = (advantages - adv_mean) / whiten_std(adv_var, hp) * mask
     adv_whitened = advantages * mask if hp.adv_whiten == "off" else whitened
