@@ -177,7 +177,7 @@ def test_styles_tabs_panes_and_print_setup(wb: openpyxl.Workbook, bp: Blueprint)
 
 def test_check_rows_are_ok_in_a_fresh_workbook(bp: Blueprint) -> None:
     checks = [c for c in bp.formula_cells() if c.quantity.endswith("check")]
-    assert len(checks) == 2 * bp.layout.dims.B * bp.layout.dims.T + 4  # softmax rows on Rollout and Ratio; whitening (2), pg_agg, total
+    assert len(checks) == 2 * bp.layout.dims.B * bp.layout.dims.T + 5  # softmax rows on Rollout and Ratio; whitening (2), pg_agg, vf_agg, total
     assert {c.value for c in checks} == {"OK"}
 
 
