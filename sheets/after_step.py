@@ -40,8 +40,8 @@ BLOCKS = (
     Grid(Q("pg_clipped_next", "1[the clipped branch wins] after the step: these tokens would send no gradient next epoch", "integer",
            note="# Next epoch ↳ 1 where ρ' has left the band in Â's direction ↳ on the next pass over this batch these tokens "
                 "stop pulling: the step made the trust region bind")),
-    Grid(Q("values_next", "V'_t = w_v'·h + b_v' — h of θ' (shared) or of θ (detached: the critic's trunk does not move)")),
-    Grid(Q("vf_losses_next", "max((V' - R)², (clip(V', V_old ± ε_v) - R)²)")),
+    Grid(Q("values_next", "V'_t = w_v'·h + b_v' — h of θ' (shared) or of θ (detached: the critic's trunk does not move)", value_slots=True)),
+    Grid(Q("vf_losses_next", "max((V' - R)², (clip(V', V_old ± ε_v) - R)²)", value_slots=True)),
     Grid(Q("kl_loss_token_next", "k(ℓ', ℓ_ref)·m — kl_loss_estimator")),
     Table(Q("pg_next_seq_sum", "Σ_t L'·m"), Q("pg_next_seq_mean", "Σ_t L'·m / n_b")),
     Table(Q("vf_next_seq_sum", "Σ_t vf_losses'·m_v"), Q("vf_next_seq_mean", "Σ_t vf_losses'·m_v / n_v")),

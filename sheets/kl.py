@@ -28,11 +28,11 @@ BLOCKS = (
     Grid(Q("non_score_reward", "-β·kl_in_reward·k_t")),
     Grid(Q("rewards_raw", "r_t = -β·k_t + s·at_t — shaped reward (at: Reward's score slot)", code="rewards_raw",
            note="# Shape ↳ -β·k_t on every token when kl_placement puts KL in the reward, + s on the score's slot (the last "
-                "real token, or the one after it: score_slot) ↳ the RL objective s - βΣ log(π/π_ref), split per token")),
+                "real token, or the one after it: score_slot) ↳ the RL objective s - βΣ log(π/π_ref), split per token", value_slots=True)),
     Scalars(Q("reward_mean", "μ_r = Σ r·m_v / N_v — over m_v (TRL ~padding_mask_p1; m when score_slot = last)")),
-    Grid(Q("reward_dev2", "(r_t - μ_r)²")),
+    Grid(Q("reward_dev2", "(r_t - μ_r)²", value_slots=True)),
     Scalars(Q("reward_var", "var_r = Σ (r-μ_r)²·m_v / max(N_v - 1, 1)")),
-    Grid(Q("rewards", "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m_v if reward_whiten = on (√max(var_r, eps): whiten_eps_mode = max)", named=True, code="rewards")),
+    Grid(Q("rewards", "r_t fed to GAE: ((r - μ_r)/√(var_r + eps) + μ_r)·m_v if reward_whiten = on (√max(var_r, eps): whiten_eps_mode = max)", named=True, code="rewards", value_slots=True)),
 )
 
 

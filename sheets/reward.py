@@ -36,12 +36,12 @@ BLOCKS = (
     Grid(Q("mask_v", "m_v_t = m_t (last), or max(m_t, m_{t-1}) (after_eos): 1 up to e + 1, capped at T - 1", "integer",
            note="# Value mask ↳ the real tokens, and with score_slot = after_eos the first pad e + 1 as well ↳ TRL-new keeps V "
                 "there (values masked by padding_mask_p1), so GAE runs through e + 1 and the value loss averages over it: V "
-                "learns to predict the score on the slot where it lands. Â and the policy losses keep the real tokens m")),
+                "learns to predict the score on the slot where it lands. Â and the policy losses keep the real tokens m", value_slots=True)),
     Grid(Q("score_at", "at_t = m_v_t - m_v_{t+1} — where the score lands: e (last), e + 1 if it fits, else e (after_eos)", "integer",
            code="score_slot",
            note="# Place ↳ one-hot of the score's slot ↳ score_slot = last: the last real token, as OpenRLHF and verl. "
                 "after_eos: one slot later, the first pad, when the response is padded (TRL-new's sequence_lengths_p1), else "
-                "the last token; there both log-probs are INVALID_LOGPROB, so the KL adds nothing and the reward is s alone")),
+                "the last token; there both log-probs are INVALID_LOGPROB, so the KL adds nothing and the reward is s alone", value_slots=True)),
     Scalars(Q("n_tokens_v", "N_v = Σ m_v — the slots the value loss averages over (N when score_slot = last)", "integer", named=True)),
 )
 

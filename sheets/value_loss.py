@@ -22,17 +22,17 @@ BLOCKS = (
               note="# Critic ↳ GAE needs a learned critic, trained by this sheet's loss ↳ the critic-free estimators (grpo, "
                    "rloo, reinforce_pp …) replace it by a group or batch baseline: this sheet is still computed, but Total adds "
                    "no value term and Step moves no φ")),
-    Grid(Q("values_new", "V_θ_t = w_v^φ·h^θ_t + b_v^φ — current critic", named=True)),
-    Grid(Q("values_clipped", "clip(V_θ, V_old - ε_v, V_old + ε_v)", code="values_clipped", flags=("vf_clipped",))),
-    Grid(Q("vf_losses1", "(V_θ - R)²")),
-    Grid(Q("vf_losses2", "(Vclip - R)²")),
+    Grid(Q("values_new", "V_θ_t = w_v^φ·h^θ_t + b_v^φ — current critic", named=True, value_slots=True)),
+    Grid(Q("values_clipped", "clip(V_θ, V_old - ε_v, V_old + ε_v)", code="values_clipped", flags=("vf_clipped",), value_slots=True)),
+    Grid(Q("vf_losses1", "(V_θ - R)²", value_slots=True)),
+    Grid(Q("vf_losses2", "(Vclip - R)²", value_slots=True)),
     Grid(Q("vf_losses", "max of the two — per-token value loss", named=True, flags=("vf_clipped",),
-           note="# Value ↳ max of unclipped and clipped squared errors ↳ pessimistic, as baselines PPO2")),
-    Grid(Q("vf_clipped", "1[(Vclip-R)² > (V_θ-R)²]", "integer")),
+           note="# Value ↳ max of unclipped and clipped squared errors ↳ pessimistic, as baselines PPO2", value_slots=True)),
+    Grid(Q("vf_clipped", "1[(Vclip-R)² > (V_θ-R)²]", "integer", value_slots=True)),
     Grid(Q("vf_agg_w", "w^v_t — each slot's weight in agg over m_v: k·m_v/N_v, k·m_v/(B·n_v), k·m_v/B or k·m_v/F (loss_agg)",
            note="# Value weights ↳ Clip's agg_w over Reward's value mask m_v instead of the real tokens m ↳ with score_slot = "
                 "after_eos TRL averages the value loss over ~padding_mask_p1, so the slot e + 1 the score lands on is trained "
-                "too and every real token weighs a little less; Backward's ∂L/∂V uses these weights")),
+                "too and every real token weighs a little less; Backward's ∂L/∂V uses these weights", value_slots=True)),
     Table(
         Q("vf_seq_sum", "Σ_t vf_losses·m_v"),
         Q("vf_seq_mean", "Σ_t vf_losses·m_v / n_v"),
