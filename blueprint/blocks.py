@@ -34,6 +34,7 @@ class Q:
     note: str | None = None  # the note on its label, "# Step ↳ what ↳ why"; None: the sheet's `WHY`
     code: str | None = None  # its quote in blueprint/quotes.toml (the frameworks' own lines beside it), if any
     flags: tuple[str, ...] = ()  # same-sheet 0/1 quantities whose 1 highlights the cell (clipped, sign-flipped)
+    value_slots: bool = False  # a (B, T) grid on V's path: greyed where Reward's mask_v is 0 (after the score's slot), not after EOS
 
     def __post_init__(self) -> None:
         assert self.role in ROLES, f"{self.name}: role {self.role!r} is not one of {ROLES}"

@@ -137,6 +137,10 @@ class Config:
     kl_clamp_scope: str = key("all", "the estimators kl_clamp clamps: all (OpenRLHF compute_approx_kl) or k3 alone (verl low_var_kl)",
                               OneOf(("all", "k3")),
         label="kl_clamp clamps: all | k3 (estimators)")
+    score_slot: str = key("last", "where the score lands: last, the last real token e (OpenRLHF, verl); after_eos, e + 1 when the response "
+                          "is padded, else e, with V kept and trained up to that slot (TRL-new's sequence_lengths_p1)",
+                          OneOf(("last", "after_eos")),
+        label="last | after_eos — the score's slot (e or e + 1)")
     reward_whiten: str = key("off", "on: r ← (r - μ)/√(var + eps) + μ over real tokens (TRL whiten_rewards, OpenAI-2019)", OneOf(("off", "on")),
         label="off | on — whiten rewards, keep their mean")
     # --- advantages -------------------------------------------------------------------------
@@ -356,6 +360,7 @@ CONVENTIONS: dict[str, dict[str, Any]] = {
         loss_agg="token-mean", vf_coef=0.1, ent_coef=0.0, tau=0.7,
         kl_clamp=0.0, score_clip=0.0, whiten_eps_mode="add",  # no clamp of k_t or s; masked_whiten: rsqrt(var + 1e-8)
         eos_handling="off",  # missing_eos_penalty defaults to None; the example scripts pass --missing_eos_penalty 1.0
+        score_slot="after_eos",  # rewards[actual_start, actual_end] += scores, actual_end = sequence_lengths_p1 when it fits
         value_trunk="detached", max_grad_norm=0.0,  # a value model with its own backbone; the PPO loop clips no gradient
     ),
     "openrlhf": dict(  # OpenRLHF train_ppo_ray: separate critic and optimizer (vf_coef 1 only sums the two losses for display), λ = 1
@@ -407,8 +412,9 @@ CONVENTION_NOTES: dict[str, tuple[str, ...]] = {
         "missing_eos_penalty defaults to None, so eos_handling is off; TRL's example scripts pass --missing_eos_penalty 1.0 "
         "(eos_handling = subtract).",
         "No KL controller: kl_coef (β) is fixed.",
-        "The score sits one slot after the last real token when the response is padded, and V is trained there too; the workbook "
-        "puts it on the last real token.",
+        "The score sits one slot after the last real token e when the response is padded (e + 1 < T), else on e, and V is kept "
+        "and trained up to that slot (score_slot = after_eos): GAE runs through e + 1 and the value loss averages over it too "
+        "(~padding_mask_p1); the advantages are whitened and the policy trained on the real tokens alone.",
         "The value model is separate from the policy but shares its optimizer and its one loss, pg_loss + vf_coef·vf_loss.",
         "The value model has its own backbone, so the value loss never reaches the policy's weights (value_trunk = detached); one "
         "AdamW from transformers' Trainer steps both, and the PPO loop clips no gradient (max_grad_norm = 0). Its betas, eps and "

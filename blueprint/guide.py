@@ -118,6 +118,8 @@ PIECES: tuple[tuple[str, str, str, str, Parts], ...] = (
     ("Reward-model coupling (sequence score)", "s = RM(x, y≤e) at the last real token; missing-EOS handling", "Reward", "score",
      (By("eos_handling", {"subtract": "no EOS: s - missing_eos_penalty", "replace": "no EOS: s := missing_eos_score",
                           "off": "no EOS: s as it is"}), IfPositive("score_clip", "; then clamped to ±score_clip"))),
+    ("Where the score lands", "at_t: the last real token e, or e + 1 when the response is padded (TRL-new)", "Reward", "score_at",
+     By("score_slot", {"last": "the last real token", "after_eos": "e + 1 when padded, else e; V kept and trained up to it"})),
     ("Reference KL, θ_old vs SFT, per token", "k1 = d, k2 = d²/2, k3 = e^-d - 1 + d, d = ℓ_old - ℓ_ref", "KL", "kl_token",
      (By("kl_estimator", ESTIMATOR), KL_CLAMP)),
     ("KL coefficient and its controller", "β_next = β(1 + clip(KL/target - 1, ±kl_ctl_clip)·B/horizon) if adaptive", "Total", "beta_next",

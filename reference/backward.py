@@ -7,7 +7,8 @@
     g_logp_t       = w_t·(dpg_dratio_t·dratio_dlogp_t + κ·c_KL·dkl_dlogp_t)                  (κ = kl_in_loss)
     v_id_v         = v                                                (the token ids the one-hot and W_xh's SUMIF compare with)
     g_logits_tv    = g_logp_t·(1[v = y_t] - p_tv)/τ + c_H·w_t·p_tv·(z_tv/τ - lse_t + H_t)/τ  (z/τ - lse = log p)
-    g_values_t     = use_critic·c_v·w_t·(V_t - R_t)·(1 - vf_clipped_t)   (the ½ of vf_loss cancels the square's 2)
+    g_values_t     = use_critic·c_v·w^v_t·(V_t - R_t)·(1 - vf_clipped_t)   (the ½ of vf_loss cancels the square's 2; w^v Value
+                     Loss's vf_agg_w, the weights over m_v: with score_slot = after_eos V is trained on e + 1 too)
     dh_j           = [j ≥ P-1]·(W_hyᵀ·g_logits_t + shared·w_v·g_values_t) + [j < N-1]·W_hhᵀ·da_{j+1}   (t = j-P+1)
     da_j           = dh_j ⊙ (1 - h_j²)
     grad.W_xh[:, v] = Σ_{b,j: x_bj = v} da_bj;   grad.b_h = Σ_{b,j} da_bj;   grad.W_hh = Σ_b Σ_{j≥1} da_bj ⊗ h_b,j-1
@@ -41,15 +42,17 @@ def backward(theta: RNNWeights, phi: ValueHead, x: np.ndarray, h: np.ndarray, p:
              token_entropy: np.ndarray, logp_new: np.ndarray, ratio: np.ndarray, agg_w: np.ndarray, pg_clipped: np.ndarray,
              pg_clipped_lower: np.ndarray, values_new: np.ndarray, vf_clipped: np.ndarray, adv: np.ndarray, returns: np.ndarray,
              tokens: np.ndarray, mask: np.ndarray, logp_old: np.ndarray, logp_ref: np.ndarray, kl_in_loss: float,
-             hp: Hyper, use_critic: float = 1.0) -> dict[str, np.ndarray]:
-    """The Backward sheet: Ratio's x (B, N), h (B, N, H), p, logits (B, T, V), the rest (B, T) per token; every gradient."""
+             hp: Hyper, use_critic: float = 1.0, vf_agg_w: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The Backward sheet: Ratio's x (B, N), h (B, N, H), p, logits (B, T, V), the rest (B, T) per token; every gradient.
+    vf_agg_w: the value loss's aggregation weights (Value Loss, over m_v); None: agg_w (m_v = m)."""
     g_tok = logp_gradient(ratio, agg_w, pg_clipped, pg_clipped_lower, adv, mask, logp_new, logp_old, logp_ref, kl_in_loss, hp)
     V = theta.W_xh.shape[1]
     onehot_y = np.eye(V)[tokens]  # (B, T, V)
     log_p = logits / hp.tau - lse[..., None]  # (B, T, V)
     g_logits = (g_tok["g_logp"][..., None] * (onehot_y - p) / hp.tau
                 + hp.ent_coef * agg_w[..., None] * p * (log_p + token_entropy[..., None]) / hp.tau)  # (B, T, V)
-    g_values = use_critic * hp.vf_coef * agg_w * (values_new - returns) * (1.0 - vf_clipped)  # (B, T): 0 without a critic
+    w_v = agg_w if vf_agg_w is None else vf_agg_w
+    g_values = use_critic * hp.vf_coef * w_v * (values_new - returns) * (1.0 - vf_clipped)  # (B, T): 0 without a critic
     shared = float(hp.value_trunk == "shared")
     dh, da = through_time(theta, h, g_logits @ theta.W_hy + shared * g_values[..., None] * phi.w_v)
     grads = weight_gradients(x, h, da, g_logits, g_values, V)

@@ -1,9 +1,10 @@
 """Stage `GAE`: token-level credit assignment with the old critic, then whitening.
 
-    V_t      = V_old_t · m_t                              (zero-and-run masking: TRL, OpenRLHF)
+    V_t      = V_old_t · m_v_t                            (zero-and-run masking: TRL, OpenRLHF; m_v = Reward's value mask:
+                                                           m, or up to e + 1 with score_slot = after_eos, TRL's padding_mask_p1)
     δ_t      = r_t + γ·V_{t+1} - V_t,        V_T = 0
     A_t      = δ_t + γλ·A_{t+1},             A_T = 0       (closed form A_t = Σ_l (γλ)^l δ_{t+l})
-    R_t      = A_t + V_t                                   (value targets, from the OLD critic)
+    R_t      = A_t + V_t                                   (value targets, from the OLD critic; R_{e+1} = s under after_eos)
     μ        = Σ A·m / Σ m
     var      = Σ (A-μ)²·m / max(Σ m - 1, 1)               (unbiased: TRL, verl; one token -> 0, not 0/0)
     Â_t      = (A_t - μ) / sqrt(var + 1e-8) · m_t          (TRL `masked_whiten`, 0 after EOS)
@@ -26,10 +27,11 @@ if TYPE_CHECKING:
     from blueprint.config import Hyper  # the hyperparameters by name, declared once in blueprint/config.py
 
 
-def gae(rewards: np.ndarray, values_old: np.ndarray, mask: np.ndarray, hp: Hyper) -> dict[str, np.ndarray]:
-    """Backward GAE recursion and whitening; rewards, values_old, mask (B, T)."""
+def gae(rewards: np.ndarray, values_old: np.ndarray, mask: np.ndarray, hp: Hyper, mask_v: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Backward GAE recursion and whitening; rewards, values_old, mask, mask_v (B, T): V kept on mask_v (None: mask), Â
+    whitened over mask (TRL masked_whiten(advantages, ~padding_mask))."""
     T = rewards.shape[1]
-    values = values_old * mask
+    values = values_old * (mask if mask_v is None else mask_v)
     delta = rewards + hp.gamma * next_step(values) - values
     advantages = np.zeros_like(delta)
     for t in reversed(range(T)):

@@ -8,9 +8,10 @@
     kl_token_t       = clamp(k_t, ±kl_clamp) · m_t   (the chosen estimator; 0 after EOS, as TRL's INVALID_LOGPROB gives;
                        clamped when kl_clamp > 0 and kl_clamp_scope is "all" or the estimator is k3)
     non_score_reward = -β · kl_in_reward · kl_token       (kl_in_reward: kl_placement is "reward" or "both")
-    rewards_raw_t    = non_score_reward_t + s · last_t     (shaped reward, score at the last real token)
-    rewards_t        = ((r - μ_r)/√(var_r + eps) + μ_r)·m  if reward_whiten = "on", else rewards_raw
-                       (μ_r, var_r: masked mean and unbiased variance; shift_mean=False as TRL and OpenAI-2019;
+    rewards_raw_t    = non_score_reward_t + s · at_t       (shaped reward, score on its slot: Reward's score_at)
+    rewards_t        = ((r - μ_r)/√(var_r + eps) + μ_r)·m_v  if reward_whiten = "on", else rewards_raw
+                       (μ_r, var_r: mean and unbiased variance over m_v, Reward's value mask: m, or up to e + 1 with
+                       score_slot = after_eos, TRL's ~padding_mask_p1; shift_mean=False as TRL and OpenAI-2019;
                        √max(var_r, eps) when whiten_eps_mode = "max")
 
 The KL here is θ_old vs θ_ref: computed once per batch, no gradient (docs/ppo_math.md §4).
@@ -30,22 +31,24 @@ if TYPE_CHECKING:
 
 
 def kl(ref: RNNWeights, prompts: np.ndarray, tokens: np.ndarray, logp_old: np.ndarray, mask: np.ndarray, score: np.ndarray,
-       is_last: np.ndarray, kl_in_reward: float, hp: Hyper) -> dict[str, np.ndarray]:
+       score_at: np.ndarray, kl_in_reward: float, hp: Hyper, mask_v: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The KL sheet: θ_ref's unroll and ℓ_ref, then the shaped rewards."""
     unroll = teacher_forced(ref, prompts, tokens, hp.tau, probs=False)
     logp_ref = token_logprob(unroll["logits"], unroll["lse"], tokens, hp.tau)
-    return {**unroll, "logp_ref": logp_ref, **shaped_rewards(logp_old, logp_ref, mask, score, is_last, kl_in_reward, hp)}
+    return {**unroll, "logp_ref": logp_ref, **shaped_rewards(logp_old, logp_ref, mask, score, score_at, kl_in_reward, hp, mask_v)}
 
 
-def shaped_rewards(logp_old: np.ndarray, logp_ref: np.ndarray, mask: np.ndarray, score: np.ndarray, is_last: np.ndarray,
-                   kl_in_reward: float, hp: Hyper) -> dict[str, np.ndarray]:
-    """The KL sheet from the log-probs on (the golden case holds log-probs, not weights): score (B,), the rest (B, T)."""
+def shaped_rewards(logp_old: np.ndarray, logp_ref: np.ndarray, mask: np.ndarray, score: np.ndarray, score_at: np.ndarray,
+                   kl_in_reward: float, hp: Hyper, mask_v: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The KL sheet from the log-probs on (the golden case holds log-probs, not weights): score (B,), the rest (B, T);
+    score_at and mask_v Reward's (mask_v None: the real tokens, score_slot = last)."""
+    mask_v = mask if mask_v is None else mask_v
     k = kl_estimators(logp_old, logp_ref)
-    kl_token = kl_clamped(k[hp.kl_estimator], hp.kl_estimator, hp) * mask
+    kl_token = kl_clamped(k[hp.kl_estimator], hp.kl_estimator, hp) * mask  # 0 at e + 1 too: TRL's INVALID_LOGPROB on both sides
     non_score_reward = -hp.beta * kl_in_reward * kl_token
-    rewards_raw = non_score_reward + score[:, None] * is_last
-    reward_mean, reward_dev2, reward_var = masked_moments(rewards_raw, mask, max(mask.sum() - 1.0, 1.0))
-    whitened = ((rewards_raw - reward_mean) / whiten_std(reward_var, hp) + reward_mean) * mask
+    rewards_raw = non_score_reward + score[:, None] * score_at
+    reward_mean, reward_dev2, reward_var = masked_moments(rewards_raw, mask_v, max(mask_v.sum() - 1.0, 1.0))
+    whitened = ((rewards_raw - reward_mean) / whiten_std(reward_var, hp) + reward_mean) * mask_v
     rewards = whitened if hp.reward_whiten == "on" else rewards_raw
     return {**k, "kl_token": kl_token, "non_score_reward": non_score_reward, "rewards_raw": rewards_raw, "reward_mean": reward_mean,
             "reward_dev2": reward_dev2, "reward_var": reward_var, "rewards": rewards}

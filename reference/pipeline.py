@@ -69,20 +69,22 @@ def run(inputs: Inputs, hp: Hyper) -> Quantities:
     ro = put("Rollout", rollout(inputs.old, inputs.phi_old, inputs.prompts, inputs.draws, hp))
     tokens, mask = ro["tokens"], ro["mask"]
     rw = put("Reward", reward(inputs.rm, inputs.prompts, tokens, ro["is_eos"], mask, hp))
-    kl_ = put("KL", kl(inputs.ref, inputs.prompts, tokens, ro["logp_old"], mask, rw["score"], rw["is_last"], cf["kl_in_reward"], hp))
-    ga = put("GAE", gae(kl_["rewards"], ro["values_old"], mask, hp))
-    ad = put("Advantage", advantage(kl_["rewards"], rw["is_last"], mask, inputs.group, ga["adv_whitened"], hp))
+    mask_v = rw["mask_v"]  # the slots V is kept and trained on: m, or up to the score's slot e + 1 (score_slot = after_eos)
+    kl_ = put("KL", kl(inputs.ref, inputs.prompts, tokens, ro["logp_old"], mask, rw["score"], rw["score_at"], cf["kl_in_reward"], hp, mask_v))
+    ga = put("GAE", gae(kl_["rewards"], ro["values_old"], mask, hp, mask_v))
+    ad = put("Advantage", advantage(kl_["rewards"], rw["score_at"], mask, inputs.group, ga["adv_whitened"], hp, mask_v))
     adv, keep, use_critic = ad["adv"], ad["keep"], cf["use_critic"]
     ra = put("Ratio", ratio(theta, inputs.prompts, tokens, ro["logp_old"], mask, hp))
     cl = put("Clip", clip(adv, ra["ratio"], mask, hp, keep))
-    vl = put("Value Loss", value_loss(phi, ra["h"], ro["values_old"], ga["returns"], mask, hp, keep))
+    vl = put("Value Loss", value_loss(phi, ra["h"], ro["values_old"], ga["returns"], mask_v, hp, keep))
     to = put("Total", total(ra["token_entropy"], ra["logp_new"], kl_["logp_ref"], kl_["kl_token"], kl_["non_score_reward"], mask, rw["n_real"],
                             rw["score"], cl["pg_loss"], vl["vf_loss"], cf["kl_in_loss"], hp, use_critic, keep))
     bw = put("Backward", backward(theta, phi, ra["x"], ra["h"], ra["p"], ra["logits"], ra["lse"], ra["token_entropy"], ra["logp_new"],
                                   ra["ratio"], cl["agg_w"], cl["pg_clipped"], cl["pg_clipped_lower"], vl["values_new"], vl["vf_clipped"],
-                                  adv, ga["returns"], tokens, mask, ro["logp_old"], kl_["logp_ref"], cf["kl_in_loss"], hp, use_critic))
+                                  adv, ga["returns"], tokens, mask, ro["logp_old"], kl_["logp_ref"], cf["kl_in_loss"], hp, use_critic,
+                                  vl["vf_agg_w"]))
     st = put("Step", step(theta, phi, bw, inputs.m_theta, inputs.m_phi, inputs.v_theta, inputs.v_phi, inputs.opt_step, hp, use_critic))
     theta_next, phi_next = next_weights(st)
     put("After Step", after_step(theta_next, phi_next, inputs.prompts, tokens, mask, ro["logp_old"], kl_["logp_ref"], adv,
-                                 ga["returns"], ro["values_old"], ra["h"], to["total_loss"], bw, st, cf["kl_in_loss"], hp, use_critic, keep))
+                                 ga["returns"], ro["values_old"], ra["h"], to["total_loss"], bw, st, cf["kl_in_loss"], hp, use_critic, keep, mask_v))
     return q

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from blueprint.blocks import Grid, Q, Scalars
@@ -38,29 +39,47 @@ class Refs:
         return self.L.range("Config", "vocab", here=self.here, absolute=True)
 
 
-def aggregate(r: Refs, loss: str, prefix: str, name: str, B: int, sheet: str | None = None, scale: str = "") -> Formulas:
-    """Per-sequence sums (weighed by Advantage's keep: 0 for a group DAPO drops) and means of a masked per-token loss, then
-    `name` = scale·(the loss_agg switch over them).
+@dataclass(frozen=True)
+class Over:
+    """The slots a mean or an aggregate runs over: a (B, T) 0/1 mask, its per-sequence count n_b, its batch count N (a
+    workbook-level name) and the count the losses divide by, N_kept (keep-weighed: Advantage)."""
+
+    mask: tuple[str, str]  # (quantity, sheet)
+    n_seq: tuple[str, str]  # (quantity, sheet): Σ_t mask per sequence
+    n_tokens: str
+    n_loss_tokens: str
+
+
+REAL = Over(("mask", "Rollout"), ("n_real", "Reward"), "n_tokens", "n_loss_tokens")  # the real tokens m: the policy's losses
+VALUE = Over(("mask_v", "Reward"), ("n_v", "Reward"), "n_tokens_v", "n_loss_tokens_v")  # m_v, up to the score's slot: the value loss
+
+
+def aggregate(r: Refs, loss: str, prefix: str, name: str, B: int, sheet: str | None = None, scale: str = "", over: Over = REAL) -> Formulas:
+    """Per-sequence sums over `over`'s mask (weighed by Advantage's keep: 0 for a group DAPO drops) and means of a per-token
+    loss, then `name` = scale·(the loss_agg switch over them).
 
     token-mean = Σ_b seq_sum / N_kept;  seq-mean-token-mean = Σ_b seq_mean / B_kept;  seq-mean-token-sum = Σ_b seq_sum / B_kept;
     seq-mean-token-sum-norm = Σ_b seq_sum / loss_scale_factor (0: T)
     """
+    (mask, mask_sheet), (n_seq, n_sheet) = over.mask, over.n_seq
     for b in range(B):
         keep = r("keep", b, sheet="Advantage")
-        yield f"{prefix}_seq_sum", (b,), f"=SUMPRODUCT({r.range(loss, b, sheet=sheet)},{r.range('mask', b, sheet='Rollout')})*{keep}"
-        yield f"{prefix}_seq_mean", (b,), f"={r(f'{prefix}_seq_sum', b)}/{r('n_real', b, sheet='Reward')}"
+        yield f"{prefix}_seq_sum", (b,), f"=SUMPRODUCT({r.range(loss, b, sheet=sheet)},{r.range(mask, b, sheet=mask_sheet)})*{keep}"
+        yield f"{prefix}_seq_mean", (b,), f"={r(f'{prefix}_seq_sum', b)}/{r(n_seq, b, sheet=n_sheet)}"
     sums, means = r.range(f"{prefix}_seq_sum"), r.range(f"{prefix}_seq_mean")
     switch = (f'IF(loss_agg="seq-mean-token-mean",SUM({means})/n_loss_seqs,IF(loss_agg="seq-mean-token-sum",SUM({sums})/n_loss_seqs,'
-              f'IF(loss_agg="seq-mean-token-sum-norm",SUM({sums})/{agg_norm(r)},SUM({sums})/n_loss_tokens)))')
+              f'IF(loss_agg="seq-mean-token-sum-norm",SUM({sums})/{agg_norm(r)},SUM({sums})/{over.n_loss_tokens})))')
     yield name, (), f"={scale}{switch}"
 
 
-def agg_weight(r: Refs, b: int, t: int) -> str:
-    """w_t with agg(x) = Σ w·x: keep_b·m_t over N_kept, B_kept·n_b, B_kept or the constant length, by loss_agg."""
-    m = f"{r('mask', b, t, sheet='Rollout')}*{r('keep', b, sheet='Advantage')}"
-    n_b = r("n_real", b, sheet="Reward")
+def agg_weight(r: Refs, b: int, t: int, over: Over = REAL) -> str:
+    """w_t with agg(x) = Σ w·x: keep_b·m_t over N_kept, B_kept·n_b, B_kept or the constant length, by loss_agg (m, n_b and
+    N_kept those of `over`)."""
+    (mask, mask_sheet), (n_seq, n_sheet) = over.mask, over.n_seq
+    m = f"{r(mask, b, t, sheet=mask_sheet)}*{r('keep', b, sheet='Advantage')}"
+    n_b = r(n_seq, b, sheet=n_sheet)
     return (f'=IF(loss_agg="seq-mean-token-mean",{m}/(n_loss_seqs*{n_b}),IF(loss_agg="seq-mean-token-sum",{m}/n_loss_seqs,'
-            f'IF(loss_agg="seq-mean-token-sum-norm",{m}/{agg_norm(r)},{m}/n_loss_tokens)))')
+            f'IF(loss_agg="seq-mean-token-sum-norm",{m}/{agg_norm(r)},{m}/{over.n_loss_tokens})))')
 
 
 def agg_norm(r: Refs) -> str:
@@ -68,9 +87,10 @@ def agg_norm(r: Refs) -> str:
     return f"IF(loss_scale_factor>0,loss_scale_factor,{r.L.a1('Config', 'T', here=r.here, absolute=True)})"
 
 
-def masked_mean(r: Refs, x: str) -> str:
-    """Σ x·m / N over the batch's real tokens: a clip fraction, a mean before whitening."""
-    return f"=SUMPRODUCT({r.range(x)},{r.range('mask', sheet='Rollout')})/n_tokens"
+def masked_mean(r: Refs, x: str, over: Over = REAL) -> str:
+    """Σ x·m / N over the batch's real tokens (or `over`'s slots): a clip fraction, a mean before whitening."""
+    mask, mask_sheet = over.mask
+    return f"=SUMPRODUCT({r.range(x)},{r.range(mask, sheet=mask_sheet)})/{over.n_tokens}"
 
 
 def check(expr: str) -> str:
@@ -94,10 +114,10 @@ def moments_blocks(prefix: str, x: str, mu: str = "μ", var: str = "var", denom:
             Scalars(Q(f"{prefix}_var", f"{var} = Σ ({x}-{mu})²·m / {denom}")))
 
 
-def masked_moments(r: Refs, B: int, T: int, x: str, prefix: str, denom: str) -> Formulas:
-    """μ = Σ x·m / N;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom — as reference._common.masked_moments."""
-    mask = r.range("mask", sheet="Rollout")
-    yield f"{prefix}_mean", (), masked_mean(r, x)
+def masked_moments(r: Refs, B: int, T: int, x: str, prefix: str, denom: str, over: Over = REAL) -> Formulas:
+    """μ = Σ x·m / N;  (x - μ)² per token;  var = Σ (x - μ)²·m / denom — as reference._common.masked_moments (m and N `over`'s)."""
+    mask = r.range(over.mask[0], sheet=over.mask[1])
+    yield f"{prefix}_mean", (), masked_mean(r, x, over)
     for b in range(B):
         for t in range(T):
             yield f"{prefix}_dev2", (b, t), f"=({r(x, b, t)}-{r(f'{prefix}_mean')})^2"

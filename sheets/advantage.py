@@ -20,7 +20,7 @@ WHY = ("a baseline says what a response is worth relative to what was expected: 
 ESTIMATOR = "advantage_estimator"
 BLOCKS = (
     Table(
-        Q("outcome", "s = Σ_t r_t·m_t", code="outcome",
+        Q("outcome", "s = Σ_t r_t·m_v_t (m_v: Reward's, up to the score's slot)", code="outcome",
           note="# Outcome ↳ one number per response: the score, plus Σ -β·k_t when KL is in the reward ↳ the critic-free "
                "estimators compare these within a group"),
         Q("g_n", "n_g", "integer", note="# Count ↳ n_g = the responses whose group g is this one's (COUNTIF) ↳ G when every prompt "
@@ -51,7 +51,7 @@ BLOCKS = (
         Q("keep", "keep k_b", "integer", note="# Keep ↳ 0 for a response in a no-signal group when dynamic_sampling = on, "
                                               "else 1 ↳ every loss's aggregation weighs each response by it"),
     ),
-    Grid(Q("rewards_b", "r_t - last_t·μ_g (reinforce_pp_baseline), r_t otherwise — the reward REINFORCE++ returns")),
+    Grid(Q("rewards_b", "r_t - at_t·μ_g (reinforce_pp_baseline; at: the score's slot), r_t otherwise — the reward REINFORCE++ returns")),
     Grid(Q("ret", "ret_t = r_t + γ·ret_{t+1} — REINFORCE++'s return, right to left", code="ret",
            note="# Return ↳ the discounted sum of the shaped reward from t on ↳ REINFORCE++: a token-level return with no "
                 "critic, then whitened over the batch like GAE's advantages")),
@@ -65,6 +65,7 @@ BLOCKS = (
         Q("n_no_signal", "responses in groups with no signal", "integer"),
         Q("n_loss_seqs", "B_kept = max(Σ keep, 1) — the sequences the losses average over", named=True),
         Q("n_loss_tokens", "N_kept = max(Σ keep·n_b, 1) — the real tokens they average over", named=True),
+        Q("n_loss_tokens_v", "N_v,kept = max(Σ keep·n_v_b, 1) — the slots the value loss averages over (m_v: Reward)", named=True),
     ),
 )
 
@@ -74,7 +75,7 @@ def formulas(L: Layout) -> Formulas:
     group = r.range("group", sheet="Rollout")
     for b in range(d.B):
         g, s, n = r("group", b, sheet="Rollout"), r("outcome", b), r("g_n", b)
-        yield "outcome", (b,), f"=SUMPRODUCT({r.range('rewards', b, sheet='KL')},{r.range('mask', b, sheet='Rollout')})"
+        yield "outcome", (b,), f"=SUMPRODUCT({r.range('rewards', b, sheet='KL')},{r.range('mask_v', b, sheet='Reward')})"
         yield "g_n", (b,), f"=COUNTIF({group},{g})"
         yield "g_sum", (b,), f"=SUMIF({group},{g},{r.range('outcome')})"
         yield "g_mean", (b,), f"=IF({n}>1,{r('g_sum', b)}/{n},0)"
@@ -90,7 +91,7 @@ def formulas(L: Layout) -> Formulas:
     for b in range(d.B):
         for t in range(d.T):
             last = t + 1 == d.T
-            baseline = f'IF({ESTIMATOR}="reinforce_pp_baseline",{r("is_last", b, t, sheet="Reward")}*{r("g_mean", b)},0)'
+            baseline = f'IF({ESTIMATOR}="reinforce_pp_baseline",{r("score_at", b, t, sheet="Reward")}*{r("g_mean", b)},0)'
             yield "rewards_b", (b, t), f"={r('rewards', b, t, sheet='KL')}-{baseline}"
             yield "ret", (b, t), f"={r('rewards_b', b, t)}" if last else f"={r('rewards_b', b, t)}+gamma*{r('ret', b, t + 1)}"
     yield from masked_moments(r, d.B, d.T, "ret", "ret", WHITEN_DENOM)
@@ -104,3 +105,4 @@ def formulas(L: Layout) -> Formulas:
     yield "n_no_signal", (), f"=SUM({r.range('no_signal')})"
     yield "n_loss_seqs", (), f"=MAX(SUM({r.range('keep')}),1)"
     yield "n_loss_tokens", (), f"=MAX(SUMPRODUCT({r.range('keep')},{r.range('n_real', sheet='Reward')}),1)"
+    yield "n_loss_tokens_v", (), f"=MAX(SUMPRODUCT({r.range('keep')},{r.range('n_v', sheet='Reward')}),1)"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from blueprint.blocks import HEAD, PARAMS, Grid, Q, Scalars, Table
 from sheets import rnn
-from sheets._common import Formulas, Refs, aggregate, masked_mean
+from sheets._common import VALUE, Formulas, Refs, aggregate, masked_mean
 from sheets.clip import dual_clipped, surrogates
 from sheets.ratio import logratio
 from sheets.total import kl_loss_token
@@ -40,17 +40,17 @@ BLOCKS = (
     Grid(Q("pg_clipped_next", "1[the clipped branch wins] after the step: these tokens would send no gradient next epoch", "integer",
            note="# Next epoch ↳ 1 where ρ' has left the band in Â's direction ↳ on the next pass over this batch these tokens "
                 "stop pulling: the step made the trust region bind")),
-    Grid(Q("values_next", "V'_t = w_v'·h + b_v' — h of θ' (shared) or of θ (detached: the critic's trunk does not move)")),
-    Grid(Q("vf_losses_next", "max((V' - R)², (clip(V', V_old ± ε_v) - R)²)")),
+    Grid(Q("values_next", "V'_t = w_v'·h + b_v' — h of θ' (shared) or of θ (detached: the critic's trunk does not move)", value_slots=True)),
+    Grid(Q("vf_losses_next", "max((V' - R)², (clip(V', V_old ± ε_v) - R)²)", value_slots=True)),
     Grid(Q("kl_loss_token_next", "k(ℓ', ℓ_ref)·m — kl_loss_estimator")),
     Table(Q("pg_next_seq_sum", "Σ_t L'·m"), Q("pg_next_seq_mean", "Σ_t L'·m / n_b")),
-    Table(Q("vf_next_seq_sum", "Σ_t vf_losses'·m"), Q("vf_next_seq_mean", "Σ_t vf_losses'·m / n_b")),
+    Table(Q("vf_next_seq_sum", "Σ_t vf_losses'·m_v"), Q("vf_next_seq_mean", "Σ_t vf_losses'·m_v / n_v")),
     Table(Q("entropy_next_seq_sum", "Σ_t H'·m"), Q("entropy_next_seq_mean", "Σ_t H'·m / n_b")),
     Table(Q("kl_next_seq_sum", "Σ_t k'·m"), Q("kl_next_seq_mean", "Σ_t k'·m / n_b")),
     Scalars(
         Q("pg_loss_next", "L^PG' = agg(L') — the policy loss after the step", "key", named=True),
         Q("pg_clipfrac_next", "Σ clipped'·m / N — the clip fraction after the step (before: Clip)", "key"),
-        Q("vf_loss_next", "L^VF' = ½ agg(vf_losses')", "key", named=True),
+        Q("vf_loss_next", "L^VF' = ½ agg(vf_losses') over m_v (Reward's value mask)", "key", named=True),
         Q("entropy_next", "agg(H')"),
         Q("kl_loss_next", "agg(k')"),
         Q("total_loss_next", "L' = L^PG' + c_v·use_critic·L^VF' - c_H·H' + kl_in_loss·c_KL·L^KL'", "key", named=True),
@@ -84,7 +84,7 @@ def formulas(L: Layout) -> Formulas:
             yield "vf_losses_next", (b, t), f"=MAX(({V}-{R})^2,({clipped_value(V, V_old)}-{R})^2)"
             yield "kl_loss_token_next", (b, t), kl_loss_token(r, r("logp_next", b, t), b, t)
     yield from aggregate(r, "pg_losses_next", "pg_next", "pg_loss_next", d.B)
-    yield from aggregate(r, "vf_losses_next", "vf_next", "vf_loss_next", d.B, scale="0.5*")
+    yield from aggregate(r, "vf_losses_next", "vf_next", "vf_loss_next", d.B, scale="0.5*", over=VALUE)
     yield from aggregate(r, "token_entropy_next", "entropy_next", "entropy_next", d.B)
     yield from aggregate(r, "kl_loss_token_next", "kl_next", "kl_loss_next", d.B)
     yield "pg_clipfrac_next", (), masked_mean(r, "pg_clipped_next")

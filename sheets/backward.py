@@ -7,7 +7,7 @@ on Value Loss, top down, one block per equation (docs/update_math.md).
     ∂k/∂ℓ        = k1: 1;  k2: ℓ - ℓ_ref;  k3: 1 - exp(ℓ_ref - ℓ)   (·m·1[|k| ≤ kl_clamp] where kl_clamp clamps k)
     G_t          = w_t·(∂pg/∂ρ·∂ρ/∂ℓ + kl_in_loss·c_KL·∂k/∂ℓ)
     ∂L/∂z_t      = G_t·(onehot(y_t) - p_t)/τ + c_H·w_t·p_t·(log p_t + H_t)/τ
-    ∂L/∂V_t      = use_critic·c_v·w_t·(V_t - R_t)·(1 - vf_clipped)
+    ∂L/∂V_t      = use_critic·c_v·w^v_t·(V_t - R_t)·(1 - vf_clipped)            (w^v: Value Loss's vf_agg_w, over m_v)
     δh_j         = W_hyᵀ·∂L/∂z_t + [shared]·w_v·∂L/∂V_t + W_hhᵀ·δa_{j+1}      (t = j - P + 1)
     δa_j         = δh_j·(1 - h_j²)
     grad         = Σ over sequences and positions (SUMIF over x for W_xh; SUMPRODUCT against h, h_{j-1})
@@ -52,8 +52,8 @@ BLOCKS = (
             Column(Q("g_logits", "∂L/∂z_t = G_t·(onehot(y_t) - p_t)/τ + c_H·w_t·p_t·(log p_t + H_t)/τ",
                      note="# Logits ↳ the softmax's Jacobian turns ∂L/∂ℓ into ∂L/∂z: push up the sampled token by "
                           "G·(1 - p_y), push down the others by G·p_v ↳ the entropy bonus adds its own term"), "V", "pred"),
-            Column(Q("g_values", "∂L/∂V_t = use_critic·c_v·w_t·(V_t - R_t)·(1 - vf_clipped) — the value loss; 0 where its clip binds "
-                       "or without a critic"), 0, "pred"),
+            Column(Q("g_values", "∂L/∂V_t = use_critic·c_v·w^v_t·(V_t - R_t)·(1 - vf_clipped) — the value loss (w^v: Value Loss's "
+                       "vf_agg_w, over m_v); 0 where its clip binds or without a critic"), 0, "pred"),
             Column(Q("dh", "δh_j = W_hyᵀ·∂L/∂z_t + [shared]·w_v·∂L/∂V_t + W_hhᵀ·δa_{j+1}",
                      note="# Through time ↳ right to left: each state's gradient is what its logits and value sent, plus what "
                           "the next position sent back through W_hh ↳ prompt positions get only the second: the loss "
@@ -131,7 +131,8 @@ def _through_time(r: Refs, L: Layout) -> Formulas:
                 log_p = f"({r('logits', b, t, v, sheet='Ratio')}/tau-{lse})"
                 yield "g_logits", (b, t, v), f"={g}*(({y}={r('v_id', v)})-{p})/tau+ent_coef*{w}*{p}*({log_p}+{H_t})/tau"
             V, R = r("values_new", b, t, sheet="Value Loss"), r("returns", b, t, sheet="GAE")
-            yield "g_values", (b, t), f"=use_critic*vf_coef*{w}*({V}-{R})*(1-{r('vf_clipped', b, t, sheet='Value Loss')})"
+            w_v = r("vf_agg_w", b, t, sheet="Value Loss")
+            yield "g_values", (b, t), f"=use_critic*vf_coef*{w_v}*({V}-{R})*(1-{r('vf_clipped', b, t, sheet='Value Loss')})"
         for j in range(d.N):
             t = j - (d.P - 1)
             for i in range(d.H):

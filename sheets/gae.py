@@ -17,14 +17,17 @@ TAB = "#548235"  # tab colour: its phase (rollout, reward and KL, advantages, lo
 WHY = ("advantages tell each token how much better it did than the critic expected; whitening fixes the step's scale, "
        "whatever the reward model's units")  # a block's note says this when it has none of its own
 BLOCKS = (
-    Grid(Q("values", "V_t = V_old_t·m_t — old values, zero after EOS")),
+    Grid(Q("values", "V_t = V_old_t·m_v_t — old values, zero after EOS (after the score's slot e + 1: score_slot = after_eos)",
+           note="# Old values ↳ V_old kept on Reward's m_v: the real tokens, or up to e + 1 when the score lands there ↳ "
+                "TRL-new masks the values with padding_mask_p1, so δ and A run through the score's slot: there δ = s - V_old "
+                "and R = s, the target V is trained on", value_slots=True)),
     Grid(Q("delta", "δ_t = r_t + γ·V_{t+1} - V_t — TD residual", code="delta",
-           note="# TD ↳ δ_t = r_t + γV_{t+1} - V_t ↳ one-step surprise of the old critic")),
+           note="# TD ↳ δ_t = r_t + γV_{t+1} - V_t ↳ one-step surprise of the old critic", value_slots=True)),
     Grid(Q("advantages", "A_t = δ_t + γλ·A_{t+1} — GAE, filled right to left", named=True, code="advantages",
            note="# GAE ↳ A_t = δ_t + γλA_{t+1}, right to left ↳ λ trades bias (λ=0) against variance (λ=1). A response "
-                "cut at T without EOS is treated as finished: V after the cut is 0, nothing is bootstrapped")),
+                "cut at T without EOS is treated as finished: V after the cut is 0, nothing is bootstrapped", value_slots=True)),
     Grid(Q("returns", "R_t = A_t + V_t — value targets", named=True, code="returns",
-           note="# Targets ↳ R_t = A_t + V_old_t ↳ the critic's regression target comes from the OLD critic")),
+           note="# Targets ↳ R_t = A_t + V_old_t ↳ the critic's regression target comes from the OLD critic", value_slots=True)),
     *moments_blocks("adv", "A"),
     Grid(Q("adv_whitened", "Â_t = (A_t - μ)/√(var + eps)·m_t, √max(var, eps) if whiten_eps_mode = max (A·m if adv_whiten = off)", named=True, code="adv_whitened", flags=("adv_flipped",),
            note="# Whiten ↳ (A - μ)/σ over the batch (adv_whiten) ↳ a scale-free step, whatever the reward model's "
@@ -44,7 +47,7 @@ def formulas(L: Layout) -> Formulas:
     mask = r.range("mask", sheet="Rollout")
     for b in range(d.B):
         for t in range(d.T):
-            yield "values", (b, t), f"={r('values_old', b, t, sheet='Rollout')}*{r('mask', b, t, sheet='Rollout')}"
+            yield "values", (b, t), f"={r('values_old', b, t, sheet='Rollout')}*{r('mask_v', b, t, sheet='Reward')}"
     for b in range(d.B):
         for t in range(d.T):
             last = t + 1 == d.T

@@ -59,7 +59,8 @@ class Case:
         ra = ratio(theta, self.inputs.prompts, self["Rollout", "tokens"], self["Rollout", "logp_old"], mask, hp)
         keep = self["Advantage", "keep"]
         cl = clip(self["Advantage", "adv"], ra["ratio"], mask, hp, keep)
-        vl = value_loss(phi, ra["h"] if h_value is None else h_value, self["Rollout", "values_old"], self["GAE", "returns"], mask, hp, keep)
+        vl = value_loss(phi, ra["h"] if h_value is None else h_value, self["Rollout", "values_old"], self["GAE", "returns"],
+                        self["Reward", "mask_v"], hp, keep)
         to = total(ra["token_entropy"], ra["logp_new"], self["KL", "logp_ref"], self["KL", "kl_token"], self["KL", "non_score_reward"],
                    mask, self["Reward", "n_real"], self["Reward", "score"], cl["pg_loss"], vl["vf_loss"], self["Config", "kl_in_loss"], hp,
                    self["Config", "use_critic"], keep)
@@ -70,7 +71,8 @@ class Case:
         return backward(self.theta, self.phi, ra["x"], ra["h"], ra["p"], ra["logits"], ra["lse"], ra["token_entropy"], ra["logp_new"],
                         ra["ratio"], cl["agg_w"], cl["pg_clipped"], cl["pg_clipped_lower"], vl["values_new"], vl["vf_clipped"],
                         self["Advantage", "adv"], self["GAE", "returns"], self["Rollout", "tokens"], self["Rollout", "mask"],
-                        self["Rollout", "logp_old"], self["KL", "logp_ref"], self["Config", "kl_in_loss"], self.hp, self["Config", "use_critic"])
+                        self["Rollout", "logp_old"], self["KL", "logp_ref"], self["Config", "kl_in_loss"], self.hp, self["Config", "use_critic"],
+                        vl["vf_agg_w"])
 
     def step(self, bw: dict[str, np.ndarray], hp: Any = None) -> dict[str, np.ndarray]:
         """A step from zero Adam state (opt_step 0)."""
@@ -84,7 +86,7 @@ class Case:
         return after_step(theta_next, phi_next, self.inputs.prompts, self["Rollout", "tokens"], self["Rollout", "mask"],
                           self["Rollout", "logp_old"], self["KL", "logp_ref"], self["Advantage", "adv"], self["GAE", "returns"],
                           self["Rollout", "values_old"], f["Ratio"]["h"], f["Total"]["total_loss"], bw, st_, self["Config", "kl_in_loss"],
-                          hp or self.hp, self["Config", "use_critic"], self["Advantage", "keep"])
+                          hp or self.hp, self["Config", "use_critic"], self["Advantage", "keep"], self["Reward", "mask_v"])
 
     def flags(self, f: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
         """Every 0/1 branch indicator of the loss: a finite difference across a flip measures no derivative."""
@@ -159,6 +161,7 @@ SWITCHES = dict(
     kl_clamp=st.sampled_from([0.0, 0.05, 10.0]),  # 0.05 binds on most tokens: their KL gradient is 0
     kl_clamp_scope=st.sampled_from(["all", "k3"]),
     value_trunk=st.sampled_from(["shared", "detached"]),
+    score_slot=st.sampled_from(["last", "after_eos"]),  # after_eos: V trained on e + 1 too, its gradient weighed over m_v
     theta_init=st.sampled_from(["given", "old"]),
     tau=st.sampled_from([0.7, 1.0]),
     vf_coef=st.sampled_from([0.1, 1.0]),
@@ -195,6 +198,28 @@ def test_finite_differences_default_presets() -> None:
     for preset in ("small", "medium"):
         checked, skipped = check_finite_differences(Case(preset))
         assert skipped == 0 and checked > 0
+
+
+@pytest.mark.parametrize("trunk", ["shared", "detached"])
+@pytest.mark.parametrize("theta_init", ["given", "old"])
+def test_finite_differences_when_the_score_lands_after_eos(trunk: str, theta_init: str) -> None:
+    """medium under TRL's conventions (score_slot = after_eos): response 1 ends at e = 2, so its score lands on t = 3 and V is
+    trained there too (m_v one slot longer than m). Every entry held to FD; from θ_old (no value clip binds) ∂L/∂V at e + 1
+    is vf_coef·w^v·(V - R) with w^v = 1/N_v, N_v = 28, and R there is the score."""
+    case = Case("medium", convention="trl", value_trunk=trunk, theta_init=theta_init)
+    mask, mask_v = case["Rollout", "mask"], case["Reward", "mask_v"]
+    np.testing.assert_array_equal(mask_v - mask, [[0] * 8, [0, 0, 0, 1, 0, 0, 0, 0], [0] * 8, [0] * 8])
+    assert float(case["Reward", "n_tokens_v"]) == float(case["Rollout", "n_tokens"]) + 1 == 28.0
+    assert case["GAE", "returns"][1, 3] == pytest.approx(float(case["Reward", "score"][1]), abs=1e-12)
+    f = case.forward(case.theta, case.phi)
+    bw = case.backward(f)
+    if theta_init == "old":
+        v = f["Value Loss"]["values_new"][1, 3]
+        assert bw["g_values"][1, 3] == pytest.approx(case.hp.vf_coef * (v - case["GAE", "returns"][1, 3]) / 28.0, rel=1e-12)
+        assert bw["g_values"][1, 3] != 0.0
+    assert not bw["g_values"][1, 4:].any() and not bw["g_logp"][1, 3:].any()  # the policy keeps the real tokens
+    checked, skipped = check_finite_differences(case)
+    assert checked >= 0.8 * (checked + skipped) and checked > 0
 
 
 @pytest.mark.parametrize("estimator", ["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"])

@@ -156,6 +156,30 @@ def test_engines_follow_the_update_switches(engine: str, small_path: Path, tmp_p
     assert report.totals().mapped == len(after)
 
 
+SLOT_EDITS = {"score_slot": "after_eos", "reward_whiten": "on", "loss_agg": "seq-mean-token-mean"}
+
+
+@pytest.mark.parametrize("engine", [pytest.param("libreoffice", marks=pytest.mark.libreoffice), "formulas"])
+def test_engines_follow_the_score_slot(engine: str, small_path: Path, tmp_path: Path) -> None:
+    """Flip score_slot to after_eos in the file (with reward whitening and a per-sequence mean, which read m_v and n_v): small's
+    response 0 ends at e = 2 of T = 4, so its score moves to t = 3, V is kept and trained there; response 1 fills the window
+    and keeps its score on t = 3. The whole workbook re-flows to the reference."""
+    edited = with_config_edits(small_path, SLOT_EDITS, tmp_path / "slot.xlsx")
+    config, inputs, _, _ = read_blueprint(edited)
+    assert all(getattr(config, k) == v for k, v in SLOT_EDITS.items())
+    before = {(c.sheet, c.quantity, c.idx): c.value for c in build(load_config("small"), inputs).formula_cells()}
+    after = {(c.sheet, c.quantity, c.idx): c.value for c in build(config, inputs).formula_cells()}
+    assert [after["Reward", "score_at", (0, t)] for t in range(4)] == [0, 0, 0, 1]
+    assert [before["Reward", "score_at", (0, t)] for t in range(4)] == [0, 0, 1, 0]
+    assert [after["Reward", "score_at", (1, t)] for t in range(4)] == [0, 0, 0, 1]
+    assert after["Reward", "n_tokens_v", ()] == 8 and before["Reward", "n_tokens_v", ()] == 7
+    assert after["Value Loss", "vf_agg_w", (0, 3)] > 0 == before["Value Loss", "vf_agg_w", (0, 3)]
+    assert after["Clip", "agg_w", (0, 3)] == 0  # the policy keeps the real tokens
+    report = verify(edited, engine=engine, cache_check=False)  # openpyxl saved it: no cached values
+    assert report.ok, report.text(5)
+    assert report.totals().mapped == len(after)
+
+
 def test_kl_controller_by_hand() -> None:
     """kl_token [[1, 2, 0], [3, 0, 0]] with n = (2, 1): seq-sum KL = mean(3, 3) = 3, seq-mean KL = mean(1.5, 3) = 2.25;
     target 2, horizon 10, B = 2: the errors 0.5 (clipped to 0.2) and 0.125 move β by 1 + err·2/10."""

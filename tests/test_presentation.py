@@ -97,11 +97,11 @@ def test_conditional_formats_cover_the_clip_blocks_and_masks(wb: openpyxl.Workbo
             out.setdefault(str(cf.sqref), []).extend(f for rule in cf.rules for f in (rule.formula or []))
         return out
 
-    for sheet, quantity, flag in (("Clip", "pg_losses", "pg_clipped"), ("Value Loss", "vf_losses", "vf_clipped")):
+    for sheet, quantity, flag, mask in (("Clip", "pg_losses", "pg_clipped", "Rollout!"), ("Value Loss", "vf_losses", "vf_clipped", "Reward!")):
         span = bp.layout.range(sheet, quantity)
         rules = ranges(sheet)[span]
         assert f"{bp.layout.a1(sheet, flag, 0, 0)}=1" in rules
-        assert any("Rollout!" in f and f.endswith("=0") for f in rules), "masked tokens greyed"
+        assert any(mask in f and f.endswith("=0") for f in rules), "masked tokens greyed (V's path: after the score's slot, mask_v)"
     rollout = ranges("Rollout")
     p = bp.layout.block("Rollout", "p")
     a, z = p.pos((0, 0, 0)), p.pos((0, p.shape[1] - 1, p.shape[2] - 1))
@@ -177,7 +177,7 @@ def test_styles_tabs_panes_and_print_setup(wb: openpyxl.Workbook, bp: Blueprint)
 
 def test_check_rows_are_ok_in_a_fresh_workbook(bp: Blueprint) -> None:
     checks = [c for c in bp.formula_cells() if c.quantity.endswith("check")]
-    assert len(checks) == 2 * bp.layout.dims.B * bp.layout.dims.T + 4  # softmax rows on Rollout and Ratio; whitening (2), pg_agg, total
+    assert len(checks) == 2 * bp.layout.dims.B * bp.layout.dims.T + 5  # softmax rows on Rollout and Ratio; whitening (2), pg_agg, vf_agg, total
     assert {c.value for c in checks} == {"OK"}
 
 

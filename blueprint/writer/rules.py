@@ -35,7 +35,8 @@ def excel_rule(allowed: Range | OneOf, cell: str) -> dict[str, Any]:
 
 
 def conditional_formats(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
-    """Clipped tokens, masked (post-EOS) tokens, probability heat maps and check cells."""
+    """Clipped tokens, masked (post-EOS) tokens — post-score-slot for the grids on V's path (Q.value_slots) — probability heat
+    maps and check cells."""
     L, d = bp.layout, bp.layout.dims
     clipped = wb.add_format({"bg_color": COLOURS["clipped"]})
     masked = wb.add_format({"font_color": COLOURS["masked"], "italic": True})
@@ -48,7 +49,7 @@ def conditional_formats(wb: Any, ws: dict[str, Any], bp: Blueprint) -> None:
         for flag in b.q.flags:
             src = L.a1(b.sheet, flag, 0, 0, here=b.sheet)
             ws[b.sheet].conditional_format(*first, *last, {"type": "formula", "criteria": f"={src}=1", "format": clipped})
-        m = L.a1("Rollout", "mask", 0, 0, here=b.sheet)
+        m = L.a1("Reward", "mask_v", 0, 0, here=b.sheet) if b.q.value_slots else L.a1("Rollout", "mask", 0, 0, here=b.sheet)
         ws[b.sheet].conditional_format(*first, *last, {"type": "formula", "criteria": f"={m}=0", "format": masked})
     for sheet in ("Rollout", "Ratio"):
         p = L.block(sheet, "p")
